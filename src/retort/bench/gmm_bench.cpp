@@ -1,0 +1,207 @@
+#include "retort/bench/gmm_bench.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "retort/core/error.h"
+#include "retort/core/runtime.h"
+#include "retort/eval/metrics.h"
+#include "retort/models/fake_score.h"
+#include "retort/plot/scatter.h"
+#include "retort/train/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace retort {
+namespace {
+
+// Models of one run, owned together.
+struct RunModels {
+  std::shared_ptr<MixtureTeacher> teacher;
+  DeltaFake fake{nullptr};
+  MlpDiscriminator disc{nullptr};
+  GeneratorPtr gen;
+};
+
+RunModels build_models(const GaussianMixture& target, const Schedule& schedule, const RunSpec& r,
+                       const ObjectiveNeeds& needs, Rng& rng, const torch::Device& device) {
+  RunModels m;
+  m.teacher = std::make_shared<MixtureTeacher>(target.to(device), schedule);
+  const int64_t D = target.dim();
+  const int64_t C = target.classes().empty() ? 0 : *std::max_element(target.classes().begin(), target.classes().end()) + 1;
+  if (needs.fake) {
+    MlpOptions o;
+    o.dim = D;
+    o.hidden = r.fake_hidden;
+    o.blocks = r.fake_blocks;
+    o.num_classes = C;
+    m.fake = DeltaFake(m.teacher, o, schedule);
+    m.fake->to(device);
+  }
+  if (needs.disc) {
+    MlpOptions o;
+    o.dim = D;
+    o.hidden = r.disc_hidden;
+    o.blocks = r.disc_blocks;
+    o.num_classes = C;
+    m.disc = MlpDiscriminator(o);
+    m.disc->to(device);
+  }
+  if (r.generator == "particles") {
+    m.gen = std::make_shared<ParticleGeneratorImpl>(r.particles, D, r.init_std, target.classes(),
+                                                    target.class_weights(), rng);
+  } else {
+    OneStepOptions o;
+    o.dim = D;
+    o.latent_dim = r.latent_dim;
+    o.hidden = r.gen_hidden;
+    o.blocks = r.gen_blocks;
+    o.num_classes = C;
+    m.gen = std::make_shared<OneStepGeneratorImpl>(o, target.classes(), target.class_weights());
+  }
+  m.gen->to(device);
+  return m;
+}
+
+nlohmann::json metrics_json(const SampleMetrics& s) {
+  return {{"modes_covered", s.modes_covered}, {"modes_total", s.modes_total}, {"mass_tv", s.mass_tv},
+          {"mmd", s.mmd}, {"sw2", s.sw2}, {"energy", s.energy}, {"in_3sigma", s.in_3sigma},
+          {"mode_mass", s.mode_mass}};
+}
+
+std::string run_subtitle(const nlohmann::json& r) {
+  if (r.value("status", "") != "ok") return r.value("status", "?") + ": " + r.value("error", "");
+  return fmt::format("modes {}/{}  TV {:.2f}  MMD {:.3f}  SW2 {:.3f}  3sig {:.2f}", r["modes_covered"].get<int64_t>(),
+                     r["modes_total"].get<int64_t>(), r["mass_tv"].get<double>(), r["mmd"].get<double>(),
+                     r["sw2"].get<double>(), r["in_3sigma"].get<double>());
+}
+
+}  // namespace
+
+void ensure_writable_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot create output folder ({})", dir.string(), ec.message()));
+  auto probe = dir / ".write-probe";
+  {
+    std::ofstream f(probe);
+    if (!(f << "ok")) throw IoError(fmt::format("{}: output folder is not writable", dir.string()));
+  }
+  fs::remove(probe, ec);
+}
+
+nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const fs::path& run_dir, bool progress) {
+  const auto device = parse_device(cfg.runtime.device);
+  GaussianMixture target(cfg.components);
+  Schedule schedule(cfg.schedule);
+  Rng rng(cfg.seed);
+  auto objective = make_objective(r.method, r.objective, schedule);
+  auto needs = objective->needs();
+  auto models = build_models(target, schedule, r, needs, rng, device);
+  auto target_dev = target.to(device);
+  RealSampler real = [&target_dev, device](int64_t n, Rng& g) {
+    auto labels = draw_labels(target_dev.classes(), target_dev.class_weights(), n, g, device);
+    return GenBatch{target_dev.sample(n, g, labels), Cond{labels, {}, {}}};
+  };
+  Models mm{models.teacher.get(), models.fake ? models.fake.get() : nullptr,
+            models.disc ? models.disc.get() : nullptr};
+  DistillLoopOptions lo = r.loop;
+  lo.progress = progress;
+  lo.label = r.name;
+  DistillLoop loop(lo, *models.gen, *objective, mm, models.fake ? models.fake.get() : nullptr, real, schedule,
+                   device);
+  nlohmann::json result = {{"method", r.method}, {"generator", r.generator}, {"name", r.name}};
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    loop.run(run_dir, rng, r.config_text);
+  } catch (const NonFiniteError& e) {
+    // Divergence is an outcome of the method, reported as such rather than as a crash.
+    result["status"] = "diverged";
+    result["error"] = e.what();
+    result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return result;
+  }
+  result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Scoring uses its own seeds so every run is compared with the same reference samples.
+  Rng eval_rng(cfg.seed + 1), ref_rng(cfg.seed + 2);
+  auto x = models.gen->draw_eval(cfg.eval.samples, eval_rng).x0.detach().cpu();
+  auto reference = target.sample(cfg.eval.reference, ref_rng);
+  if (!torch::isfinite(x).all().item<bool>()) {
+    result["status"] = "diverged";
+    result["error"] = "non-finite samples";
+    return result;
+  }
+  auto metrics = evaluate_samples(target, x, reference, eval_rng);
+  result.update(metrics_json(metrics));
+  result["status"] = "ok";
+  torch::save(x, (run_dir / "samples.pt").string());
+  return result;
+}
+
+std::string results_markdown(const nlohmann::json& results) {
+  std::string md =
+      "| method | generator | modes covered | mass TV | MMD | SW2 | energy | in 3σ | seconds |\n"
+      "|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : results) {
+    if (r.value("status", "") != "ok") {
+      md += fmt::format("| {} | {} | {} | | | | | | {:.1f} |\n", r["method"].get<std::string>(),
+                        r["generator"].get<std::string>(), r.value("status", "?"), r.value("seconds", 0.0));
+      continue;
+    }
+    md += fmt::format("| {} | {} | {}/{} | {:.3f} | {:.4f} | {:.3f} | {:.4f} | {:.3f} | {:.1f} |\n",
+                      r["method"].get<std::string>(), r["generator"].get<std::string>(),
+                      r["modes_covered"].get<int64_t>(), r["modes_total"].get<int64_t>(), r["mass_tv"].get<double>(),
+                      r["mmd"].get<double>(), r["sw2"].get<double>(), r["energy"].get<double>(),
+                      r["in_3sigma"].get<double>(), r["seconds"].get<double>());
+  }
+  return md;
+}
+
+nlohmann::json run_gmm_bench(const GmmBenchConfig& cfg, const fs::path& out, const GmmBenchOptions& opts) {
+  ensure_writable_dir(out);
+  std::fprintf(stderr, "%s\n", apply_runtime(cfg.runtime).c_str());
+  write_text_atomic(out / "config.resolved.toml", cfg.resolved);
+  // A stale results.json from an earlier invocation must not pass for this one's.
+  fs::remove(out / "results.json");
+  GaussianMixture target(cfg.components);
+  nlohmann::json results = nlohmann::json::array();
+  std::vector<ScatterPanel> panels;
+  for (const auto& r : cfg.runs) {
+    const auto run_dir = out / "runs" / r.name;
+    fs::create_directories(run_dir);
+    const auto result_path = run_dir / "result.json";
+    nlohmann::json result;
+    if (fs::exists(result_path)) {  // finished earlier with the same config: keep it
+      try {
+        std::ifstream in(result_path);
+        auto saved = nlohmann::json::parse(in);
+        if (saved.value("config", "") == r.config_text) result = saved;
+      } catch (const nlohmann::json::exception&) {
+      }
+    }
+    if (result.is_null()) {
+      result = run_gmm_single(cfg, r, run_dir, opts.progress);
+      result["config"] = r.config_text;
+      write_text_atomic(result_path, result.dump(2));
+    } else {
+      std::fprintf(stderr, "%s: finished earlier, kept\n", r.name.c_str());
+    }
+    ScatterPanel panel{r.name, run_subtitle(result), {}};
+    if (fs::exists(run_dir / "samples.pt") && result.value("status", "") == "ok") {
+      torch::load(panel.samples, (run_dir / "samples.pt").string());
+      plot_samples((out / (r.name + ".png")).string(), target, panel);
+    }
+    panels.push_back(panel);
+    auto row = result;
+    row.erase("config");
+    results.push_back(row);
+  }
+  plot_overview((out / "overview.png").string(), target, panels, 4);
+  write_text_atomic(out / "results.md", results_markdown(results));
+  write_text_atomic(out / "results.json", results.dump(2));
+  return results;
+}
+
+}  // namespace retort

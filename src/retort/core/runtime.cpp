@@ -1,0 +1,52 @@
+#include "retort/core/runtime.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "retort/core/error.h"
+
+namespace retort {
+namespace {
+using SetThreads = void (*)(int);
+SetThreads openblas_setter() {
+  return reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+}
+}  // namespace
+
+std::string blas_name() { return openblas_setter() ? "openblas" : "reference/unknown"; }
+
+torch::Device parse_device(const std::string& text, const std::string& key) {
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(text);
+  } catch (const std::exception&) {
+    throw ConfigError(fmt::format("{}: '{}' is not a device (use cpu, cuda or cuda:N)", key, text));
+  }
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw ConfigError(fmt::format("{}: '{}' asked for, but this LibTorch sees no CUDA device", key, text));
+  if (!device.is_cpu() && !device.is_cuda())
+    throw ConfigError(fmt::format("{}: '{}' is not supported (use cpu or cuda)", key, text));
+  return device;
+}
+
+std::string apply_runtime(const RuntimeOptions& opts) {
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int torch_threads = opts.torch_threads > 0 ? opts.torch_threads : cores;
+  torch::set_num_threads(torch_threads);
+  static bool interop_set = false;  // LibTorch allows setting this once per process
+  if (!interop_set) {
+    try {
+      torch::set_num_interop_threads(1);
+    } catch (const c10::Error&) {
+    }
+    interop_set = true;
+  }
+  std::string blas = blas_name();
+  if (auto setter = openblas_setter(); setter && opts.blas_threads > 0) setter(opts.blas_threads);
+  return fmt::format("device={} torch_threads={} blas={} blas_threads={}", opts.device, torch_threads,
+                     blas, opts.blas_threads);
+}
+
+}  // namespace retort

@@ -1,0 +1,3 @@
+// Precompiled header: LibTorch is the expensive include in every translation unit.
+#pragma once
+#include <torch/torch.h>

@@ -1,0 +1,89 @@
+#include "retort/train/checkpoint.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "retort/core/error.h"
+
+namespace retort {
+namespace {
+torch::Tensor string_tensor(const std::string& s) {
+  auto t = torch::empty({int64_t(s.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr(), s.data(), s.size());
+  return t;
+}
+std::string tensor_string(const torch::Tensor& t) {
+  auto c = t.contiguous().cpu();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr()), c.numel());
+}
+}  // namespace
+
+void write_text_atomic(const std::filesystem::path& path, const std::string& text) {
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) throw IoError(fmt::format("{}: cannot write", tmp.string()));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, int64_t step,
+                     const Rng& rng, const std::string& config_text) {
+  torch::serialize::OutputArchive ar;
+  ar.write("step", torch::tensor(step));
+  ar.write("rng", rng.state());
+  ar.write("config", string_tensor(config_text));
+  for (const auto& [name, m] : parts.modules) {
+    torch::serialize::OutputArchive sub;
+    m->save(sub);
+    ar.write("module." + name, sub);
+  }
+  for (const auto& [name, o] : parts.optimizers) {
+    torch::serialize::OutputArchive sub;
+    o->save(sub);
+    ar.write("optim." + name, sub);
+  }
+  auto tmp = path;
+  tmp += ".tmp";
+  try {
+    ar.save_to(tmp.string());
+  } catch (const c10::Error& e) {
+    throw IoError(fmt::format("{}: cannot write checkpoint", tmp.string()));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, Rng& rng,
+                        const std::string& config_text) {
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path.string());
+    torch::Tensor config;
+    ar.read("config", config);
+    if (tensor_string(config) != config_text)
+      throw IoError(fmt::format("{}: written by a different config; remove it or use another output folder",
+                                path.string()));
+    torch::Tensor step, state;
+    ar.read("step", step);
+    ar.read("rng", state);
+    for (const auto& [name, m] : parts.modules) {
+      torch::serialize::InputArchive sub;
+      ar.read("module." + name, sub);
+      m->load(sub);
+    }
+    for (const auto& [name, o] : parts.optimizers) {
+      torch::serialize::InputArchive sub;
+      ar.read("optim." + name, sub);
+      o->load(sub);
+    }
+    rng.set_state(state);
+    return step.item<int64_t>();
+  } catch (const c10::Error& e) {
+    throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));
+  }
+}
+
+}  // namespace retort

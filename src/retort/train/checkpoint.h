@@ -1,0 +1,28 @@
+// Self-describing checkpoints: named modules, optimiser states, the step and the RNG state in one
+// file, written to a temporary name and renamed so a crash never leaves a half-written file.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "retort/core/rng.h"
+
+namespace retort {
+
+struct CheckpointParts {
+  std::map<std::string, torch::nn::Module*> modules;
+  std::map<std::string, torch::optim::Optimizer*> optimizers;
+};
+
+void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, int64_t step,
+                     const Rng& rng, const std::string& config_text);
+// Restores into `parts` and `rng`, returns the step. Throws IoError naming the file when it is
+// unreadable or was written by a different config (`config_text` must match).
+int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, Rng& rng,
+                        const std::string& config_text);
+// Atomic text file write (tmp + rename).
+void write_text_atomic(const std::filesystem::path& path, const std::string& text);
+
+}  // namespace retort

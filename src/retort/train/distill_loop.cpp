@@ -1,0 +1,144 @@
+#include "retort/train/distill_loop.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "retort/core/error.h"
+#include "retort/train/checkpoint.h"
+#include "retort/train/metrics_log.h"
+#include "retort/train/progress.h"
+
+namespace retort {
+
+double finalize_gradients(const std::vector<torch::Tensor>& params, double clip, const std::string& what,
+                          int64_t step) {
+  // Data parallelism all-reduces the gradients here, before the norm is taken.
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return 0.0;
+  double norm;
+  if (clip > 0) {
+    norm = torch::nn::utils::clip_grad_norm_(params, clip);
+  } else {
+    std::vector<torch::Tensor> norms;
+    for (const auto& g : grads) norms.push_back(g.norm());
+    norm = torch::stack(norms).norm().item<double>();
+  }
+  if (!std::isfinite(norm))
+    throw NonFiniteError(fmt::format("step {}: non-finite {} gradient (norm {})", step, what, norm));
+  return norm;
+}
+
+torch::optim::AdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o) {
+  return torch::optim::AdamW(
+      params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
+}
+
+DistillLoop::DistillLoop(DistillLoopOptions opts, Generator& gen, Objective& objective, Models models,
+                         torch::nn::Module* fake_module, RealSampler real, const Schedule& schedule,
+                         torch::Device device)
+    : opts_(std::move(opts)),
+      gen_(gen),
+      objective_(objective),
+      models_(models),
+      fake_module_(fake_module),
+      real_(std::move(real)),
+      schedule_(schedule),
+      device_(device) {
+  auto needs = objective_.needs();
+  if (needs.fake && !models_.fake) throw Error(objective_.name() + " needs a fake score");
+  if (needs.disc && !models_.disc) throw Error(objective_.name() + " needs a discriminator");
+  if (needs.real && !real_) throw Error(objective_.name() + " needs real samples");
+  gen_params_ = trainable_parameters(gen_);
+  if (gen_params_.empty()) throw Error("the generator has no trainable parameters");
+  gen_opt_ = std::make_unique<torch::optim::AdamW>(make_adamw(gen_params_, opts_.gen_optim));
+  if (needs.fake && fake_module_)
+    for (auto& p : trainable_parameters(*fake_module_)) critic_params_.push_back(p);
+  if (needs.disc)
+    for (auto& p : trainable_parameters(*models_.disc)) critic_params_.push_back(p);
+  if (!critic_params_.empty())
+    critic_opt_ = std::make_unique<torch::optim::AdamW>(make_adamw(critic_params_, opts_.critic_optim));
+}
+
+NoiseDraw DistillLoop::draw_noise(const torch::Tensor& x0, Rng& rng) const {
+  return {opts_.time.sample(x0.size(0), step_, opts_.steps, schedule_, rng, device_),
+          rng.randn(x0.sizes(), device_)};
+}
+
+std::map<std::string, double> DistillLoop::critic_update(const GenBatch& shared, const NoiseDraw& shared_noise,
+                                                         int64_t k, Rng& rng) {
+  CriticBatch b;
+  if (k == 0 && opts_.share_noise) {
+    b.x0 = shared.x0.detach();
+    b.cond = shared.cond;
+    b.noise = shared_noise;
+  } else {
+    torch::NoGradGuard ng;
+    auto g = gen_.draw(opts_.batch, rng);
+    b.x0 = g.x0.detach();
+    b.cond = g.cond;
+    b.noise = draw_noise(b.x0, rng);
+  }
+  if (objective_.needs().real) {
+    auto r = real_(b.x0.size(0), rng);
+    b.real_x0 = r.x0;
+    b.real_cond = r.cond;
+    b.real_noise = draw_noise(r.x0, rng);
+  }
+  auto loss = objective_.critic_loss(b, models_);
+  if (!loss.defined()) return {};
+  if (!std::isfinite(loss.item<double>()))
+    throw NonFiniteError(fmt::format("step {}: non-finite critic loss in {}", step_, objective_.name()));
+  critic_opt_->zero_grad();
+  loss.backward();
+  double norm = finalize_gradients(critic_params_, opts_.critic_optim.grad_clip, "critic", step_);
+  critic_opt_->step();
+  return {{"critic_loss", loss.item<double>()}, {"critic_grad_norm", norm}};
+}
+
+void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text) {
+  std::filesystem::create_directories(dir);
+  const auto ckpt = dir / "checkpoint.pt";
+  CheckpointParts parts;
+  parts.modules["generator"] = &gen_;
+  if (fake_module_ && objective_.needs().fake) parts.modules["fake"] = fake_module_;
+  if (models_.disc && objective_.needs().disc) parts.modules["disc"] = models_.disc;
+  parts.optimizers["generator"] = gen_opt_.get();
+  if (critic_opt_) parts.optimizers["critic"] = critic_opt_.get();
+  step_ = 0;
+  if (std::filesystem::exists(ckpt)) step_ = load_checkpoint(ckpt, parts, rng, config_text);
+  MetricsLog log(dir, step_);
+  ProgressBar bar(opts_.label, opts_.steps, step_, opts_.progress);
+  while (step_ < opts_.steps) {
+    // Generator update.
+    auto g = gen_.draw(opts_.batch, rng);
+    auto noise = draw_noise(g.x0, rng);
+    auto gen_loss = objective_.generator_loss(g.x0, g.cond, noise, models_);
+    double gl = gen_loss.item<double>();
+    if (!std::isfinite(gl))
+      throw NonFiniteError(fmt::format("step {}: non-finite generator loss in {}", step_, objective_.name()));
+    gen_opt_->zero_grad();
+    gen_loss.backward();
+    double gnorm = finalize_gradients(gen_params_, opts_.gen_optim.grad_clip, "generator", step_);
+    gen_opt_->step();
+    // Critic updates.
+    std::map<std::string, double> row;
+    if (critic_opt_)
+      for (int64_t k = 0; k < opts_.critic_steps; ++k) row = critic_update(g, noise, k, rng);
+    ++step_;
+    if (step_ % opts_.log_every == 0 || step_ == opts_.steps) {
+      row["gen_loss"] = gl;
+      row["gen_grad_norm"] = gnorm;
+      for (const auto& [k, v] : objective_.stats()) row[k] = v;
+      log.write(step_, row);
+    }
+    if (opts_.checkpoint_every > 0 && (step_ % opts_.checkpoint_every == 0 || step_ == opts_.steps))
+      save_checkpoint(ckpt, parts, step_, rng, config_text);
+    bar.update(step_);
+  }
+  bar.finish();
+}
+
+}  // namespace retort

@@ -1,0 +1,78 @@
+// The training loop shared by every distillation run: per generator step, a generator update with
+// the objective's generator loss (Algorithm 1, line 6), then `critic_steps` updates of the fake
+// score / discriminator (line 7; the two-time-scale rule of DMD2 when > 1). Gradient clipping and
+// a non-finite guard sit in finalize_gradients, the one place where gradients are final (a data-
+// parallel all-reduce goes there). Checkpoints every `checkpoint_every` steps; a killed run
+// resumes from its last one.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "retort/core/rng.h"
+#include "retort/diffusion/timesteps.h"
+#include "retort/distill/objective.h"
+#include "retort/generators/generator.h"
+
+namespace retort {
+
+struct OptimOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double weight_decay = 0.0;
+  double grad_clip = 10.0;  // max global norm; 0 disables
+};
+
+struct DistillLoopOptions {
+  int64_t steps = 2000;
+  int64_t batch = 256;
+  int64_t critic_steps = 1;   // critic updates per generator update
+  bool share_noise = true;    // the first critic update reuses the generator's x0, t and eps
+  OptimOptions gen_optim;
+  OptimOptions critic_optim;
+  TimeRange time;
+  int64_t log_every = 50;
+  int64_t checkpoint_every = 500;
+  bool progress = true;
+  std::string label = "distill";
+};
+
+// Exact or data-set samples of the target, with their conditions.
+using RealSampler = std::function<GenBatch(int64_t n, Rng& rng)>;
+
+// Clips to `clip` (if > 0) and throws NonFiniteError naming `what` and `step` on NaN/Inf.
+// Returns the pre-clip global norm.
+double finalize_gradients(const std::vector<torch::Tensor>& params, double clip, const std::string& what,
+                          int64_t step);
+torch::optim::AdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o);
+
+class DistillLoop {
+ public:
+  DistillLoop(DistillLoopOptions opts, Generator& gen, Objective& objective, Models models,
+              torch::nn::Module* fake_module, RealSampler real, const Schedule& schedule,
+              torch::Device device);
+  // Runs to opts.steps, resuming from DIR/checkpoint.pt when it exists and matches config_text.
+  void run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text);
+  int64_t step() const { return step_; }
+
+ private:
+  NoiseDraw draw_noise(const torch::Tensor& x0, Rng& rng) const;
+  std::map<std::string, double> critic_update(const GenBatch& shared, const NoiseDraw& shared_noise, int64_t k,
+                                              Rng& rng);
+
+  DistillLoopOptions opts_;
+  Generator& gen_;
+  Objective& objective_;
+  Models models_;
+  torch::nn::Module* fake_module_;
+  RealSampler real_;
+  Schedule schedule_;
+  torch::Device device_;
+  std::vector<torch::Tensor> gen_params_, critic_params_;
+  std::unique_ptr<torch::optim::AdamW> gen_opt_, critic_opt_;
+  int64_t step_ = 0;
+};
+
+}  // namespace retort

@@ -1,0 +1,25 @@
+// A progress bar with it/s and ETA on stderr. On a terminal it redraws one line; otherwise (CI,
+// logs) it prints a line at every 10%.
+#pragma once
+#include <chrono>
+#include <string>
+
+namespace retort {
+
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, int64_t total, int64_t start = 0, bool enabled = true);
+  void update(int64_t done, const std::string& extra = "");
+  void finish();
+
+ private:
+  std::string label_;
+  int64_t total_, start_;
+  bool enabled_, tty_;
+  int last_decile_ = -1;
+  std::chrono::steady_clock::time_point t0_, last_draw_;
+};
+
+std::string format_duration(double seconds);
+
+}  // namespace retort
