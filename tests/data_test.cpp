@@ -45,17 +45,6 @@ Bytes read_raw(const fs::path& p) {
   return Bytes(std::istreambuf_iterator<char>(in), {});
 }
 
-// Runs f, expects IoError, returns its message.
-template <class F>
-std::string io_error(F f) {
-  try {
-    f();
-  } catch (const IoError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no IoError thrown";
-  return "";
-}
 
 Bytes ramp(size_t n, uint8_t start = 0) {
   Bytes b(n);
@@ -109,14 +98,14 @@ TEST(Idx, TruncatedPayloadIsRejected) {
   auto bytes = idx_bytes(0x08, {5, 28, 28}, ramp(5 * 28 * 28));
   bytes.resize(bytes.size() - 1);
   write_raw(tmp.path / "t.idx", bytes);
-  auto msg = io_error([&] { read_idx(tmp.path / "t.idx"); });
+  auto msg = test::io_error([&] { read_idx(tmp.path / "t.idx"); });
   EXPECT_NE(msg.find("t.idx"), std::string::npos) << msg;
   EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
   EXPECT_NE(msg.find("3919"), std::string::npos) << msg;  // bytes actually held
 
   // Header itself cut short.
   write_raw(tmp.path / "h.idx", {0, 0, 8, 3, 0, 0});
-  EXPECT_NE(io_error([&] { read_idx(tmp.path / "h.idx"); }).find("truncated"), std::string::npos);
+  EXPECT_NE(test::io_error([&] { read_idx(tmp.path / "h.idx"); }).find("truncated"), std::string::npos);
 }
 
 TEST(Idx, TruncatedGzipStreamIsRejected) {
@@ -125,7 +114,7 @@ TEST(Idx, TruncatedGzipStreamIsRejected) {
   auto gz = read_raw(tmp.path / "full.gz");
   gz.resize(gz.size() / 2);
   write_raw(tmp.path / "half.gz", gz);
-  auto msg = io_error([&] { read_idx(tmp.path / "half.gz"); });
+  auto msg = test::io_error([&] { read_idx(tmp.path / "half.gz"); });
   EXPECT_NE(msg.find("half.gz"), std::string::npos) << msg;
 }
 
@@ -134,11 +123,11 @@ TEST(Idx, BadMagicIsRejected) {
   auto bytes = idx_bytes(0x08, {4}, ramp(4));
   bytes[0] = 0x12;
   write_raw(tmp.path / "m.idx", bytes);
-  auto msg = io_error([&] { read_idx(tmp.path / "m.idx"); });
+  auto msg = test::io_error([&] { read_idx(tmp.path / "m.idx"); });
   EXPECT_NE(msg.find("magic"), std::string::npos) << msg;
   write_raw(tmp.path / "ty.idx", idx_bytes(0x0A, {4}, ramp(4)));  // no such type
-  EXPECT_NE(io_error([&] { read_idx(tmp.path / "ty.idx"); }).find("type"), std::string::npos);
-  io_error([&] { read_idx(tmp.path / "absent.idx"); });
+  EXPECT_NE(test::io_error([&] { read_idx(tmp.path / "ty.idx"); }).find("type"), std::string::npos);
+  test::io_error([&] { read_idx(tmp.path / "absent.idx"); });
 }
 
 TEST(Idx, TrailingBytesAreRejected) {
@@ -146,7 +135,7 @@ TEST(Idx, TrailingBytesAreRejected) {
   auto bytes = idx_bytes(0x08, {2, 3}, ramp(6));
   bytes.push_back(0);
   write_gz(tmp.path / "x.gz", bytes);
-  auto msg = io_error([&] { read_idx(tmp.path / "x.gz"); });
+  auto msg = test::io_error([&] { read_idx(tmp.path / "x.gz"); });
   EXPECT_NE(msg.find("trailing"), std::string::npos) << msg;
 }
 
@@ -165,10 +154,10 @@ TEST(Idx, PairScalesImagesAndChecksCounts) {
   EXPECT_EQ(d.num_classes, 5);
 
   write_gz(tmp.path / "lab4.gz", idx_bytes(0x08, {4}, {0, 1, 2, 3}));
-  auto msg = io_error([&] { load_idx_pair(tmp.path / "img.gz", tmp.path / "lab4.gz"); });
+  auto msg = test::io_error([&] { load_idx_pair(tmp.path / "img.gz", tmp.path / "lab4.gz"); });
   for (auto part : {"img.gz", "lab4.gz", "3", "4"}) EXPECT_NE(msg.find(part), std::string::npos) << msg;
   // Labels as images: wrong rank.
-  io_error([&] { load_idx_pair(tmp.path / "lab.gz", tmp.path / "lab.gz"); });
+  test::io_error([&] { load_idx_pair(tmp.path / "lab.gz", tmp.path / "lab.gz"); });
 }
 
 TEST(Data, FashionMnistTestSplit) {
@@ -190,7 +179,7 @@ TEST(Data, FashionMnistTestSplit) {
 
 TEST(Data, FashionMnistMissingNamesPackage) {
   test::TempDir tmp("fmnist-missing");
-  auto msg = io_error([&] { load_fashion_mnist("train", tmp.path); });
+  auto msg = test::io_error([&] { load_fashion_mnist("train", tmp.path); });
   EXPECT_NE(msg.find("dataset-fashion-mnist"), std::string::npos) << msg;
   EXPECT_THROW(load_fashion_mnist("validation", tmp.path), ConfigError);
 }
@@ -257,11 +246,11 @@ TEST(ImageFolder, LooseImagesAreUnlabelled) {
 
 TEST(ImageFolder, CorruptAndEmptyAreRejected) {
   test::TempDir tmp("imgfolder-bad");
-  auto msg = io_error([&] { load_image_folder(tmp.path, 8, 3); });
+  auto msg = test::io_error([&] { load_image_folder(tmp.path, 8, 3); });
   EXPECT_NE(msg.find(tmp.path.string()), std::string::npos) << msg;
   write_png(tmp.path / "good.png", 4, 4, halves(4, 4, {1, 2, 3}, {4, 5, 6}));
   std::ofstream(tmp.path / "broken.png") << "\x89PNG not really";
-  msg = io_error([&] { load_image_folder(tmp.path, 8, 3); });
+  msg = test::io_error([&] { load_image_folder(tmp.path, 8, 3); });
   EXPECT_NE(msg.find("broken.png"), std::string::npos) << msg;
   EXPECT_THROW(load_image_folder(tmp.path, 8, 2), ConfigError);
 }

@@ -84,7 +84,10 @@ TEST(EvalModes, NonFiniteSamplesBelongToNoMode) {
   x.slice(0, 250, 500).fill_(std::numeric_limits<float>::infinity());
   auto r = mode_report(g, x);
   double total = 0;
-  for (double m : r.mass) total += m, EXPECT_TRUE(std::isfinite(m));
+  for (double m : r.mass) {
+    EXPECT_TRUE(std::isfinite(m));
+    total += m;
+  }
   EXPECT_NEAR(total, 0.5, 1e-6);
   EXPECT_LT(r.in_3sigma, 0.51);
   EXPECT_GT(r.mass_tv, 0.49);
@@ -92,7 +95,7 @@ TEST(EvalModes, NonFiniteSamplesBelongToNoMode) {
   auto far = torch::full({10, 2}, 1e30f);
   auto f = mode_report(g, far);
   EXPECT_EQ(f.covered, 0);
-  EXPECT_NEAR(f.mass_tv, 1.0, 1e-9);
+  EXPECT_NEAR(f.mass_tv, 1.0, 1e-6);  // the weights are float32
   EXPECT_EQ(f.in_3sigma, 0.0);
 }
 
@@ -140,18 +143,30 @@ TEST(EvalDistances, KnownSmallValues) {
   EXPECT_NEAR(sliced_w2(two, four + 0.5, 4, rng), 0.5, 1e-9);
 }
 
+// N(0, 1) represented by its n quantiles at levels (i + 0.5) / n: no sampling noise, so closed forms
+// can be checked tightly.
+torch::Tensor normal_quantiles(int64_t n) {
+  auto u = (torch::arange(n, torch::kFloat64) + 0.5) / double(n);
+  return (std::sqrt(2.0) * torch::erfinv(2 * u - 1)).to(torch::kFloat32).unsqueeze(1);
+}
+
 TEST(EvalDistances, OneDimGaussiansHaveClosedForms) {
   Rng rng(7);
   for (double m : {0.5, 2.0}) {
-    auto x = rng.randn({3000, 1}), y = rng.randn({5000, 1}) + m;
+    // Different sizes, shuffled: exercises the quantile interpolation and the sort.
+    auto x = normal_quantiles(3000), y = normal_quantiles(5000) + m;
+    y = y.index_select(0, rng.rand({5000}).argsort());
     // In 1-D every direction is +-the axis: SW2 = W2 = |m|.
-    EXPECT_NEAR(sliced_w2(x, y, 8, rng), m, 0.07) << "m=" << m;
+    EXPECT_NEAR(sliced_w2(x, y, 8, rng), m, 0.01) << "m=" << m;
     // 2 E|N(m, 2)| - 2 E|N(0, 2)|, with E|N(m, s^2)| = s sqrt(2/pi) exp(-m^2 / 2s^2) + m erf(m / (s sqrt 2)).
     const double s = std::sqrt(2.0);
     double e_xy = s * std::sqrt(2 / M_PI) * std::exp(-m * m / (2 * s * s)) + m * std::erf(m / (s * std::sqrt(2.0)));
     double expect = 2 * e_xy - 2 * (2 / std::sqrt(M_PI));
-    EXPECT_NEAR(energy_distance(x, y), expect, 0.04) << "m=" << m;
+    EXPECT_NEAR(energy_distance(x, y), expect, 0.01) << "m=" << m;
   }
+  // Truly random samples: the same within sampling noise.
+  auto x = rng.randn({2000, 1}), y = rng.randn({2000, 1}) + 1.0;
+  EXPECT_NEAR(sliced_w2(x, y, 8, rng), 1.0, 0.1);
 }
 
 TEST(EvalDistances, ShiftIncreasesEveryDistance) {
@@ -168,17 +183,19 @@ TEST(EvalDistances, ShiftIncreasesEveryDistance) {
     EXPECT_GT(sw2, last_sw2) << "shift " << shift;
     EXPECT_GT(energy, last_energy) << "shift " << shift;
     if (shift == 0.0) {
-      // Fresh exact samples: only finite-sample noise.
+      // Fresh exact samples: only finite-sample noise. W2 is the noisiest: a 1% imbalance of mass
+      // between modes 8 apart already costs sqrt(0.01 * 64) = 0.8 in 1-D.
       EXPECT_LT(mmd, 0.01);
-      EXPECT_LT(sw2, 0.15);
+      EXPECT_LT(sw2, 0.45);
       EXPECT_LT(energy, 0.01);
-    }
-    if (shift == 1.0) {
-      // W2 of a pure translation is its length, sliced: length / sqrt(dim).
-      EXPECT_NEAR(sw2, std::sqrt(1.25) / std::sqrt(2.0), 0.1);
     }
     last_mmd = mmd, last_sw2 = sw2, last_energy = energy;
   }
+  // A pure translation t of the same samples: 1-D W2 along theta is |t . theta|, and the mean of
+  // cos^2 over directions in 2-D is 1/2, so SW2 = |t| / sqrt(2) (64 directions: ~5% noise).
+  Rng proj(9);
+  auto t = torch::tensor({1.0f, -0.5f});
+  EXPECT_NEAR(sliced_w2(ref + t, ref, 64, proj), std::sqrt(1.25 / 2), 0.08);
 }
 
 TEST(EvalSamples, EvaluateSamplesSeparatesGoodFromCollapsed) {

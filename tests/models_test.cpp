@@ -25,7 +25,7 @@ MlpDenoiser small_teacher(int64_t classes) {
 
 struct Inputs {
   torch::Tensor x = torch::randn({5, 3}), t = torch::rand({5});
-  Cond cond = Cond::classes(torch::tensor({0, 1, 2, kNullClass, 1}));
+  Cond cond = Cond::classes(torch::tensor(std::vector<int64_t>{0, 1, 2, kNullClass, 1}));
 };
 
 TEST(Models, LoraCopyStartsAtTeacherAndTrainsOnlyAdapters) {
@@ -35,8 +35,8 @@ TEST(Models, LoraCopyStartsAtTeacherAndTrainsOnlyAdapters) {
   EXPECT_LT(max_abs_diff(fake->eps(in.x, in.t, in.cond), teacher->eps(in.x, in.t, in.cond)), 1e-6);
   auto params = trainable_parameters(*fake);
   ASSERT_FALSE(params.empty());
-  for (auto& [name, p] : fake->named_parameters())
-    EXPECT_EQ(p.requires_grad(), name.find("lora_") != std::string::npos) << name;
+  for (const auto& item : fake->named_parameters())
+    EXPECT_EQ(item.value().requires_grad(), item.key().find("lora_") != std::string::npos) << item.key();
   // One step on the adapters changes the output; the teacher is untouched.
   auto before = teacher->eps(in.x, in.t, in.cond).detach();
   torch::optim::SGD opt(params, 0.1);
@@ -56,7 +56,7 @@ TEST(Models, LearnedConditionStartsAtItsClassAndTrainsOnlyPhi) {
   auto teacher = small_teacher(3);
   DenoiserPtr base = teacher.ptr();
   freeze(*teacher);
-  LearnedCondition phi(base, Cond::classes(torch::tensor({2})));
+  LearnedCondition phi(base, Cond::classes(torch::tensor(std::vector<int64_t>{2})));
   Inputs in;
   auto as_class2 = Cond::classes(torch::full({5}, 2, torch::kLong));
   EXPECT_LT(max_abs_diff(phi->eps(in.x, in.t, in.cond), teacher->eps(in.x, in.t, as_class2)), 1e-6);
@@ -84,7 +84,7 @@ TEST(Models, ClassifierFreeGuidanceIsTheFormula) {
   auto e_null = teacher->eps(in.x, in.t, in.cond.as_null()), e_y = teacher->eps(in.x, in.t, in.cond);
   EXPECT_LT(max_abs_diff(eps_cfg(*teacher, in.x, in.t, in.cond, 7.5), e_null + 7.5 * (e_y - e_null)), 1e-5);
   EXPECT_LT(max_abs_diff(eps_cfg(*teacher, in.x, in.t, in.cond, 1.0), e_y), 1e-7);
-  EXPECT_THROW(teacher->eps(in.x, in.t, Cond::classes(torch::tensor({0, 1, 5, 0, 0}))), Error);
+  EXPECT_THROW(teacher->eps(in.x, in.t, Cond::classes(torch::tensor(std::vector<int64_t>{0, 1, 5, 0, 0}))), Error);
 }
 
 }  // namespace

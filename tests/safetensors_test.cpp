@@ -35,16 +35,6 @@ Bytes file_bytes(const std::string& header, const Bytes& data) {
   return b;
 }
 
-template <class F>
-std::string io_error(F f) {
-  try {
-    f();
-  } catch (const IoError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no IoError thrown";
-  return "";
-}
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
@@ -145,7 +135,7 @@ TEST(Safetensors, CorruptFilesAreRejected) {
   };
   auto check = [&](const Bytes& bytes, std::vector<std::string> parts) {
     write_raw(p, bytes);
-    auto msg = io_error([&] { load_safetensors(p); });
+    auto msg = test::io_error([&] { load_safetensors(p); });
     EXPECT_TRUE(contains(msg, p.string())) << msg;
     for (const auto& part : parts) EXPECT_TRUE(contains(msg, part)) << "'" << part << "' not in: " << msg;
   };
@@ -165,7 +155,7 @@ TEST(Safetensors, CorruptFilesAreRejected) {
                    four),
         {"overlap", "u", "v"});
   check(file_bytes(R"({"__metadata__":{"k":1}})", {}), {"__metadata__"});
-  io_error([&] { load_safetensors(tmp.path / "absent.safetensors"); });
+  test::io_error([&] { load_safetensors(tmp.path / "absent.safetensors"); });
 
   // A real file cut short by a few bytes.
   save_safetensors(p, {{"w", torch::ones({4, 4})}});
@@ -230,7 +220,7 @@ TEST(Safetensors, LoadModuleRejectsWrongShape) {
   Net small(2), big(4);
   save_module(tmp.path / "w.safetensors", small);
   auto before = state(big);
-  auto msg = io_error([&] { load_module(tmp.path / "w.safetensors", big); });
+  auto msg = test::io_error([&] { load_module(tmp.path / "w.safetensors", big); });
   EXPECT_TRUE(contains(msg, "w.safetensors")) << msg;
   EXPECT_TRUE(contains(msg, "trunk.in_proj.base.weight: shape [8, 2] in file, [8, 4] in model")) << msg;
   EXPECT_FALSE(contains(msg, "head.weight")) << msg;  // matching names are not listed
@@ -242,14 +232,14 @@ TEST(Safetensors, LoadModuleRejectsMissingAndUnexpectedNames) {
   test::TempDir tmp("st-names");
   Net headless(4, false), full(4);
   save_module(tmp.path / "headless.safetensors", headless);
-  auto msg = io_error([&] { load_module(tmp.path / "headless.safetensors", full); });
+  auto msg = test::io_error([&] { load_module(tmp.path / "headless.safetensors", full); });
   EXPECT_TRUE(contains(msg, "missing")) << msg;
   EXPECT_TRUE(contains(msg, "head.weight")) << msg;
   EXPECT_TRUE(contains(msg, "head.bias")) << msg;
   EXPECT_FALSE(contains(msg, "unexpected")) << msg;
 
   save_module(tmp.path / "full.safetensors", full);
-  msg = io_error([&] { load_module(tmp.path / "full.safetensors", headless); });
+  msg = test::io_error([&] { load_module(tmp.path / "full.safetensors", headless); });
   EXPECT_TRUE(contains(msg, "unexpected")) << msg;
   EXPECT_TRUE(contains(msg, "head.weight")) << msg;
   EXPECT_FALSE(contains(msg, "missing")) << msg;

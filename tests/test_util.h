@@ -6,10 +6,24 @@
 #include <filesystem>
 #include <string>
 
+#include "retort/core/error.h"
+
 namespace retort::test {
 
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+// Runs f, expects IoError, returns its message.
+template <class F>
+std::string io_error(F f) {
+  try {
+    f();
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no IoError thrown";
+  return "";
 }
 
 // A fresh empty folder under the system temp dir, removed by the destructor.

@@ -14,14 +14,14 @@
 namespace retort {
 namespace {
 
-struct Setup {
+struct LoopSetup {
   Schedule schedule;
   GaussianMixture target = GaussianMixture::ring(4, 2, 2.0, 0.2, false);
   std::shared_ptr<MixtureTeacher> teacher = std::make_shared<MixtureTeacher>(target, schedule);
   DeltaFake fake{nullptr};
   ParticleGenerator gen{nullptr};
   std::unique_ptr<Objective> obj;
-  Setup(const std::string& method, double lr) {
+  LoopSetup(const std::string& method, double lr) {
     torch::manual_seed(0);
     MlpOptions o;
     o.hidden = 32;
@@ -55,17 +55,17 @@ int count_lines(const std::filesystem::path& p) {
 
 TEST(DistillLoop, ResumeReachesSameWeightsAsUninterruptedRun) {
   test::TempDir a("resume-a"), b("resume-b");
-  Setup full("vsd", 1e-2);
+  LoopSetup full("vsd", 1e-2);
   Rng rng_full(42);
   full.run(a.path, 40, rng_full);
 
   // "Killed" after step 20: a process that stopped there, then a fresh process that resumes.
   {
-    Setup first("vsd", 1e-2);
+    LoopSetup first("vsd", 1e-2);
     Rng rng(42);
     first.run(b.path, 20, rng);
   }
-  Setup second("vsd", 1e-2);
+  LoopSetup second("vsd", 1e-2);
   Rng rng_other(7);  // the checkpoint's RNG state must replace this
   second.run(b.path, 40, rng_other);
 
@@ -81,7 +81,7 @@ TEST(DistillLoop, ResumeReachesSameWeightsAsUninterruptedRun) {
 
 TEST(DistillLoop, CheckpointFromAnotherConfigIsRefused) {
   test::TempDir d("ckpt-config");
-  Setup s("vsd", 1e-2);
+  LoopSetup s("vsd", 1e-2);
   Rng rng(1);
   s.run(d.path, 10, rng);
   DistillLoop loop(s.opts, *s.gen, *s.obj, Models{s.teacher.get(), s.fake.get(), nullptr}, s.fake.get(), nullptr,
@@ -91,7 +91,7 @@ TEST(DistillLoop, CheckpointFromAnotherConfigIsRefused) {
 
 TEST(DistillLoop, NonFiniteGuardStopsDivergingRun) {
   test::TempDir d("nonfinite");
-  Setup s("sds", 1e-2);
+  LoopSetup s("sds", 1e-2);
   {
     torch::NoGradGuard ng;
     s.gen->particles[0][0] = std::numeric_limits<float>::quiet_NaN();

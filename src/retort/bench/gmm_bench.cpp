@@ -25,6 +25,15 @@ struct RunModels {
   GeneratorPtr gen;
 };
 
+MlpOptions mlp_options(int64_t dim, int64_t hidden, int64_t blocks, int64_t classes) {
+  MlpOptions o;
+  o.dim = dim;
+  o.hidden = hidden;
+  o.blocks = blocks;
+  o.num_classes = classes;
+  return o;
+}
+
 RunModels build_models(const GaussianMixture& target, const Schedule& schedule, const RunSpec& r,
                        const ObjectiveNeeds& needs, Rng& rng, const torch::Device& device) {
   RunModels m;
@@ -32,21 +41,11 @@ RunModels build_models(const GaussianMixture& target, const Schedule& schedule, 
   const int64_t D = target.dim();
   const int64_t C = target.classes().empty() ? 0 : *std::max_element(target.classes().begin(), target.classes().end()) + 1;
   if (needs.fake) {
-    MlpOptions o;
-    o.dim = D;
-    o.hidden = r.fake_hidden;
-    o.blocks = r.fake_blocks;
-    o.num_classes = C;
-    m.fake = DeltaFake(m.teacher, o, schedule);
+    m.fake = DeltaFake(m.teacher, mlp_options(D, r.fake_hidden, r.fake_blocks, C), schedule);
     m.fake->to(device);
   }
   if (needs.disc) {
-    MlpOptions o;
-    o.dim = D;
-    o.hidden = r.disc_hidden;
-    o.blocks = r.disc_blocks;
-    o.num_classes = C;
-    m.disc = MlpDiscriminator(o);
+    m.disc = MlpDiscriminator(mlp_options(D, r.disc_hidden, r.disc_blocks, C));
     m.disc->to(device);
   }
   if (r.generator == "particles") {
@@ -97,6 +96,9 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const
   GaussianMixture target(cfg.components);
   Schedule schedule(cfg.schedule);
   Rng rng(cfg.seed);
+  // Module initialisers draw from LibTorch's global generator: seed it so each run is
+  // reproducible by itself, whatever ran before it in the process.
+  torch::manual_seed(cfg.seed);
   auto objective = make_objective(r.method, r.objective, schedule);
   auto needs = objective->needs();
   auto models = build_models(target, schedule, r, needs, rng, device);

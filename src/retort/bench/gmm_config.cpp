@@ -118,7 +118,7 @@ GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   auto rt = root.table("runtime");
   cfg.runtime.device = rt.string("device", "cpu");
   parse_device(cfg.runtime.device, rt.where("device"));
-  cfg.runtime.torch_threads = static_cast<int>(rt.integer("threads", 0, 0, 1024));
+  cfg.runtime.torch_threads = static_cast<int>(rt.integer("threads", 1, 0, 1024));
   cfg.runtime.blas_threads = static_cast<int>(rt.integer("blas_threads", 1, 0, 1024));
 
   auto target = root.table("target");

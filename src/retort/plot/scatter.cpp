@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <memory>
 
 #include "retort/core/error.h"
@@ -162,7 +161,7 @@ std::string tick_label(double v, double step) {
 }
 
 void draw_ticks(cairo_t* cr, const PanelFrame& fr, double tick_size) {
-  double step = nice_step(2 * fr.half, 5), len = std::max(2.0, fr.side / 100.0);
+  double step = nice_step(2 * fr.half, 6), len = std::max(2.0, fr.side / 100.0);
   cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
   cairo_set_line_width(cr, 1.0);
   cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
