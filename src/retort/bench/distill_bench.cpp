@@ -1,0 +1,147 @@
+#include "retort/bench/distill_bench.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include "retort/bench/gmm_bench.h"
+#include "retort/core/error.h"
+#include "retort/data/image_folder.h"
+#include "retort/eval/image_metrics.h"
+#include "retort/generators/image_sampling.h"
+#include "retort/train/checkpoint.h"
+
+namespace retort {
+namespace fs = std::filesystem;
+
+DistillBenchConfig read_distill_bench_config(ConfigNode root) {
+  DistillBenchConfig c;
+  c.evaluator = root.string("evaluator", "weights/fmnist-evaluator.safetensors");
+  c.base = read_image_distill_config(root);
+  auto e = root.table("eval");
+  c.n = e.integer("n", c.n, 10, 1'000'000);
+  c.k = e.integer("k", c.k, 1, 1000);
+  c.seed = uint64_t(e.integer("seed", 0, 0, INT64_MAX));
+  c.teacher_steps.clear();
+  for (double s : e.numbers("teacher_steps", {50, 10})) {
+    if (s < 1 || s != std::floor(s)) e.fail("teacher_steps", fmt::format("{} is not a positive integer", s));
+    c.teacher_steps.push_back(int64_t(s));
+  }
+  if (c.teacher_steps.empty()) e.fail("teacher_steps", "needs at least one step count (the speed-up reference)");
+  for (auto& r : root.tables("run")) {
+    auto run = read_image_distill_run(r, c.base);
+    auto name = r.string("name", fmt::format("{}-{}step", run.method, run.student_steps));
+    for (const auto& n : c.names)
+      if (n == name) r.fail("name", fmt::format("'{}' is used twice", name));
+    c.names.push_back(name);
+    c.runs.push_back(run);
+  }
+  if (c.runs.empty()) root.fail("run", "no [[run]] tables: nothing to benchmark");
+  root.finish();
+  return c;
+}
+
+namespace {
+
+nlohmann::json score(const std::string& name, const std::string& kind, int64_t nfe, const torch::Tensor& images,
+                     const torch::Tensor& labels, double seconds, Classifier& evaluator, const torch::Tensor& ref,
+                     int64_t k) {
+  auto e = evaluate_images(evaluator, images.cpu(), labels.cpu(), ref, k);
+  return {{"name", name},           {"kind", kind},          {"nfe", nfe},
+          {"n", e.n},               {"fid", e.fid},          {"precision", e.precision},
+          {"recall", e.recall},     {"class_accuracy", e.class_accuracy},
+          {"ms_per_sample", 1000 * seconds / double(images.size(0))}};
+}
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& out, bool progress,
+                                 const std::string& config_text) {
+  ensure_writable_dir(out);
+  apply_runtime(cfg.base.runtime);
+  auto device = parse_device(cfg.base.runtime.device);
+  write_text_atomic(out / "config.resolved.toml", config_text);
+  auto evaluator = load_classifier(cfg.evaluator);
+  auto test = load_dataset(cfg.base.data, "test");
+  auto ref = classifier_features(evaluator, test.images);
+  auto teacher = load_unet(cfg.base.teacher);
+  teacher->to(device);
+  const int64_t C = teacher->net->options().num_classes;
+  auto labels = balanced_labels(C, cfg.n);
+
+  nlohmann::json rows = nlohmann::json::array();
+  for (auto steps : cfg.teacher_steps) {
+    auto dir = out / "runs" / fmt::format("teacher-{}step", steps);
+    if (fs::exists(dir / "result.json")) {
+      rows.push_back(read_json(dir / "result.json"));
+      continue;
+    }
+    fs::create_directories(dir);
+    Rng rng(cfg.seed);
+    TeacherSampling s;
+    s.steps = steps;
+    s.cfg = cfg.base.objective.cfg_scale;  // the distribution the students are distilled towards
+    auto t0 = std::chrono::steady_clock::now();
+    auto images = sample_teacher(teacher, labels, s, rng);
+    double sec = since(t0);
+    const int64_t nfe = steps * (s.cfg == 1.0 ? 1 : 2);
+    auto row = score(fmt::format("teacher DDIM {}", steps), "teacher", nfe, images, labels, sec, evaluator, ref, cfg.k);
+    write_png_grid(dir / "samples.png", images.narrow(0, 0, std::min<int64_t>(100, cfg.n)), 10);
+    write_text_atomic(dir / "result.json", row.dump(2));
+    std::fprintf(stderr, "%s: FID %.2f\n", row["name"].get<std::string>().c_str(), row["fid"].get<double>());
+    rows.push_back(row);
+  }
+  for (size_t i = 0; i < cfg.runs.size(); ++i) {
+    auto dir = out / "runs" / cfg.names[i];
+    if (fs::exists(dir / "result.json")) {
+      rows.push_back(read_json(dir / "result.json"));
+      continue;
+    }
+    const auto& run = cfg.runs[i];
+    auto t_train = std::chrono::steady_clock::now();
+    auto student = distill_images(run, dir, progress, config_text + "\n# run " + cfg.names[i] + "\n");
+    double train_sec = since(t_train);
+    Rng rng(cfg.seed);
+    auto t0 = std::chrono::steady_clock::now();
+    auto images = student->sample(labels, rng);
+    double sec = since(t0);
+    auto row = score(cfg.names[i], run.method, int64_t(student->timesteps().size()), images, labels, sec, evaluator,
+                     ref, cfg.k);
+    row["train_seconds"] = train_sec;
+    write_text_atomic(dir / "result.json", row.dump(2));
+    std::fprintf(stderr, "%s: FID %.2f\n", cfg.names[i].c_str(), row["fid"].get<double>());
+    rows.push_back(row);
+  }
+  // Speed-up relative to the first (slowest) teacher row.
+  const double ref_ms = rows[0]["ms_per_sample"].get<double>();
+  for (auto& r : rows) r["speedup"] = ref_ms / r["ms_per_sample"].get<double>();
+  nlohmann::json result = {{"rows", rows}, {"n", cfg.n}, {"device", cfg.base.runtime.device},
+                           {"threads", cfg.base.runtime.torch_threads}};
+  write_text_atomic(out / "results.md", distill_results_markdown(result));
+  write_text_atomic(out / "results.json", result.dump(2));
+  return result;
+}
+
+std::string distill_results_markdown(const nlohmann::json& result) {
+  std::string s = "| model | NFE | FID | precision | recall | class acc | ms/sample | speed-up |\n"
+                  "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& r : result["rows"])
+    s += fmt::format("| {} | {} | {:.2f} | {:.3f} | {:.3f} | {:.3f} | {:.2f} | {:.1f}x |\n", r["name"].get<std::string>(),
+                     r["nfe"].get<int64_t>(), r["fid"].get<double>(), r["precision"].get<double>(),
+                     r["recall"].get<double>(), r["class_accuracy"].get<double>(), r["ms_per_sample"].get<double>(),
+                     r.value("speedup", 1.0));
+  return s;
+}
+
+}  // namespace retort

@@ -1,0 +1,14 @@
+#include "retort/core/runtime_config.h"
+
+namespace retort {
+
+RuntimeOptions read_runtime_options(ConfigNode n) {
+  RuntimeOptions r;
+  r.device = n.string("device", r.device);
+  parse_device(r.device, n.where("device"));
+  r.torch_threads = static_cast<int>(n.integer("threads", r.torch_threads, 0, 1024));
+  r.blas_threads = static_cast<int>(n.integer("blas_threads", r.blas_threads, 0, 1024));
+  return r;
+}
+
+}  // namespace retort

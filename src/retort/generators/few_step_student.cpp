@@ -1,0 +1,107 @@
+#include "retort/generators/few_step_student.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "retort/core/error.h"
+
+namespace retort {
+
+std::vector<int64_t> default_student_timesteps(int64_t K, int64_t schedule_steps) {
+  if (K < 1) throw ConfigError(fmt::format("student steps = {} must be at least 1", K));
+  std::vector<int64_t> ts;
+  for (int64_t i = 0; i < K; ++i) ts.push_back(schedule_steps - 1 - i * schedule_steps / K);
+  return ts;
+}
+
+FewStepStudentImpl::FewStepStudentImpl(UNetDenoiser net_, std::vector<int64_t> timesteps, bool backward_simulation)
+    : net(std::move(net_)), timesteps_(std::move(timesteps)), backward_simulation_(backward_simulation) {
+  register_module("net", net);
+  const int64_t T = net->schedule.options().steps;
+  if (timesteps_.empty()) throw ConfigError("a student needs at least one timestep");
+  for (size_t i = 0; i < timesteps_.size(); ++i) {
+    if (timesteps_[i] < 0 || timesteps_[i] >= T)
+      throw ConfigError(fmt::format("student timestep {} is outside the schedule's 0..{}", timesteps_[i], T - 1));
+    if (i > 0 && timesteps_[i] >= timesteps_[i - 1])
+      throw ConfigError(fmt::format("student timesteps must decrease (got {} after {})", timesteps_[i],
+                                    timesteps_[i - 1]));
+  }
+}
+
+torch::Tensor FewStepStudentImpl::time(int64_t i, int64_t batch, const torch::Device& device) const {
+  return torch::full({batch}, net->schedule.time_of_step(timesteps_[i]), torch::dtype(torch::kFloat32).device(device));
+}
+
+torch::Tensor FewStepStudentImpl::labels(int64_t n, Rng& rng, const torch::Device& device) const {
+  const int64_t C = net->net->options().num_classes;
+  if (C == 0) return torch::full({n}, kNullClass, torch::dtype(torch::kInt64).device(device));
+  return rng.randint(0, C, {n}, device);
+}
+
+torch::Tensor FewStepStudentImpl::simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng) {
+  torch::NoGradGuard ng;
+  for (int64_t i = 0; i < upto; ++i) {
+    auto x0 = net->x0(x, time(i, x.size(0), x.device()), cond);
+    auto t_next = time(i + 1, x.size(0), x.device());
+    auto abar = net->schedule.alpha_bar(t_next).to(x.scalar_type());
+    x = per_sample(abar.sqrt(), x0) * x0 + per_sample((1 - abar).sqrt(), x0) * rng.randn(x0.sizes(), x.device());
+  }
+  return x;
+}
+
+GenBatch FewStepStudentImpl::draw(int64_t batch, Rng& rng) {
+  const auto& o = net->net->options();
+  auto device = net->net->parameters().front().device();
+  Cond cond = Cond::classes(labels(batch, rng, device));
+  auto x = rng.randn({batch, o.channels, o.resolution, o.resolution}, device);
+  const int64_t K = timesteps_.size();
+  int64_t k = backward_simulation_ ? rng.randint(0, K, {1}).item<int64_t>() : 0;
+  x = simulate(x, cond, k, rng);
+  return {net->x0(x, time(k, batch, device), cond), cond};
+}
+
+torch::Tensor FewStepStudentImpl::sample(const torch::Tensor& lab, Rng& rng, int64_t batch) {
+  torch::NoGradGuard ng;
+  const auto& o = net->net->options();
+  auto device = net->net->parameters().front().device();
+  std::vector<torch::Tensor> out;
+  const int64_t N = lab.size(0), K = timesteps_.size();
+  for (int64_t i = 0; i < N; i += batch) {
+    const int64_t b = std::min(batch, N - i);
+    Cond cond = Cond::classes(lab.narrow(0, i, b).to(device));
+    auto x = simulate(rng.randn({b, o.channels, o.resolution, o.resolution}, device), cond, K - 1, rng);
+    out.push_back(net->x0(x, time(K - 1, b, device), cond));
+  }
+  return torch::cat(out).clamp(-1, 1);
+}
+
+GenBatch FewStepStudentImpl::draw_eval(int64_t n, Rng& rng) {
+  auto device = net->net->parameters().front().device();
+  auto lab = labels(n, rng, device);
+  return {sample(lab, rng), Cond::classes(lab)};
+}
+
+void save_student(const std::filesystem::path& path, FewStepStudent& student) {
+  save_unet(path, student->net, {{"retort.student", nlohmann::json{{"timesteps", student->timesteps()}}.dump()}});
+}
+
+FewStepStudent load_student(const std::filesystem::path& path) {
+  std::map<std::string, std::string> meta;
+  auto net = load_unet(path, &meta);
+  auto it = meta.find("retort.student");
+  if (it == meta.end()) return nullptr;
+  std::vector<int64_t> ts;
+  try {
+    ts = nlohmann::json::parse(it->second).at("timesteps").get<std::vector<int64_t>>();
+  } catch (const std::exception& e) {
+    throw IoError(fmt::format("{}: bad 'retort.student' metadata: {}", path.string(), e.what()));
+  }
+  try {
+    return FewStepStudent(net, ts);
+  } catch (const ConfigError& e) {
+    throw IoError(fmt::format("{}: {}", path.string(), e.what()));
+  }
+}
+
+}  // namespace retort

@@ -1,0 +1,44 @@
+// A K-step image student (DMD2's multi-step generator): from pure noise at t_0 = 1 it predicts
+// x0, re-noises it to t_1, predicts again, ... and returns the last prediction. Training uses
+// backward simulation: each batch picks a step k at random, runs the student's own steps 0..k-1
+// without gradients, and returns step k's prediction with its graph, so the student is trained
+// on the inputs it will see when sampling.
+#pragma once
+#include <vector>
+
+#include "retort/generators/generator.h"
+#include "retort/models/unet.h"
+
+namespace retort {
+
+// Discrete timesteps of a K-step student, DMD2's spacing: K = 4 gives 999, 749, 499, 249.
+std::vector<int64_t> default_student_timesteps(int64_t K, int64_t schedule_steps = 1000);
+
+class FewStepStudentImpl : public Generator {
+ public:
+  // `net` is trained in place (start it from the teacher's weights). `timesteps` are discrete
+  // schedule indices, decreasing, the first one the last step of the schedule.
+  FewStepStudentImpl(UNetDenoiser net, std::vector<int64_t> timesteps, bool backward_simulation = true);
+  GenBatch draw(int64_t batch, Rng& rng) override;    // random balanced classes, one step with graph
+  GenBatch draw_eval(int64_t n, Rng& rng) override;   // the full K-step chain, balanced classes
+  // The full K-step chain for the given labels (no graph), clamped to [-1, 1].
+  torch::Tensor sample(const torch::Tensor& labels, Rng& rng, int64_t batch = 250);
+  const std::vector<int64_t>& timesteps() const { return timesteps_; }
+  UNetDenoiser net;
+
+ private:
+  torch::Tensor time(int64_t i, int64_t batch, const torch::Device& device) const;
+  // Runs steps [0, upto) without gradients from noise; returns x at t_upto.
+  torch::Tensor simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng);
+  torch::Tensor labels(int64_t n, Rng& rng, const torch::Device& device) const;
+  std::vector<int64_t> timesteps_;
+  bool backward_simulation_;
+};
+TORCH_MODULE(FewStepStudent);
+
+// save_unet plus the student's timesteps (metadata "retort.student"); load_student rebuilds it.
+void save_student(const std::filesystem::path& path, FewStepStudent& student);
+// Returns an empty holder when the file is a plain (teacher) UNet.
+FewStepStudent load_student(const std::filesystem::path& path);
+
+}  // namespace retort

@@ -1,0 +1,38 @@
+#include "retort/generators/image_sampling.h"
+
+#include "retort/diffusion/sampler.h"
+
+namespace retort {
+
+torch::Tensor sample_teacher(UNetDenoiser& model, const torch::Tensor& labels, const TeacherSampling& opts,
+                             Rng& rng) {
+  torch::NoGradGuard ng;
+  model->eval();
+  const auto& o = model->net->options();
+  auto device = model->net->parameters().front().device();
+  auto times = sampling_times(model->schedule, opts.steps);
+  std::vector<torch::Tensor> out;
+  const int64_t N = labels.size(0);
+  for (int64_t i = 0; i < N; i += opts.batch) {
+    const int64_t b = std::min(opts.batch, N - i);
+    Cond cond = Cond::classes(labels.narrow(0, i, b).to(device));
+    auto x = rng.randn({b, o.channels, o.resolution, o.resolution}, device);
+    EpsFn eps = [&](const torch::Tensor& xt, const torch::Tensor& t) {
+      return eps_cfg(*model, xt, t, cond, opts.cfg);
+    };
+    out.push_back(ddim_sample(model->schedule, eps, x, times, SamplerOptions{opts.eta, opts.clip_x0}, rng));
+  }
+  return torch::cat(out).clamp(-1, 1);
+}
+
+torch::Tensor grid_labels(int64_t classes, int64_t per_class) {
+  if (classes == 0) return torch::full({per_class}, kNullClass, torch::kInt64);
+  return torch::arange(classes, torch::kInt64).repeat_interleave(per_class);
+}
+
+torch::Tensor balanced_labels(int64_t classes, int64_t n) {
+  if (classes == 0) return torch::full({n}, kNullClass, torch::kInt64);
+  return torch::arange(n, torch::kInt64).remainder(classes);
+}
+
+}  // namespace retort

@@ -1,0 +1,53 @@
+#include "retort/generators/sample_command.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "retort/core/error.h"
+#include "retort/core/runtime.h"
+#include "retort/data/image_folder.h"
+#include "retort/generators/few_step_student.h"
+#include "retort/generators/image_sampling.h"
+#include "retort/io/safetensors.h"
+
+namespace retort {
+
+std::string run_sample(const SampleRequest& req) {
+  if (req.sampler != "ddim" && req.sampler != "ddpm")
+    throw ConfigError(fmt::format("--sampler '{}': expected ddim or ddpm", req.sampler));
+  apply_runtime(RuntimeOptions{req.device, req.threads, 1});
+  auto device = parse_device(req.device, "--device");
+  auto student = load_student(req.model);
+  UNetDenoiser model = student ? student->net : load_unet(req.model);
+  model->to(device);
+  const int64_t C = model->net->options().num_classes;
+  if (req.label >= C) throw ConfigError(fmt::format("--class {}: the model has {} classes", req.label, C));
+  torch::Tensor labels;
+  if (req.label == -2) labels = balanced_labels(C, req.n);
+  else labels = torch::full({req.n}, C == 0 ? kNullClass : req.label, torch::kInt64);
+  // Sort so each grid row shows one class when n is a multiple of the class count.
+  labels = std::get<0>(labels.sort());
+  std::error_code ec;
+  std::filesystem::create_directories(req.out, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", req.out.string(), ec.message()));
+  Rng rng(req.seed);
+  auto t0 = std::chrono::steady_clock::now();
+  torch::Tensor images;
+  std::string what;
+  if (student) {
+    images = student->sample(labels, rng);
+    what = fmt::format("{}-step student", student->timesteps().size());
+  } else {
+    TeacherSampling s{req.steps, req.cfg, req.sampler == "ddpm" ? 1.0 : 0.0, 1.0, 250};
+    images = sample_teacher(model, labels, s, rng);
+    what = fmt::format("teacher, {} {} steps, cfg {}", req.sampler, req.steps, req.cfg);
+  }
+  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_png_grid(req.out / "samples.png", images, req.columns);
+  save_safetensors(req.out / "samples.safetensors", {{"images", images.cpu()}, {"labels", labels}});
+  return fmt::format("{} images ({}) in {:.1f} s = {:.2f} ms/image; wrote {}/samples.png, samples.safetensors",
+                     req.n, what, sec, 1000 * sec / req.n, req.out.string());
+}
+
+}  // namespace retort

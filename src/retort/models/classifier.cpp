@@ -1,0 +1,101 @@
+#include "retort/models/classifier.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "retort/core/error.h"
+#include "retort/io/safetensors.h"
+
+namespace retort {
+namespace {
+
+constexpr const char* kMetadataKey = "retort.classifier";
+
+// conv3x3-BN-ReLU appended to `seq` (LibTorch cannot nest Sequentials).
+void add_conv_block(torch::nn::Sequential& seq, int64_t in, int64_t out) {
+  seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false)));
+  seq->push_back(torch::nn::BatchNorm2d(out));
+  seq->push_back(torch::nn::ReLU());
+}
+
+nlohmann::json to_json(const ClassifierOptions& o) {
+  return {{"channels", o.channels}, {"resolution", o.resolution}, {"width", o.width},
+          {"feature_dim", o.feature_dim}, {"num_classes", o.num_classes}};
+}
+
+}  // namespace
+
+void validate(const ClassifierOptions& o, const std::string& where) {
+  auto check = [&](const char* key, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi) throw ConfigError(fmt::format("{}: {} = {} must be in [{}, {}]", where, key, v, lo, hi));
+  };
+  check("channels", o.channels, 1, 4);
+  check("resolution", o.resolution, 4, 4096);
+  check("width", o.width, 1, 4096);
+  check("feature_dim", o.feature_dim, 1, 65536);
+  check("num_classes", o.num_classes, 2, 100000);
+}
+
+ClassifierImpl::ClassifierImpl(const ClassifierOptions& opts) : opts_(opts) {
+  validate(opts_, "classifier");
+  const int64_t w = opts_.width, side = opts_.resolution / 4;
+  torch::nn::Sequential seq;
+  add_conv_block(seq, opts_.channels, w);
+  seq->push_back(torch::nn::MaxPool2d(2));
+  add_conv_block(seq, w, 2 * w);
+  seq->push_back(torch::nn::MaxPool2d(2));
+  add_conv_block(seq, 2 * w, 2 * w);
+  seq->push_back(torch::nn::Flatten());
+  convs = register_module("convs", seq);
+  fc = register_module("fc", torch::nn::Linear(2 * w * side * side, opts_.feature_dim));
+  head = register_module("head", torch::nn::Linear(opts_.feature_dim, opts_.num_classes));
+}
+
+void ClassifierImpl::check_input(const torch::Tensor& x) const {
+  if (x.dim() != 4 || x.size(1) != opts_.channels || x.size(2) != opts_.resolution || x.size(3) != opts_.resolution)
+    throw Error(fmt::format("classifier: expected images [N, {}, {}, {}]; got {}", opts_.channels, opts_.resolution,
+                            opts_.resolution, c10::str(x.sizes())));
+}
+
+torch::Tensor ClassifierImpl::trunk(const torch::Tensor& x) {
+  check_input(x);
+  return torch::relu(fc(convs->forward(x)));
+}
+
+torch::Tensor ClassifierImpl::features(const torch::Tensor& x) { return trunk(x); }
+
+torch::Tensor ClassifierImpl::logits_from_features(const torch::Tensor& f) { return head(f); }
+
+torch::Tensor ClassifierImpl::forward(const torch::Tensor& x) { return logits_from_features(trunk(x)); }
+
+void save_classifier(const std::filesystem::path& path, Classifier& model) {
+  save_module(path, *model, {{kMetadataKey, to_json(model->options()).dump()}});
+}
+
+Classifier load_classifier(const std::filesystem::path& path) {
+  std::map<std::string, std::string> meta;
+  load_safetensors(path, &meta);
+  auto it = meta.find(kMetadataKey);
+  if (it == meta.end())
+    throw IoError(fmt::format("{}: no '{}' metadata; not a classifier written by retort", path.string(), kMetadataKey));
+  ClassifierOptions o;
+  try {
+    auto j = nlohmann::json::parse(it->second);
+    o.channels = j.at("channels").get<int64_t>();
+    o.resolution = j.at("resolution").get<int64_t>();
+    o.width = j.at("width").get<int64_t>();
+    o.feature_dim = j.at("feature_dim").get<int64_t>();
+    o.num_classes = j.at("num_classes").get<int64_t>();
+    validate(o, path.string() + ": metadata");
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(fmt::format("{}: malformed '{}' metadata: {}", path.string(), kMetadataKey, e.what()));
+  } catch (const ConfigError& e) {
+    throw IoError(e.what());
+  }
+  Classifier model(o);
+  load_module(path, *model);
+  model->eval();
+  return model;
+}
+
+}  // namespace retort

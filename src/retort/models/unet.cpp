@@ -1,0 +1,282 @@
+#include "retort/models/unet.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "retort/core/error.h"
+#include "retort/io/safetensors.h"
+#include "retort/models/mlp.h"
+
+namespace retort {
+namespace F = torch::nn::functional;
+namespace nn = torch::nn;
+
+namespace {
+
+nn::Conv2d conv3(int64_t in, int64_t out, int64_t stride = 1) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1));
+}
+
+void zero_(nn::Conv2d& c) {
+  torch::NoGradGuard ng;
+  c->weight.zero_();
+  if (c->bias.defined()) c->bias.zero_();
+}
+
+}  // namespace
+
+ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t groups, double dropout) {
+  norm1 = register_module("norm1", nn::GroupNorm(groups, in));
+  conv1 = register_module("conv1", conv3(in, out));
+  emb_proj = register_module("emb_proj", nn::Linear(emb_dim, out));
+  norm2 = register_module("norm2", nn::GroupNorm(groups, out));
+  drop = register_module("drop", nn::Dropout(dropout));
+  conv2 = register_module("conv2", conv3(out, out));
+  zero_(conv2);  // each block starts as the identity, which keeps deep stacks stable at init
+  if (in != out) skip = register_module("skip", nn::Conv2d(nn::Conv2dOptions(in, out, 1)));
+}
+
+torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
+  auto h = conv1->forward(F::silu(norm1->forward(x)));
+  h = h + emb_proj->forward(F::silu(emb)).unsqueeze(-1).unsqueeze(-1);
+  h = conv2->forward(drop->forward(F::silu(norm2->forward(h))));
+  return (skip ? skip->forward(x) : x) + h;
+}
+
+AttentionBlockImpl::AttentionBlockImpl(int64_t channels, int64_t heads, int64_t groups) : heads_(heads) {
+  if (channels % heads != 0)
+    throw ConfigError(fmt::format("unet: heads = {} must divide the lowest width {}", heads, channels));
+  norm = register_module("norm", nn::GroupNorm(groups, channels));
+  qkv = register_module("qkv", nn::Conv2d(nn::Conv2dOptions(channels, 3 * channels, 1)));
+  proj = register_module("proj", nn::Conv2d(nn::Conv2dOptions(channels, channels, 1)));
+  zero_(proj);
+}
+
+torch::Tensor AttentionBlockImpl::forward(const torch::Tensor& x) {
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), d = C / heads_;
+  // [B, 3, heads, d, HW] -> q, k, v as [B*heads, HW, d]
+  auto qkv_ = qkv->forward(norm->forward(x)).reshape({B, 3, heads_, d, H * W});
+  auto q = qkv_.select(1, 0).reshape({B * heads_, d, H * W}).transpose(1, 2);
+  auto k = qkv_.select(1, 1).reshape({B * heads_, d, H * W});
+  auto v = qkv_.select(1, 2).reshape({B * heads_, d, H * W}).transpose(1, 2);
+  auto attn = torch::softmax(torch::bmm(q, k) / std::sqrt(double(d)), -1);
+  auto out = torch::bmm(attn, v).transpose(1, 2).reshape({B, C, H, W});
+  return x + proj->forward(out);
+}
+
+UNetImpl::UNetImpl(const UNetOptions& o) : opts_(o) {
+  if (o.widths.empty()) throw ConfigError("unet.widths must name at least one level");
+  for (auto w : o.widths)
+    if (w % o.groups != 0)
+      throw ConfigError(fmt::format("unet: groups = {} must divide every width (got {})", o.groups, w));
+  const int64_t E = o.time_dim;
+  time_mlp = register_module("time_mlp", nn::Sequential(nn::Linear(E, E), nn::SiLU(), nn::Linear(E, E)));
+  // Index num_classes is the null class of classifier-free guidance.
+  if (o.num_classes > 0) class_embed = register_module("class_embed", nn::Embedding(o.num_classes + 1, E));
+  in_conv = register_module("in_conv", conv3(o.channels, o.widths[0]));
+  const int64_t L = o.widths.size();
+  std::vector<int64_t> skip_ch{o.widths[0]};
+  int64_t ch = o.widths[0];
+  down_blocks = register_module("down_blocks", nn::ModuleList());
+  downsamples = register_module("downsamples", nn::ModuleList());
+  for (int64_t l = 0; l < L; ++l) {
+    for (int64_t b = 0; b < o.blocks; ++b) {
+      down_blocks->push_back(ResBlock(ch, o.widths[l], E, o.groups, o.dropout));
+      ch = o.widths[l];
+      skip_ch.push_back(ch);
+    }
+    if (l + 1 < L) {
+      downsamples->push_back(conv3(ch, ch, 2));
+      skip_ch.push_back(ch);
+    }
+  }
+  mid1 = register_module("mid1", ResBlock(ch, ch, E, o.groups, o.dropout));
+  if (o.heads > 0) mid_attn = register_module("mid_attn", AttentionBlock(ch, o.heads, o.groups));
+  mid2 = register_module("mid2", ResBlock(ch, ch, E, o.groups, o.dropout));
+  up_blocks = register_module("up_blocks", nn::ModuleList());
+  upsamples = register_module("upsamples", nn::ModuleList());
+  for (int64_t l = L - 1; l >= 0; --l) {
+    for (int64_t b = 0; b <= o.blocks; ++b) {
+      int64_t s = skip_ch.back();
+      skip_ch.pop_back();
+      up_blocks->push_back(ResBlock(ch + s, o.widths[l], E, o.groups, o.dropout));
+      ch = o.widths[l];
+    }
+    if (l > 0) upsamples->push_back(conv3(ch, ch));
+  }
+  out_norm = register_module("out_norm", nn::GroupNorm(o.groups, ch));
+  out_conv = register_module("out_conv", conv3(ch, o.channels));
+  zero_(out_conv);
+}
+
+torch::Tensor UNetImpl::condition_embedding(const Cond& cond, int64_t batch) {
+  if (!class_embed) throw Error("this UNet is unconditional; it has no condition embedding");
+  if (cond.embedding.defined()) return cond.embedding;
+  auto device = class_embed->weight.device();
+  torch::Tensor idx = cond.labels.defined() ? cond.labels.to(device)
+                                            : torch::full({batch}, kNullClass, torch::dtype(torch::kInt64).device(device));
+  idx = torch::where(idx == kNullClass, torch::full_like(idx, opts_.num_classes), idx);
+  return class_embed->forward(idx);
+}
+
+torch::Tensor UNetImpl::embed(const torch::Tensor& t, const Cond& cond, int64_t batch) {
+  auto emb = time_mlp->forward(time_features(t, opts_.time_dim));
+  if (class_embed) emb = emb + condition_embedding(cond, batch);
+  return emb;
+}
+
+torch::Tensor UNetImpl::down(const torch::Tensor& x, const torch::Tensor& emb, std::vector<torch::Tensor>* skips) {
+  if (x.dim() != 4 || x.size(1) != opts_.channels)
+    throw Error(fmt::format("unet: expected images [B,{},H,W], got [{}]", opts_.channels,
+                                 fmt::join(x.sizes(), ",")));
+  auto h = in_conv->forward(x);
+  if (skips) skips->push_back(h);
+  const int64_t L = opts_.widths.size();
+  int64_t i = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    for (int64_t b = 0; b < opts_.blocks; ++b) {
+      h = down_blocks[i++]->as<ResBlockImpl>()->forward(h, emb);
+      if (skips) skips->push_back(h);
+    }
+    if (l + 1 < L) {
+      h = downsamples[l]->as<nn::Conv2dImpl>()->forward(h);
+      if (skips) skips->push_back(h);
+    }
+  }
+  h = mid1->forward(h, emb);
+  if (mid_attn) h = mid_attn->forward(h);
+  return mid2->forward(h, emb);
+}
+
+torch::Tensor UNetImpl::encode(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond) {
+  return down(x, embed(t, cond, x.size(0)), nullptr);
+}
+
+torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond) {
+  auto emb = embed(t, cond, x.size(0));
+  std::vector<torch::Tensor> skips;
+  auto h = down(x, emb, &skips);
+  const int64_t L = opts_.widths.size();
+  int64_t i = 0;
+  for (int64_t l = L - 1; l >= 0; --l) {
+    for (int64_t b = 0; b <= opts_.blocks; ++b) {
+      h = up_blocks[i++]->as<ResBlockImpl>()->forward(torch::cat({h, skips.back()}, 1), emb);
+      skips.pop_back();
+    }
+    if (l > 0) {
+      // Upsample to the size of the skip it meets next (odd sizes such as 7 -> 14 -> 28 work).
+      const auto& next = skips.back();
+      h = F::interpolate(h, F::InterpolateFuncOptions()
+                                .size(std::vector<int64_t>{next.size(2), next.size(3)})
+                                .mode(torch::kNearest));
+      h = upsamples[L - 1 - l]->as<nn::Conv2dImpl>()->forward(h);
+    }
+  }
+  return out_conv->forward(F::silu(out_norm->forward(h)));
+}
+
+UNetDenoiserImpl::UNetDenoiserImpl(const UNetOptions& opts, Schedule schedule_, Prediction prediction_)
+    : prediction(prediction_), schedule(std::move(schedule_)) {
+  net = register_module("net", UNet(opts));
+}
+
+torch::Tensor UNetDenoiserImpl::eps(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
+  auto out = net->forward(xt, t, cond);
+  if (prediction == Prediction::Eps) return out;
+  auto abar = schedule.alpha_bar(t).to(xt.scalar_type());
+  return to_eps(prediction, out, xt, abar.sqrt(), (1 - abar).clamp_min(0).sqrt());
+}
+
+torch::Tensor UNetDenoiserImpl::x0(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
+  auto out = net->forward(xt, t, cond);
+  auto abar = schedule.alpha_bar(t).to(xt.scalar_type());
+  auto alpha = abar.sqrt(), sigma = (1 - abar).clamp_min(0).sqrt();
+  switch (prediction) {
+    case Prediction::X0: return out;
+    case Prediction::V: return x0_from_v(xt, out, alpha, sigma);
+    default: return x0_from_eps(xt, out, alpha, sigma);
+  }
+}
+
+torch::Tensor UNetDenoiserImpl::condition_embedding(const Cond& cond, int64_t batch) {
+  return net->condition_embedding(cond, batch);
+}
+
+void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard ng;
+  auto src = from.named_parameters(true);
+  auto src_b = from.named_buffers(true);
+  for (auto& p : to.named_parameters(true)) {
+    auto* s = src.find(p.key());
+    if (!s || !s->sizes().equals(p.value().sizes()))
+      throw Error(fmt::format("copy_weights: no parameter '{}' of matching shape in the source", p.key()));
+    p.value().copy_(*s);
+  }
+  for (auto& b : to.named_buffers(true)) {
+    auto* s = src_b.find(b.key());
+    if (!s) throw Error(fmt::format("copy_weights: no buffer '{}' in the source", b.key()));
+    b.value().copy_(*s);
+  }
+}
+
+namespace {
+
+const char* kMetaKey = "retort.unet";
+
+std::string describe(UNetDenoiser& m) {
+  const auto& o = m->net->options();
+  const auto& s = m->schedule.options();
+  nlohmann::json j = {{"channels", o.channels},   {"resolution", o.resolution},
+                      {"widths", o.widths},       {"blocks", o.blocks},
+                      {"time_dim", o.time_dim},   {"num_classes", o.num_classes},
+                      {"groups", o.groups},       {"heads", o.heads},
+                      {"dropout", o.dropout},     {"prediction", std::vector<std::string>{"eps", "x0", "v"}[int(m->prediction)]},
+                      {"schedule", schedule_kind_names()[int(s.kind)]},
+                      {"schedule_steps", s.steps}, {"schedule_continuous", s.continuous}};
+  return j.dump();
+}
+
+}  // namespace
+
+void save_unet(const std::filesystem::path& path, UNetDenoiser& model, const std::map<std::string, std::string>& extra) {
+  auto meta = extra;
+  meta[kMetaKey] = describe(model);
+  save_module(path, *model, meta);
+}
+
+UNetDenoiser load_unet(const std::filesystem::path& path, std::map<std::string, std::string>* metadata) {
+  std::map<std::string, std::string> meta;
+  load_safetensors(path, &meta);  // validates the file before we trust its metadata
+  auto it = meta.find(kMetaKey);
+  if (it == meta.end())
+    throw IoError(fmt::format("{}: not a retort UNet (no '{}' metadata)", path.string(), kMetaKey));
+  UNetOptions o;
+  ScheduleOptions s;
+  Prediction pred;
+  try {
+    auto j = nlohmann::json::parse(it->second);
+    o.channels = j.at("channels");
+    o.resolution = j.at("resolution");
+    o.widths = j.at("widths").get<std::vector<int64_t>>();
+    o.blocks = j.at("blocks");
+    o.time_dim = j.at("time_dim");
+    o.num_classes = j.at("num_classes");
+    o.groups = j.at("groups");
+    o.heads = j.at("heads");
+    o.dropout = j.at("dropout");
+    pred = parse_prediction(j.at("prediction").get<std::string>());
+    s.kind = parse_schedule_kind(j.at("schedule").get<std::string>());
+    s.steps = j.at("schedule_steps");
+    s.continuous = j.at("schedule_continuous");
+  } catch (const std::exception& e) {
+    throw IoError(fmt::format("{}: bad '{}' metadata: {}", path.string(), kMetaKey, e.what()));
+  }
+  UNetDenoiser model(o, Schedule(s), pred);
+  load_module(path, *model);
+  if (metadata) *metadata = meta;
+  return model;
+}
+
+}  // namespace retort

@@ -1,0 +1,107 @@
+// A small image UNet (DDPM / ADM style): sinusoidal time embedding plus a class embedding with a
+// null class for classifier-free guidance, residual blocks conditioned on both, self-attention at
+// the lowest resolution. It is the Fashion-MNIST teacher, the fake score and the few-step student.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "retort/diffusion/parameterization.h"
+#include "retort/diffusion/schedule.h"
+#include "retort/models/denoiser.h"
+
+namespace retort {
+
+struct UNetOptions {
+  int64_t channels = 1;                      // image channels
+  int64_t resolution = 28;                   // input height = width
+  std::vector<int64_t> widths = {32, 64, 64};  // channels per level; level i works at resolution / 2^i
+  int64_t blocks = 1;                        // residual blocks per level (encoder; decoder has one more)
+  int64_t time_dim = 128;                    // width of the time / condition embedding
+  int64_t num_classes = 10;                  // 0: unconditional
+  int64_t groups = 8;                        // GroupNorm groups (must divide every width)
+  int64_t heads = 2;                         // attention heads at the lowest resolution (0: no attention)
+  double dropout = 0.0;
+};
+
+class ResBlockImpl : public torch::nn::Module {
+ public:
+  ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t groups, double dropout);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
+
+ private:
+  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, skip{nullptr};
+  torch::nn::Linear emb_proj{nullptr};
+  torch::nn::Dropout drop{nullptr};
+};
+TORCH_MODULE(ResBlock);
+
+class AttentionBlockImpl : public torch::nn::Module {
+ public:
+  AttentionBlockImpl(int64_t channels, int64_t heads, int64_t groups);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  int64_t heads_;
+  torch::nn::GroupNorm norm{nullptr};
+  torch::nn::Conv2d qkv{nullptr}, proj{nullptr};
+};
+TORCH_MODULE(AttentionBlock);
+
+// The network itself: forward() returns the raw output in units of the model's prediction.
+class UNetImpl : public torch::nn::Module {
+ public:
+  explicit UNetImpl(const UNetOptions& opts);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond);
+  // The bottleneck features [B, widths.back(), r, r] after the middle blocks: what FVGen's and
+  // DMD2's discriminator heads read. Costs only the encoder half.
+  torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond);
+  // The class embedding used for `cond` ([B, time_dim]); Cond::embedding replaces it.
+  torch::Tensor condition_embedding(const Cond& cond, int64_t batch);
+  const UNetOptions& options() const { return opts_; }
+
+ private:
+  torch::Tensor embed(const torch::Tensor& t, const Cond& cond, int64_t batch);
+  // Encoder + middle; fills `skips` when given.
+  torch::Tensor down(const torch::Tensor& x, const torch::Tensor& emb, std::vector<torch::Tensor>* skips);
+
+  UNetOptions opts_;
+  torch::nn::Sequential time_mlp{nullptr};
+  torch::nn::Embedding class_embed{nullptr};
+  torch::nn::Conv2d in_conv{nullptr}, out_conv{nullptr};
+  torch::nn::GroupNorm out_norm{nullptr};
+  torch::nn::ModuleList down_blocks, downsamples, up_blocks, upsamples;
+  ResBlock mid1{nullptr}, mid2{nullptr};
+  AttentionBlock mid_attn{nullptr};
+};
+TORCH_MODULE(UNet);
+
+// The UNet as a Denoiser over a schedule and a prediction type.
+class UNetDenoiserImpl : public Denoiser {
+ public:
+  UNetDenoiserImpl(const UNetOptions& opts, Schedule schedule, Prediction prediction);
+  torch::Tensor eps(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) override;
+  // x0 prediction (computed from v directly when the model predicts v, which stays exact at t = 1).
+  torch::Tensor x0(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond);
+  torch::Tensor condition_embedding(const Cond& cond, int64_t batch) override;
+  UNet net{nullptr};
+  Prediction prediction;
+  Schedule schedule;
+};
+TORCH_MODULE(UNetDenoiser);
+
+// Copies every parameter and buffer of `from` into `to` (same architecture); students and fake
+// scores start from the teacher this way.
+void copy_weights(torch::nn::Module& from, torch::nn::Module& to);
+
+// safetensors with the architecture, schedule and prediction in the metadata (key "retort.unet"),
+// so a file alone rebuilds the model. `extra` metadata is kept (e.g. a student's timesteps).
+void save_unet(const std::filesystem::path& path, UNetDenoiser& model,
+               const std::map<std::string, std::string>& extra = {});
+UNetDenoiser load_unet(const std::filesystem::path& path, std::map<std::string, std::string>* metadata = nullptr);
+
+}  // namespace retort

@@ -1,0 +1,202 @@
+#include "retort/train/evaluator_train.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+
+#include "retort/core/error.h"
+#include "retort/core/rng.h"
+#include "retort/plot/curves.h"
+#include "retort/train/checkpoint.h"
+#include "retort/train/metrics_log.h"
+#include "retort/train/progress.h"
+
+namespace retort {
+namespace {
+
+// Warm-up then cosine decay to 0 at the last step: high early progress, a settled end.
+double learning_rate(const EvaluatorConfig& c, int64_t step) {
+  if (step < c.warmup) return c.lr * double(step + 1) / double(c.warmup);
+  double t = double(step - c.warmup) / double(std::max<int64_t>(1, c.steps - c.warmup));
+  return c.lr * 0.5 * (1 + std::cos(M_PI * std::min(1.0, t)));
+}
+
+void set_lr(torch::optim::AdamW& opt, double lr) {
+  for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+}
+
+// Random shifts (background-padded: -1 is black in [-1,1]) and horizontal flips, drawn from `rng`.
+torch::Tensor augment(const torch::Tensor& x, const EvaluatorConfig& c, Rng& rng) {
+  const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
+  auto out = x;
+  if (c.shift > 0) {
+    auto padded = torch::constant_pad_nd(x, {c.shift, c.shift, c.shift, c.shift}, -1.0);
+    auto offsets = rng.randint(0, 2 * c.shift + 1, {B, 2});
+    auto off = offsets.accessor<int64_t, 2>();
+    std::vector<torch::Tensor> crops;
+    crops.reserve(B);
+    for (int64_t i = 0; i < B; ++i) crops.push_back(padded[i].narrow(1, off[i][0], H).narrow(2, off[i][1], W));
+    out = torch::stack(crops);
+  }
+  if (c.flip) {
+    auto mask = (rng.rand({B}) < 0.5).to(x.device()).view({B, 1, 1, 1});
+    out = torch::where(mask, out.flip({3}), out);
+  }
+  return out;
+}
+
+double accuracy(Classifier& model, const torch::Tensor& images, const torch::Tensor& labels, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < images.size(0); i += 500) {
+    int64_t n = std::min<int64_t>(500, images.size(0) - i);
+    auto pred = model->forward(images.narrow(0, i, n).to(device)).argmax(1);
+    correct += pred.eq(labels.narrow(0, i, n).to(device)).sum().item<int64_t>();
+  }
+  model->train(was_training);
+  return double(correct) / double(std::max<int64_t>(1, images.size(0)));
+}
+
+// Wall time spent so far, a checkpointed buffer so that a resumed run reports the whole run's time.
+struct ElapsedImpl : torch::nn::Module {
+  torch::Tensor seconds = register_buffer("seconds", torch::zeros({}, torch::kFloat64));
+};
+
+void check_labelled(const ImageDataset& d, const std::string& split) {
+  if (!d.labels.defined() || d.num_classes < 2)
+    throw ConfigError(fmt::format("data ({} split): the evaluator needs labelled data with at least 2 classes", split));
+  if (d.images.size(0) < 1) throw ConfigError(fmt::format("data ({} split): no images", split));
+}
+
+}  // namespace
+
+EvaluatorConfig read_evaluator_config(ConfigNode root) {
+  EvaluatorConfig c;
+  c.data = read_data_config(root.table("data"));
+  auto e = root.table("evaluator");
+  c.steps = e.integer("steps", c.steps, 1, 100'000'000);
+  c.batch = e.integer("batch", c.batch, 1, 1 << 20);
+  c.lr = e.number("lr", c.lr, 1e-8, 10);
+  c.weight_decay = e.number("weight_decay", c.weight_decay, 0, 10);
+  c.warmup = e.integer("warmup", c.warmup, 0, 100'000'000);
+  c.shift = e.integer("shift", c.shift, 0, 64);
+  c.flip = e.boolean("flip", c.flip);
+  c.model.width = e.integer("width", c.model.width, 1, 4096);
+  c.model.feature_dim = e.integer("feature_dim", c.model.feature_dim, 1, 65536);
+  c.seed = static_cast<uint64_t>(e.integer("seed", 0, 0, INT64_MAX));
+  c.checkpoint_every = e.integer("checkpoint_every", c.checkpoint_every, 0, 100'000'000);
+  c.log_every = e.integer("log_every", c.log_every, 1, 100'000'000);
+  c.monitor = e.integer("monitor", c.monitor, 0, 1'000'000'000);
+  c.runtime = read_runtime_options(root.table("runtime"));
+  root.finish();
+  c.resolved = root.resolved_toml();
+  return c;
+}
+
+EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesystem::path& out, bool progress,
+                                const std::string& config_text) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto cfg = cfg_in;
+  apply_runtime(cfg.runtime);
+  const auto device = parse_device(cfg.runtime.device);
+  auto train = load_dataset(cfg.data, "train");
+  auto test = load_dataset(cfg.data, "test");
+  check_labelled(train, "train");
+  check_labelled(test, "test");
+  if (test.images.sizes().slice(1) != train.images.sizes().slice(1))
+    throw IoError(fmt::format("data: test images are {} but training images are {}",
+                              c10::str(test.images.sizes().slice(1)), c10::str(train.images.sizes().slice(1))));
+  if (train.images.size(2) != train.images.size(3))
+    throw IoError(fmt::format("data: images must be square; got {}", c10::str(train.images.sizes().slice(1))));
+  cfg.model.channels = train.images.size(1);
+  cfg.model.resolution = train.images.size(2);
+  cfg.model.num_classes = std::max(train.num_classes, test.num_classes);
+
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", out.string(), ec.message()));
+
+  // Module initialisers draw from LibTorch's global generator; everything else from `rng`.
+  torch::manual_seed(cfg.seed);
+  Rng rng(cfg.seed);
+  Classifier model(cfg.model);
+  model->to(device);
+  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  ElapsedImpl elapsed;
+  CheckpointParts parts{{{"classifier", model.ptr().get()}, {"elapsed", &elapsed}}, {{"adamw", &opt}}};
+  const auto ckpt = out / "checkpoint.pt";
+  int64_t step = 0;
+  if (std::filesystem::exists(ckpt)) step = load_checkpoint(ckpt, parts, rng, config_text);
+  const double seconds_before = elapsed.seconds.item<double>();
+  auto total_seconds = [&] {
+    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
+
+  auto train_x = train.images.to(device), train_y = train.labels.to(device);
+  const int64_t monitor_n = std::min(cfg.monitor, test.images.size(0));
+  auto monitor_x = test.images.narrow(0, 0, monitor_n), monitor_y = test.labels.narrow(0, 0, monitor_n);
+
+  MetricsLog log(out, step);
+  ProgressBar bar("evaluator", cfg.steps, step, progress);
+  double loss_sum = 0, acc_sum = 0;
+  int64_t window = 0;
+  model->train();
+  while (step < cfg.steps) {
+    double lr = learning_rate(cfg, step);
+    set_lr(opt, lr);
+    auto idx = rng.randint(0, train_x.size(0), {cfg.batch}).to(device);
+    auto x = augment(train_x.index_select(0, idx), cfg, rng);
+    auto y = train_y.index_select(0, idx);
+    auto logits = model->forward(x);
+    auto loss = torch::nn::functional::cross_entropy(logits, y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    double l = loss.item<double>();
+    if (!std::isfinite(l)) throw NonFiniteError(fmt::format("evaluator step {}: non-finite loss", step));
+    loss_sum += l;
+    acc_sum += logits.argmax(1).eq(y).to(torch::kFloat64).mean().item<double>();
+    ++window;
+    ++step;
+    if (step % cfg.log_every == 0 || step == cfg.steps) {
+      std::map<std::string, double> row{{"loss", loss_sum / window}, {"train_acc", acc_sum / window}, {"lr", lr}};
+      if (monitor_n > 0) row["monitor_acc"] = accuracy(model, monitor_x, monitor_y, device);
+      log.write(step, row);
+      bar.update(step, fmt::format("loss {:.3f}", loss_sum / window));
+      loss_sum = acc_sum = 0;
+      window = 0;
+    } else {
+      bar.update(step);
+    }
+    if (cfg.checkpoint_every > 0 && (step % cfg.checkpoint_every == 0 || step == cfg.steps)) {
+      elapsed.seconds.fill_(total_seconds());
+      save_checkpoint(ckpt, parts, step, rng, config_text);
+    }
+  }
+  bar.finish();
+
+  EvaluatorReport report;
+  report.test_accuracy = accuracy(model, test.images, test.labels, device);
+  report.steps = step;
+  report.train_size = train.images.size(0);
+  report.test_size = test.images.size(0);
+  model->eval();
+  save_classifier(out / "evaluator.safetensors", model);
+  plot_metrics_csv(out / "metrics.csv", out / "loss.png", {"loss"}, "evaluator training loss", true);
+  std::vector<std::string> acc_cols{"train_acc"};
+  if (monitor_n > 0) acc_cols.push_back("monitor_acc");
+  plot_metrics_csv(out / "metrics.csv", out / "accuracy.png", acc_cols, "evaluator accuracy", false);
+  report.seconds = total_seconds();
+  nlohmann::json j{{"test_accuracy", report.test_accuracy}, {"steps", report.steps},
+                   {"seconds", report.seconds},             {"train_size", report.train_size},
+                   {"test_size", report.test_size}};
+  write_text_atomic(out / "evaluator.json", j.dump(2) + "\n");
+  return report;
+}
+
+}  // namespace retort

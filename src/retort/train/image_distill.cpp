@@ -1,0 +1,191 @@
+#include "retort/train/image_distill.h"
+
+#include <fmt/format.h>
+
+#include "retort/core/error.h"
+#include "retort/core/runtime_config.h"
+#include "retort/data/image_folder.h"
+#include "retort/generators/image_sampling.h"
+#include "retort/models/feature_discriminator.h"
+#include "retort/plot/curves.h"
+#include "retort/train/checkpoint.h"
+
+namespace retort {
+namespace fs = std::filesystem;
+
+MethodPlan method_plan(const std::string& m) {
+  if (m == "dmd") return {"dmd", false, "none", 1, 0.0};
+  if (m == "dmd2") return {"dmd2", false, "fake", 5, 3e-3};
+  if (m == "fvgen") return {"softened_rkl", true, "teacher", 1, 0.0};
+  if (m == "rkl") return {"dmd", true, "teacher", 1, 0.0};
+  if (m == "gan") return {"", true, "teacher", 1, 0.0};
+  if (m == "softened_rkl") return {"softened_rkl", false, "teacher", 1, 0.0};
+  if (m == "kl" || m == "js" || m == "hellinger" || m == "jeffreys") return {m, true, "teacher", 1, 0.0};
+  throw ConfigError(fmt::format("unknown distillation method '{}'; known: {}", m,
+                                fmt::join(distill_method_names(), ", ")));
+}
+
+std::vector<std::string> distill_method_names() {
+  return {"dmd", "dmd2", "fvgen", "rkl", "gan", "softened_rkl", "kl", "js", "hellinger", "jeffreys"};
+}
+
+ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfig& base) {
+  ImageDistillConfig c = base;
+  c.method = n.choice("method", base.method, distill_method_names());
+  auto plan = method_plan(c.method);
+  c.student_steps = n.integer("student_steps", base.student_steps, 1, 1000);
+  auto ts = n.numbers("timesteps", {});
+  c.timesteps.clear();
+  for (double t : ts) c.timesteps.push_back(int64_t(t));
+  if (!c.timesteps.empty() && int64_t(c.timesteps.size()) != c.student_steps)
+    n.fail("timesteps", fmt::format("{} timesteps for student_steps = {}", c.timesteps.size(), c.student_steps));
+  c.backward_simulation = n.boolean("backward_simulation", base.backward_simulation);
+  c.gan_init_steps = n.integer("gan_init_steps", base.gan_init_steps, 0, 100'000'000);
+  auto& L = c.loop;
+  L.steps = n.integer("steps", base.loop.steps, 0, 100'000'000);
+  L.batch = n.integer("batch", base.loop.batch, 1, 1'000'000);
+  L.critic_steps = n.integer("critic_steps", plan.critic_steps, 1, 1000);
+  L.gen_optim.lr = n.number("lr", base.loop.gen_optim.lr, 1e-10, 10);
+  L.critic_optim.lr = n.number("critic_lr", base.loop.critic_optim.lr, 1e-10, 10);
+  L.gen_optim.weight_decay = L.critic_optim.weight_decay = n.number("weight_decay", base.loop.gen_optim.weight_decay, 0, 1);
+  L.gen_optim.grad_clip = L.critic_optim.grad_clip = n.number("grad_clip", base.loop.gen_optim.grad_clip, 0, 1e9);
+  L.time.min = n.number("t_min", base.loop.time.min, 0, 1);
+  L.time.max = n.number("t_max", base.loop.time.max, 0, 1);
+  if (L.time.min > L.time.max) n.fail("t_min", fmt::format("{} is above t_max = {}", L.time.min, L.time.max));
+  L.log_every = n.integer("log_every", base.loop.log_every, 1, 1'000'000);
+  L.checkpoint_every = n.integer("checkpoint_every", base.loop.checkpoint_every, 1, 100'000'000);
+  auto& O = c.objective;
+  O.cfg_scale = n.number("cfg_scale", base.objective.cfg_scale, 0, 100);
+  O.gan_weight = n.number("gan_weight", plan.gan_weight, 0, 1e6);
+  O.logit_clamp = n.number("logit_clamp", base.objective.logit_clamp, 0, 100);
+  O.normalize_h = n.boolean("normalize_h", base.objective.normalize_h);
+  if (c.method == "dmd2" && O.gan_weight <= 0) n.fail("gan_weight", "dmd2 is DMD plus a GAN term: set gan_weight > 0");
+  if (plan.gan_init && c.method != "gan" && c.gan_init_steps == 0)
+    n.fail("gan_init_steps", fmt::format("method '{}' starts with a GAN initialisation; give it steps > 0", c.method));
+  if (c.method == "gan" && c.gan_init_steps + L.steps == 0) n.fail("steps", "gan: gan_init_steps + steps is 0");
+  c.seed = uint64_t(n.integer("seed", int64_t(base.seed), 0, INT64_MAX));
+  return c;
+}
+
+ImageDistillConfig read_image_distill_config(ConfigNode& root, const std::string& method, int64_t steps) {
+  ImageDistillConfig base;
+  base.teacher = root.string("teacher", "weights/fmnist-teacher.safetensors");
+  base.data = read_data_config(root.table("data"));
+  base.runtime = read_runtime_options(root.table("runtime"));
+  base.loop.steps = 1000;
+  base.loop.batch = 32;
+  base.loop.gen_optim = OptimOptions{1e-4, 0.9, 0.999, 0.01, 10.0};
+  base.loop.critic_optim = base.loop.gen_optim;
+  base.loop.log_every = 20;
+  base.loop.checkpoint_every = 100;
+  auto d = root.table("distill");
+  if (!method.empty()) base.method = method;
+  if (steps > 0) base.student_steps = steps;
+  // The CLI overrides win over the file: read the file's keys first, then reapply.
+  auto c = read_image_distill_run(d, base);
+  if (!method.empty() && c.method != method) {
+    c.method = method;
+    auto plan = method_plan(method);
+    c.loop.critic_steps = plan.critic_steps;
+    c.objective.gan_weight = plan.gan_weight;
+  }
+  if (steps > 0 && c.student_steps != steps) {
+    c.student_steps = steps;
+    c.timesteps.clear();
+  }
+  return c;
+}
+
+namespace {
+
+// Random training images with their labels.
+RealSampler image_sampler(const ImageDataset& data, const torch::Device& device, bool conditional) {
+  auto images = data.images.to(device);
+  auto labels = conditional && data.labels.defined() ? data.labels.to(device) : torch::Tensor();
+  const int64_t N = images.size(0);
+  return [images, labels, N, device](int64_t n, Rng& rng) {
+    auto idx = rng.randint(0, N, {n}, device);
+    Cond c = labels.defined() ? Cond::classes(labels.index_select(0, idx))
+                              : Cond::classes(torch::full({n}, kNullClass, torch::dtype(torch::kInt64).device(device)));
+    return GenBatch{images.index_select(0, idx), c};
+  };
+}
+
+}  // namespace
+
+FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out, bool progress,
+                              const std::string& config_text) {
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", out.string(), ec.message()));
+  apply_runtime(cfg.runtime);
+  auto device = parse_device(cfg.runtime.device);
+  const auto plan = method_plan(cfg.method);
+  torch::manual_seed(cfg.seed);
+  Rng rng(cfg.seed);
+
+  auto teacher = load_unet(cfg.teacher);
+  freeze(*teacher);
+  teacher->eval();
+  const auto& topt = teacher->net->options();
+  auto fresh_copy = [&] {
+    UNetDenoiser m(topt, teacher->schedule, teacher->prediction);
+    copy_weights(*teacher, *m);
+    return m;
+  };
+  auto timesteps = cfg.timesteps.empty() ? default_student_timesteps(cfg.student_steps, teacher->schedule.options().steps)
+                                         : cfg.timesteps;
+  FewStepStudent student(fresh_copy(), timesteps, cfg.backward_simulation);
+  UNetDenoiser fake = fresh_copy();
+  teacher->to(device);
+  student->to(device);
+  fake->to(device);
+
+  RealSampler real;
+  if (plan.disc != "none") {
+    auto data = load_dataset(cfg.data, "train");
+    if (data.images.sizes().slice(1) != torch::IntArrayRef{topt.channels, topt.resolution, topt.resolution})
+      throw ConfigError(fmt::format("data: images are {}x{}x{} but the teacher ({}) takes {}x{}x{}", data.images.size(1),
+                                    data.images.size(2), data.images.size(3), cfg.teacher.string(), topt.channels,
+                                    topt.resolution, topt.resolution));
+    real = image_sampler(data, device, topt.num_classes > 0);
+  }
+  FeatureDiscriminator disc{nullptr};
+  if (plan.disc == "teacher") disc = FeatureDiscriminator(teacher);
+  if (plan.disc == "fake") disc = FeatureDiscriminator(fake);
+  if (disc) disc->to(device);
+  write_text_atomic(out / "config.resolved.toml", config_text);
+
+  auto plot_losses = [&](const fs::path& dir, const std::string& title) {
+    plot_metrics_csv(dir / "metrics.csv", dir / "loss.png", {"gen_loss", "critic_loss"}, title, false);
+  };
+  Models models{teacher.get(), fake.get(), disc ? disc.get() : nullptr};
+  int64_t stage1_steps = plan.gan_init ? cfg.gan_init_steps + (plan.objective.empty() ? cfg.loop.steps : 0) : 0;
+  if (stage1_steps > 0) {
+    auto gan = make_objective("gan", cfg.objective, teacher->schedule);
+    DistillLoopOptions L = cfg.loop;
+    L.steps = stage1_steps;
+    L.critic_steps = 1;
+    L.progress = progress;
+    L.label = cfg.method + " stage 1 (GAN init)";
+    DistillLoop loop(L, *student, *gan, models, nullptr, real, teacher->schedule, device);
+    loop.run(out / "stage1", rng, config_text);
+    plot_losses(out / "stage1", cfg.method + " stage 1: GAN initialisation");
+  }
+  if (!plan.objective.empty() && cfg.loop.steps > 0) {
+    auto obj = make_objective(plan.objective, cfg.objective, teacher->schedule);
+    DistillLoopOptions L = cfg.loop;
+    L.progress = progress;
+    L.label = cfg.method + (plan.gan_init ? " stage 2 (" + plan.objective + ")" : "");
+    DistillLoop loop(L, *student, *obj, models, fake.get(), real, teacher->schedule, device);
+    loop.run(out / "stage2", rng, config_text);
+    plot_losses(out / "stage2", cfg.method + " stage 2: " + plan.objective);
+  }
+  save_student(out / "student.safetensors", student);
+  Rng sample_rng(cfg.seed + 1);
+  auto grid = student->sample(grid_labels(topt.num_classes, 10), sample_rng);
+  write_png_grid(out / "samples.png", grid, 10);
+  return student;
+}
+
+}  // namespace retort

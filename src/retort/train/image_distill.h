@@ -1,0 +1,62 @@
+// `retort distill`: a few-step image student from a UNet teacher. Each method is a plan over the
+// core's objectives (distill/), run by the core's DistillLoop in up to two stages:
+//   stage 1  GAN initialisation against real images (FVGen), discriminator = frozen teacher
+//            encoder + trainable head;
+//   stage 2  distribution matching with a fake score trained online (and, for the ratio-weighted
+//            objectives and DMD2, a discriminator).
+// Student and fake score start from the teacher's weights.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "retort/core/config.h"
+#include "retort/core/runtime.h"
+#include "retort/data/dataset_config.h"
+#include "retort/distill/objective.h"
+#include "retort/generators/few_step_student.h"
+#include "retort/train/distill_loop.h"
+
+namespace retort {
+
+// What a method runs. disc: "none", "teacher" (frozen teacher encoder + head, FVGen) or "fake"
+// (head on the fake score's bottleneck, DMD2).
+struct MethodPlan {
+  std::string objective;     // stage-2 objective (make_objective); "" = no stage 2
+  bool gan_init = false;     // run stage 1
+  std::string disc = "none";
+  int64_t critic_steps = 1;  // default fake-score updates per student update
+  double gan_weight = 0.0;   // default generator GAN weight in stage 2
+};
+
+// dmd, dmd2, fvgen (GAN init + softened RKL), rkl (GAN init + plain RKL), gan (GAN only),
+// softened_rkl (no GAN init), kl, js, hellinger, jeffreys (GAN init + that f-divergence).
+MethodPlan method_plan(const std::string& method);
+std::vector<std::string> distill_method_names();
+
+struct ImageDistillConfig {
+  std::filesystem::path teacher;  // teacher.safetensors
+  DataConfig data;                // real images (GAN stages, discriminators)
+  std::string method = "fvgen";
+  int64_t student_steps = 4;
+  std::vector<int64_t> timesteps;  // empty: 999, 749, 499, 249 spacing for student_steps
+  bool backward_simulation = true;
+  int64_t gan_init_steps = 300;    // stage 1 length (methods with GAN init)
+  DistillLoopOptions loop;         // stage 2 (and, for "gan", stage 1 runs gan_init_steps + loop.steps)
+  ObjectiveOptions objective;
+  uint64_t seed = 0;
+  RuntimeOptions runtime;
+};
+
+// Reads the [distill] table and the top-level `teacher`, [data], [runtime]. `method` / `steps`
+// override the config when non-empty / > 0 (the CLI's --method / --steps).
+ImageDistillConfig read_image_distill_config(ConfigNode& root, const std::string& method = "", int64_t steps = 0);
+// The same keys from a bench run table, on top of `base`.
+ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfig& base);
+
+// Trains into `out` (stage1/, stage2/ with checkpoint, metrics and loss.png each;
+// student.safetensors, samples.png); a rerun resumes. Returns the trained student.
+FewStepStudent distill_images(const ImageDistillConfig& cfg, const std::filesystem::path& out, bool progress,
+                              const std::string& config_text);
+
+}  // namespace retort
