@@ -5,6 +5,7 @@
 #include <set>
 
 #include "retort/core/error.h"
+#include "retort/core/runtime_config.h"
 #include "retort/generators/generator.h"
 #include "retort/models/fake_score.h"
 
@@ -115,11 +116,7 @@ void validate_run(ConfigNode& n, const RunSpec& r, bool conditional) {
 GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   GmmBenchConfig cfg;
   cfg.seed = static_cast<uint64_t>(root.integer("seed", 0, 0, int64_t{1} << 62));
-  auto rt = root.table("runtime");
-  cfg.runtime.device = rt.string("device", "cpu");
-  parse_device(cfg.runtime.device, rt.where("device"));
-  cfg.runtime.torch_threads = static_cast<int>(rt.integer("threads", 1, 0, 1024));
-  cfg.runtime.blas_threads = static_cast<int>(rt.integer("blas_threads", 1, 0, 1024));
+  cfg.runtime = read_runtime_options(root.table("runtime"));
 
   auto target = root.table("target");
   cfg.components = read_target(target);
