@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "retort/core/error.h"
+#include "retort/plot/cairo_util.h"
 
 namespace retort {
 namespace {
@@ -35,19 +36,6 @@ void set_font(cairo_t* cr, double size, bool bold = false) {
   cairo_set_font_size(cr, size);
 }
 
-double text_width(cairo_t* cr, const std::string& s) {
-  cairo_text_extents_t e;
-  cairo_text_extents(cr, s.c_str(), &e);
-  return e.x_advance;
-}
-
-// A 1-2-5 step giving about `count` ticks over the range.
-double nice_step(double range, int count) {
-  double raw = range / count, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0})
-    if (raw <= m * mag) return m * mag;
-  return 10 * mag;
-}
 
 // Tick positions (in axis coordinates: log10 of the value on a log axis) and their labels.
 struct Ticks {

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "retort/core/error.h"
+#include "retort/plot/cairo_util.h"
 
 namespace retort {
 namespace {
@@ -140,20 +141,6 @@ void show_text(cairo_t* cr, const std::string& text, double x, double y, double 
   cairo_show_text(cr, text.c_str());
 }
 
-// Text width at the current font.
-double text_width(cairo_t* cr, const std::string& text) {
-  cairo_text_extents_t e;
-  cairo_text_extents(cr, text.c_str(), &e);
-  return e.x_advance;
-}
-
-// A 1-2-5 step giving about `count` ticks over the range.
-double nice_step(double range, int count) {
-  double raw = range / count, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0})
-    if (raw <= m * mag) return m * mag;
-  return 10 * mag;
-}
 
 std::string tick_label(double v, double step) {
   if (std::abs(v) < step * 1e-6) v = 0;  // no "-0" or "1e-17"
