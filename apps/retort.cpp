@@ -15,8 +15,33 @@
 #include "retort/train/image_distill.h"
 #include "retort/train/teacher_train.h"
 #include "retort/train/evaluator_train.h"
+#include "retort/render/world_dataset.h"
+#include "retort/text3d/eval3d.h"
+#include "retort/text3d/generate3d.h"
 
 namespace {
+
+// --config, --out and --no-progress: what every config-driven command takes.
+void add_run_options(CLI::App* sub, std::string& config, std::string& out, bool& no_progress, const char* example) {
+  sub->add_option("--config", config, fmt::format("TOML config (see {})", example))->required();
+  sub->add_option("--out", out, "output folder (rerun to resume)")->required();
+  sub->add_flag("--no-progress", no_progress, "no progress bar");
+}
+
+// "a red torus; a blue cube" -> {"a red torus", "a blue cube"}.
+std::vector<std::string> split_prompts(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(';', start);
+    if (end == std::string::npos) end = text.size();
+    auto item = text.substr(start, end - start);
+    auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+    start = end + 1;
+  }
+  return out;
+}
 
 int report(const char* kind, const std::string& what, int code) {
   std::fprintf(stderr, "retort: %s%s\n", kind, what.c_str());
@@ -34,9 +59,7 @@ int main(int argc, char** argv) {
   bool no_progress = false;
   auto* gmm = app.add_subcommand("bench-gmm", "Run every method x generator of a config against the exact "
                                               "Gaussian-mixture teacher; write results.json/.md and PNGs");
-  gmm->add_option("--config", config, "TOML config (see configs/gmm-ring8.toml)")->required();
-  gmm->add_option("--out", out, "output folder")->required();
-  gmm->add_flag("--no-progress", no_progress, "no progress bar");
+  add_run_options(gmm, config, out, no_progress, "configs/gmm-ring8.toml");
 
   retort::StepBenchOptions step_opts;
   auto* step = app.add_subcommand("bench-step", "Time one training step of the MLP denoiser (compare with "
@@ -52,9 +75,7 @@ int main(int argc, char** argv) {
 
   auto* train_eval = app.add_subcommand("train-evaluator", "Train the classifier whose features score image "
                                                           "samples (FID, precision/recall, class accuracy)");
-  train_eval->add_option("--config", config, "TOML config (see configs/fmnist-evaluator.toml)")->required();
-  train_eval->add_option("--out", out, "output folder")->required();
-  train_eval->add_flag("--no-progress", no_progress, "no progress bar");
+  add_run_options(train_eval, config, out, no_progress, "configs/fmnist-evaluator.toml");
 
   retort::ImageEvalRequest eval_req;
   auto* eval = app.add_subcommand("eval", "Score images against the test split with a trained evaluator; prints "
@@ -72,9 +93,7 @@ int main(int argc, char** argv) {
 
   auto* teacher = app.add_subcommand("train-teacher", "Train a class-conditional UNet diffusion teacher on an image "
                                                      "data set (EMA, resumable checkpoints, loss.png, safetensors)");
-  teacher->add_option("--config", config, "TOML config (see configs/fmnist-teacher.toml)")->required();
-  teacher->add_option("--out", out, "output folder (rerun to resume)")->required();
-  teacher->add_flag("--no-progress", no_progress, "no progress bar");
+  add_run_options(teacher, config, out, no_progress, "configs/fmnist-teacher.toml");
   int64_t stop_after = 0;
   teacher->add_option("--stop-after", stop_after, "end this invocation after N steps (rerun to continue)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
@@ -100,18 +119,32 @@ int main(int argc, char** argv) {
   int64_t student_steps = 0;
   auto* distill = app.add_subcommand("distill", "Distil a teacher into a few-step student (dmd, dmd2, fvgen, rkl, gan, "
                                                 "softened_rkl, kl, js, hellinger, jeffreys)");
-  distill->add_option("--config", config, "TOML config (see configs/fmnist-distill.toml)")->required();
-  distill->add_option("--out", out, "output folder (rerun to resume)")->required();
+  add_run_options(distill, config, out, no_progress, "configs/fmnist-distill.toml");
   distill->add_option("--method", method, "overrides distill.method");
   distill->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
-  distill->add_flag("--no-progress", no_progress, "no progress bar");
 
   auto* bench_distill = app.add_subcommand("bench-distill", "Teacher at N DDIM steps vs every configured student: "
                                                             "FID, precision, recall, class accuracy, ms/sample");
-  bench_distill->add_option("--config", config, "TOML config (see configs/fmnist-bench.toml)")->required();
-  bench_distill->add_option("--out", out, "output folder (rerun to resume)")->required();
-  bench_distill->add_flag("--no-progress", no_progress, "no progress bar");
+  add_run_options(bench_distill, config, out, no_progress, "configs/fmnist-bench.toml");
+
+  auto* render_world = app.add_subcommand("render-world", "Render the procedural 3D world (shapes x colours from "
+                                                         "random cameras) into a data set for text-to-3D");
+  render_world->add_option("--config", config, "TOML config with a [world] table (see configs/world.toml)")->required();
+  render_world->add_option("--out", out, "output folder: world.safetensors, preview.png")->required();
+  render_world->add_flag("--no-progress", no_progress, "no progress bar");
+
+  std::string prompt, prompts;
+  auto* gen3d = app.add_subcommand("generate3d", "Text-to-3D by score distillation (ASD Algorithm 1; SDS, VSD): a "
+                                                 "radiance field, views.png, turntable.gif, mesh.obj/.ply");
+  add_run_options(gen3d, config, out, no_progress, "configs/text3d.toml");
+  gen3d->add_option("--prompt", prompt, "e.g. \"a red torus\" (overrides the config's prompt)");
+  gen3d->add_option("--method", method, "asd, vsd or sds (overrides generate3d.method)");
+
+  auto* eval3d = app.add_subcommand("eval3d", "Run generate3d for every prompt x method and score the results: "
+                                              "classifier probability, FID, multi-view consistency");
+  add_run_options(eval3d, config, out, no_progress, "configs/text3d.toml");
+  eval3d->add_option("--prompts", prompts, "prompts separated by ';' (override the config's list)");
 
   try {
     app.parse(argc, argv);
@@ -138,7 +171,11 @@ int main(int argc, char** argv) {
       auto r = retort::train_teacher(cfg, out, !no_progress, root.resolved_toml(), stop_after);
       std::cout << fmt::format("trained {} steps, final loss {:.4f}, {:.0f} s in this invocation\n", r.steps,
                                r.final_loss, r.seconds);
-      std::fprintf(stderr, "wrote %s/teacher.safetensors, samples.png, loss.png, metrics.csv\n", out.c_str());
+      if (r.steps < cfg.steps)
+        std::fprintf(stderr, "stopped at step %lld of %lld; rerun to continue\n", (long long)r.steps,
+                     (long long)cfg.steps);
+      else
+        std::fprintf(stderr, "wrote %s/teacher.safetensors, samples.png, loss.png, metrics.csv\n", out.c_str());
     } else if (*sample) {
       std::cout << retort::run_sample(sample_req) << std::endl;
     } else if (*distill) {
@@ -154,6 +191,24 @@ int main(int argc, char** argv) {
       auto results = retort::run_distill_bench(cfg, out, !no_progress, root.resolved_toml());
       std::cout << retort::distill_results_markdown(results);
       std::fprintf(stderr, "wrote %s/results.md, results.json, runs/*/samples.png\n", out.c_str());
+    } else if (*render_world) {
+      std::cout << retort::run_render_world(config, out, !no_progress) << std::endl;
+    } else if (*gen3d) {
+      auto root = retort::ConfigNode::from_file(config);
+      auto cfg = retort::read_generate3d_config(root, prompt, method);
+      root.finish();
+      auto text = root.resolved_toml() + fmt::format("\n# --prompt \"{}\" --method {}\n", cfg.prompt, cfg.method);
+      auto r = retort::run_generate3d(cfg, out, !no_progress, text);
+      std::cout << fmt::format("{} '{}': {} iterations, {:.3f} s/iteration in this invocation\n", cfg.method,
+                               cfg.prompt, r.iterations, r.seconds_per_iteration);
+      std::fprintf(stderr, "wrote %s/field.safetensors, views.png, turntable.gif, mesh.obj, mesh.ply, loss.png\n",
+                   out.c_str());
+    } else if (*eval3d) {
+      auto root = retort::ConfigNode::from_file(config);
+      auto cfg = retort::read_eval3d_config(root, split_prompts(prompts));
+      root.finish();
+      std::cout << retort::run_eval3d(cfg, out, !no_progress, root.resolved_toml());
+      std::fprintf(stderr, "wrote %s/results.md, results.json, overview.png, runs/*/*/\n", out.c_str());
     } else if (*step) {
       std::cout << retort::run_step_bench(step_opts) << std::endl;
     }

@@ -9,6 +9,7 @@ PACKAGES=(
   libopenblas0-pthread    # fast BLAS for LibTorch: ~30x the reference BLAS on matmuls here
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   libstb-dev libcairo2-dev zlib1g-dev
+  libgd-dev               # animated GIF turntables of radiance fields
   libgtest-dev
   dataset-fashion-mnist   # the default image data set
   python3-torch           # only for the Python side of the speed comparison

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Quick start, command 1: install, build, run the exact-score benchmark with the default config.
+# Quick start, command 1: install, build, then a short real run of each pipeline with the default
+# configs and the shipped weights:
+#   1. the exact-score benchmark (every objective against the exact Gaussian-mixture teacher),
+#   2. a short few-step benchmark on Fashion-MNIST (teacher vs 4-step FVGen and DMD2 students),
+#   3. text-to-3D: ASD on "a red torus" from the world teacher.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh
 ./build/retort bench-gmm --config configs/gmm-ring8.toml --out out/gmm-ring8 "$@"
+./build/retort bench-distill --config configs/fmnist-bench-short.toml --out out/bench-distill-short "$@"
+./build/retort generate3d --config configs/text3d.toml --out out/text3d-red-torus-asd "$@"

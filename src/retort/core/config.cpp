@@ -152,6 +152,25 @@ std::vector<double> ConfigNode::numbers(const std::string& key, const std::vecto
   return v;
 }
 
+std::vector<std::string> ConfigNode::strings(const std::string& key, const std::vector<std::string>& def) {
+  std::vector<std::string> v = def;
+  if (auto* n = get(key)) {
+    auto* arr = n->as_array();
+    if (!arr) fail(key, fmt::format("expected an array of strings, got a {}", type_name(*n)));
+    v.clear();
+    for (size_t i = 0; i < arr->size(); ++i) {
+      const auto& e = (*arr)[i];
+      auto str = e.value_exact<std::string>();
+      if (!str) fail(key, fmt::format("element {} is a {}, expected a string", i, type_name(e)));
+      v.push_back(*str);
+    }
+  }
+  toml::array out;
+  for (const auto& x : v) out.push_back(x);
+  out_->insert_or_assign(key, out);
+  return v;
+}
+
 std::vector<std::vector<double>> ConfigNode::matrix(const std::string& key) {
   std::vector<std::vector<double>> rows;
   auto* n = get(key);
@@ -212,6 +231,10 @@ std::vector<ConfigNode> ConfigNode::tables(const std::string& key) {
     list.push_back(child);
   }
   return list;
+}
+
+void ConfigNode::ignore(const std::vector<std::string>& keys) {
+  for (const auto& k : keys) read_->insert(k);
 }
 
 void ConfigNode::finish() const {

@@ -30,6 +30,7 @@ class ConfigNode {
   std::string choice(const std::string& key, const std::string& def,
                      const std::vector<std::string>& choices);
   std::vector<double> numbers(const std::string& key, const std::vector<double>& def);
+  std::vector<std::string> strings(const std::string& key, const std::vector<std::string>& def);
   std::vector<std::vector<double>> matrix(const std::string& key);
 
   bool has(const std::string& key) const;
@@ -40,6 +41,8 @@ class ConfigNode {
 
   // Throws ConfigError for keys present in the file that nothing read (typos, stale keys).
   void finish() const;
+  // Keys (or whole tables) that another command sharing this file reads: finish() accepts them.
+  void ignore(const std::vector<std::string>& keys);
   // "file: key" prefix for messages about this node's keys.
   std::string where(const std::string& key) const;
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;

@@ -2,6 +2,9 @@
 
 #include <dlfcn.h>
 #include <fmt/format.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <thread>
 
@@ -43,6 +46,15 @@ std::string apply_runtime(const RuntimeOptions& opts) {
     }
     interop_set = true;
   }
+#if defined(__GLIBC__)
+  // glibc hands large freed blocks straight back to the kernel (mmap threshold, heap trimming), so
+  // every big temporary of the next training step page-faults in afresh: a hash-grid render's
+  // forward + backward measured 1.6 s this way and 0.24 s with freed memory kept in the process.
+  if (opts.keep_freed_memory) {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  }
+#endif
   std::string blas = blas_name();
   if (auto setter = openblas_setter(); setter && opts.blas_threads > 0) setter(opts.blas_threads);
   return fmt::format("device={} torch_threads={} blas={} blas_threads={}", opts.device, torch_threads,

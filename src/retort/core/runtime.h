@@ -15,6 +15,7 @@ struct RuntimeOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   int torch_threads = 1;       // 0 = number of cores; 1 measured fastest for small models here
   int blas_threads = 1;        // threads of the BLAS library, when it exposes a setter
+  bool keep_freed_memory = true;  // glibc: keep freed memory for reuse instead of returning it to the OS
 };
 
 // Applies the thread policy once per process. Returns a one-line description for logs.

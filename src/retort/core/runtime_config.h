@@ -5,7 +5,8 @@
 
 namespace retort {
 
-// Keys: device ("cpu", "cuda", "cuda:N"), threads (LibTorch intra-op; 0 = all cores), blas_threads.
+// Keys: device ("cpu", "cuda", "cuda:N"), threads (LibTorch intra-op; 0 = all cores), blas_threads,
+// keep_freed_memory (glibc malloc tuning, runtime.h).
 RuntimeOptions read_runtime_options(ConfigNode n);
 
 }  // namespace retort

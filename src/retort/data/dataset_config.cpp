@@ -4,12 +4,13 @@
 
 #include "retort/core/error.h"
 #include "retort/data/image_folder.h"
+#include "retort/render/world_dataset.h"
 
 namespace retort {
 
 DataConfig read_data_config(ConfigNode n) {
   DataConfig c;
-  c.source = n.choice("source", c.source, {"fashion-mnist", "idx", "folder"});
+  c.source = n.choice("source", c.source, {"fashion-mnist", "idx", "folder", "world"});
   if (c.source == "fashion-mnist") {
     c.dir = n.string("dir", c.dir.string());
   } else if (c.source == "idx") {
@@ -18,6 +19,11 @@ DataConfig read_data_config(ConfigNode n) {
       *path = n.string(key, "");
       if (path->empty()) n.fail(key, "required when source = \"idx\"");
     }
+  } else if (c.source == "world") {
+    c.path = n.string("path", "");
+    if (c.path.empty()) n.fail("path", "required when source = \"world\" (a file from retort render-world)");
+    c.test_path = n.string("test_path", "");
+    c.labels = n.choice("labels", c.labels, {"prompt", "object"});
   } else {
     c.dir = n.string("dir", "");
     if (c.dir.empty()) n.fail("dir", "required when source = \"folder\"");
@@ -37,7 +43,11 @@ ImageDataset load_dataset(const DataConfig& c, const std::string& split) {
   if (c.source == "fashion-mnist") d = load_fashion_mnist(split, c.dir);
   else if (c.source == "idx")
     d = split == "train" ? load_idx_pair(c.train_images, c.train_labels) : load_idx_pair(c.test_images, c.test_labels);
-  else
+  else if (c.source == "world") {
+    if (split == "test" && c.test_path.empty())
+      throw ConfigError("data.test_path: this command needs a test split; render one with retort render-world");
+    d = load_world_dataset(split == "test" ? c.test_path : c.path, c.labels).data;
+  } else
     d = load_image_folder(split == "test" && !c.test_dir.empty() ? c.test_dir : c.dir,
                           c.resolution > 0 ? c.resolution : 28, c.channels);
   if (split == "train" && c.train_limit > 0 && c.train_limit < d.images.size(0)) {

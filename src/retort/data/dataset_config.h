@@ -9,10 +9,12 @@
 namespace retort {
 
 struct DataConfig {
-  std::string source = "fashion-mnist";  // fashion-mnist | idx | folder
+  std::string source = "fashion-mnist";  // fashion-mnist | idx | folder | world
   std::filesystem::path dir = "/usr/share/datasets/fashion-mnist";  // fashion-mnist / folder: where
   std::filesystem::path test_dir;        // folder: a held-out folder (empty: reuse `dir`)
   std::filesystem::path train_images, train_labels, test_images, test_labels;  // idx: the four files
+  std::filesystem::path path, test_path;  // world: files from `retort render-world` (test split: test_path)
+  std::string labels = "prompt";         // world: prompt (shape, colour, view) | object (shape, colour)
   int64_t resolution = 0;                // > 0: images are resized to this (area average); 0 = as stored
                                          // (folder: 0 means 28)
   int64_t channels = 1;                  // folder: 1 (grey) or 3 (RGB)

@@ -1,5 +1,9 @@
 #include "retort/models/fake_score.h"
 
+#include <algorithm>
+
+#include <fmt/format.h>
+
 #include "retort/core/error.h"
 
 namespace retort {
@@ -32,6 +36,33 @@ LearnedConditionImpl::LearnedConditionImpl(DenoiserPtr base, const Cond& init_fr
 torch::Tensor LearnedConditionImpl::eps(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
   Cond c = cond;
   c.embedding = phi.unsqueeze(0).expand({xt.size(0), phi.size(0)});
+  return base_->eps(xt, t, c);
+}
+
+ClassEmbeddingFakeImpl::ClassEmbeddingFakeImpl(DenoiserPtr base, const std::vector<int64_t>& classes)
+    : base_(std::move(base)), classes_(classes) {
+  if (classes.empty()) throw Error("ClassEmbeddingFake: no classes");
+  torch::Tensor e;
+  {
+    torch::NoGradGuard ng;
+    auto labels = torch::tensor(classes, torch::kInt64).to(base_->parameters().front().device());
+    e = base_->condition_embedding(Cond::classes(labels), int64_t(classes.size())).detach().clone();
+  }
+  phi = register_parameter("phi", e);
+}
+
+torch::Tensor ClassEmbeddingFakeImpl::eps(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
+  if (!cond.labels.defined()) throw Error("ClassEmbeddingFake: the condition has no labels");
+  auto labels = cond.labels.to(torch::kCPU);
+  std::vector<int64_t> rows(labels.size(0));
+  auto acc = labels.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < labels.size(0); ++i) {
+    auto it = std::find(classes_.begin(), classes_.end(), acc[i]);
+    if (it == classes_.end()) throw Error(fmt::format("ClassEmbeddingFake: label {} has no learned embedding", acc[i]));
+    rows[i] = it - classes_.begin();
+  }
+  Cond c = cond;
+  c.embedding = phi.index_select(0, torch::tensor(rows, torch::kInt64).to(phi.device()));
   return base_->eps(xt, t, c);
 }
 

@@ -35,6 +35,21 @@ class LearnedConditionImpl : public Denoiser {
 };
 TORCH_MODULE(LearnedCondition);
 
+// ASD's phi as textual inversion over several conditions: one learnable embedding per class of
+// `classes` (for 3-D, one per view suffix of the prompt), each initialised from the base's own
+// embedding of that class; a sample's label picks its row. Labels outside `classes` are an Error.
+class ClassEmbeddingFakeImpl : public Denoiser {
+ public:
+  ClassEmbeddingFakeImpl(DenoiserPtr base, const std::vector<int64_t>& classes);
+  torch::Tensor eps(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) override;
+  torch::Tensor phi;  // [K, E]
+
+ private:
+  DenoiserPtr base_;
+  std::vector<int64_t> classes_;
+};
+TORCH_MODULE(ClassEmbeddingFake);
+
 // A LoRA copy of an MLP teacher: same weights, frozen, plus rank-r adapters (and the camera
 // projection, if any, left trainable as in ASD's official code).
 MlpDenoiser lora_copy(MlpDenoiserImpl& teacher, int64_t rank, double alpha);

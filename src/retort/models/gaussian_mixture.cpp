@@ -9,9 +9,6 @@
 #include "retort/core/error.h"
 
 namespace retort {
-namespace {
-auto f32() { return torch::TensorOptions().dtype(torch::kFloat32); }
-}  // namespace
 
 GaussianMixture::GaussianMixture(const std::vector<MixtureComponent>& components) {
   if (components.empty()) throw ConfigError("target: the mixture has no components");

@@ -75,6 +75,12 @@ UNetImpl::UNetImpl(const UNetOptions& o) : opts_(o) {
   time_mlp = register_module("time_mlp", nn::Sequential(nn::Linear(E, E), nn::SiLU(), nn::Linear(E, E)));
   // Index num_classes is the null class of classifier-free guidance.
   if (o.num_classes > 0) class_embed = register_module("class_embed", nn::Embedding(o.num_classes + 1, E));
+  if (o.camera_dim > 0) {
+    camera_proj = register_module("camera_proj", nn::Linear(o.camera_dim, E));
+    torch::NoGradGuard ng;
+    camera_proj->weight.zero_();
+    camera_proj->bias.zero_();
+  }
   in_conv = register_module("in_conv", conv3(o.channels, o.widths[0]));
   const int64_t L = o.widths.size();
   std::vector<int64_t> skip_ch{o.widths[0]};
@@ -124,6 +130,7 @@ torch::Tensor UNetImpl::condition_embedding(const Cond& cond, int64_t batch) {
 torch::Tensor UNetImpl::embed(const torch::Tensor& t, const Cond& cond, int64_t batch) {
   auto emb = time_mlp->forward(time_features(t, opts_.time_dim));
   if (class_embed) emb = emb + condition_embedding(cond, batch);
+  if (camera_proj && cond.camera.defined()) emb = emb + camera_proj->forward(cond.camera.to(emb.options()));
   return emb;
 }
 
@@ -204,12 +211,18 @@ torch::Tensor UNetDenoiserImpl::condition_embedding(const Cond& cond, int64_t ba
   return net->condition_embedding(cond, batch);
 }
 
-void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {
+void copy_weights(torch::nn::Module& from, torch::nn::Module& to, const std::vector<std::string>& keep_own) {
   torch::NoGradGuard ng;
   auto src = from.named_parameters(true);
   auto src_b = from.named_buffers(true);
+  auto own = [&](const std::string& name) {
+    for (const auto& k : keep_own)
+      if (name.rfind(k, 0) == 0) return true;
+    return false;
+  };
   for (auto& p : to.named_parameters(true)) {
     auto* s = src.find(p.key());
+    if (!s && own(p.key())) continue;
     if (!s || !s->sizes().equals(p.value().sizes()))
       throw Error(fmt::format("copy_weights: no parameter '{}' of matching shape in the source", p.key()));
     p.value().copy_(*s);
@@ -219,6 +232,16 @@ void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {
     if (!s) throw Error(fmt::format("copy_weights: no buffer '{}' in the source", b.key()));
     b.value().copy_(*s);
   }
+}
+
+UNetDenoiser camera_conditioned_copy(UNetDenoiserImpl& teacher, int64_t camera_dim) {
+  if (camera_dim < 1) throw Error("camera_conditioned_copy: camera_dim must be >= 1");
+  UNetOptions o = teacher.net->options();
+  o.camera_dim = camera_dim;
+  UNetDenoiser copy(o, teacher.schedule, teacher.prediction);
+  copy_weights(teacher, *copy, {"net.camera_proj."});
+  copy->to(teacher.parameters().front().device());
+  return copy;
 }
 
 namespace {
@@ -232,7 +255,8 @@ std::string describe(UNetDenoiser& m) {
                       {"widths", o.widths},       {"blocks", o.blocks},
                       {"time_dim", o.time_dim},   {"num_classes", o.num_classes},
                       {"groups", o.groups},       {"heads", o.heads},
-                      {"dropout", o.dropout},     {"prediction", std::vector<std::string>{"eps", "x0", "v"}[int(m->prediction)]},
+                      {"dropout", o.dropout},     {"camera_dim", o.camera_dim},
+                      {"prediction", std::vector<std::string>{"eps", "x0", "v"}[int(m->prediction)]},
                       {"schedule", schedule_kind_names()[int(s.kind)]},
                       {"schedule_steps", s.steps}, {"schedule_continuous", s.continuous}};
   return j.dump();
@@ -266,6 +290,7 @@ UNetDenoiser load_unet(const std::filesystem::path& path, std::map<std::string, 
     o.groups = j.at("groups");
     o.heads = j.at("heads");
     o.dropout = j.at("dropout");
+    o.camera_dim = j.value("camera_dim", int64_t{0});  // absent in files from before camera conditioning
     pred = parse_prediction(j.at("prediction").get<std::string>());
     s.kind = parse_schedule_kind(j.at("schedule").get<std::string>());
     s.steps = j.at("schedule_steps");

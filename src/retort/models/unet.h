@@ -25,6 +25,8 @@ struct UNetOptions {
   int64_t groups = 8;                        // GroupNorm groups (must divide every width)
   int64_t heads = 2;                         // attention heads at the lowest resolution (0: no attention)
   double dropout = 0.0;
+  int64_t camera_dim = 0;                    // > 0: Cond::camera [B, camera_dim] is added to the embedding
+                                             // through a zero-initialised linear map (ASD's camera-aware phi)
 };
 
 class ResBlockImpl : public torch::nn::Module {
@@ -72,6 +74,7 @@ class UNetImpl : public torch::nn::Module {
   UNetOptions opts_;
   torch::nn::Sequential time_mlp{nullptr};
   torch::nn::Embedding class_embed{nullptr};
+  torch::nn::Linear camera_proj{nullptr};
   torch::nn::Conv2d in_conv{nullptr}, out_conv{nullptr};
   torch::nn::GroupNorm out_norm{nullptr};
   torch::nn::ModuleList down_blocks, downsamples, up_blocks, upsamples;
@@ -95,8 +98,13 @@ class UNetDenoiserImpl : public Denoiser {
 TORCH_MODULE(UNetDenoiser);
 
 // Copies every parameter and buffer of `from` into `to` (same architecture); students and fake
-// scores start from the teacher this way.
-void copy_weights(torch::nn::Module& from, torch::nn::Module& to);
+// scores start from the teacher this way. Parameters of `to` whose names start with one of
+// `keep_own` may be missing in `from` and then keep their own initial values.
+void copy_weights(torch::nn::Module& from, torch::nn::Module& to, const std::vector<std::string>& keep_own = {});
+
+// A trainable copy of `teacher` that also reads Cond::camera ([B, camera_dim]); the camera map starts
+// at zero, so the copy starts exactly at the teacher (VSD's / ASD's camera-conditioned fake score).
+UNetDenoiser camera_conditioned_copy(UNetDenoiserImpl& teacher, int64_t camera_dim);
 
 // safetensors with the architecture, schedule and prediction in the metadata (key "retort.unet"),
 // so a file alone rebuilds the model. `extra` metadata is kept (e.g. a student's timesteps).

@@ -109,6 +109,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
   if (critic_opt_) parts.optimizers["critic"] = critic_opt_.get();
   step_ = 0;
   if (std::filesystem::exists(ckpt)) step_ = load_checkpoint(ckpt, parts, rng, config_text);
+  start_step_ = step_;
   MetricsLog log(dir, step_);
   ProgressBar bar(opts_.label, opts_.steps, step_, opts_.progress);
   while (step_ < opts_.steps) {
@@ -119,8 +120,10 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     double gl = gen_loss.item<double>();
     if (!std::isfinite(gl))
       throw NonFiniteError(fmt::format("step {}: non-finite generator loss in {}", step_, objective_.name()));
+    auto reg = gen_.regularization();
+    double rl = reg.defined() ? reg.item<double>() : 0.0;
     gen_opt_->zero_grad();
-    gen_loss.backward();
+    (reg.defined() ? gen_loss + reg : gen_loss).backward();
     double gnorm = finalize_gradients(gen_params_, opts_.gen_optim.grad_clip, "generator", step_);
     gen_opt_->step();
     // Critic updates.
@@ -131,6 +134,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     if (step_ % opts_.log_every == 0 || step_ == opts_.steps) {
       row["gen_loss"] = gl;
       row["gen_grad_norm"] = gnorm;
+      if (reg.defined()) row["regularization"] = rl;
       for (const auto& [k, v] : objective_.stats()) row[k] = v;
       log.write(step_, row);
     }

@@ -56,6 +56,8 @@ class DistillLoop {
   // Runs to opts.steps, resuming from DIR/checkpoint.pt when it exists and matches config_text.
   void run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text);
   int64_t step() const { return step_; }
+  // The step run() resumed from (0 for a fresh run).
+  int64_t start_step() const { return start_step_; }
 
  private:
   NoiseDraw draw_noise(const torch::Tensor& x0, Rng& rng) const;
@@ -72,7 +74,7 @@ class DistillLoop {
   torch::Device device_;
   std::vector<torch::Tensor> gen_params_, critic_params_;
   std::unique_ptr<torch::optim::AdamW> gen_opt_, critic_opt_;
-  int64_t step_ = 0;
+  int64_t step_ = 0, start_step_ = 0;
 };
 
 }  // namespace retort

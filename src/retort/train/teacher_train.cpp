@@ -56,6 +56,8 @@ TeacherConfig read_teacher_config(ConfigNode root) {
   auto p = root.table("preview");
   c.preview.steps = p.integer("steps", c.preview.steps, 1, 10000);
   c.preview.cfg = p.number("cfg", c.preview.cfg, 0, 100);
+  c.preview_classes = p.integer("classes", c.preview_classes, 0, 100000);
+  c.preview_per_class = p.integer("per_class", c.preview_per_class, 1, 1000);
   c.runtime = read_runtime_options(root.table("runtime"));
   root.finish();
   return c;
@@ -164,8 +166,14 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
   plot_metrics_csv(out / "metrics.csv", out / "loss.png", {"loss"}, "teacher denoising loss", true);
   save_unet(out / "teacher.safetensors", ema);
   Rng preview_rng(cfg.seed + 1);
-  auto grid = sample_teacher(ema, grid_labels(cfg.model.num_classes, 10), cfg.preview, preview_rng);
-  write_png_grid(out / "samples.png", grid, 10);
+  auto preview_labels = grid_labels(cfg.model.num_classes, cfg.preview_per_class);
+  const int64_t C = cfg.model.num_classes;
+  if (cfg.preview_classes > 0 && cfg.preview_classes < C) {  // rows of classes spread over 0..C-1
+    auto rows = torch::div(torch::arange(cfg.preview_classes, torch::kInt64) * C, cfg.preview_classes, "floor");
+    preview_labels = rows.repeat_interleave(cfg.preview_per_class);
+  }
+  auto grid = sample_teacher(ema, preview_labels, cfg.preview, preview_rng);
+  write_png_grid(out / "samples.png", grid, cfg.preview_per_class);
   report.seconds = elapsed();
   return report;
 }

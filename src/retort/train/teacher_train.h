@@ -32,6 +32,8 @@ struct TeacherConfig {
   int64_t log_every = 50;
   int64_t checkpoint_every = 500;
   TeacherSampling preview{50, 2.0, 0.0, 1.0, 250};  // the samples.png written at the end
+  int64_t preview_classes = 0;    // rows of samples.png: 0 = every class, else that many spread evenly
+  int64_t preview_per_class = 10;  // columns of samples.png
   RuntimeOptions runtime;
 };
 

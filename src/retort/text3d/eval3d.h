@@ -1,0 +1,37 @@
+// `retort eval3d`: SDS, VSD and ASD on equal terms (seed 002, Table 1). For each prompt and method
+// it runs generate3d (resumable, one folder per run) and scores N random renders of the result:
+//  * the world classifier's probability of the prompt's shape, colour and both (the stand-in for
+//    Table 1's CLIP score);
+//  * FID of the renders against true renders of the prompt's object from the same cameras, in the
+//    classifier's feature space;
+//  * multi-view consistency (view_consistency.h) on a ring of views.
+// The true object itself is scored too, as the ceiling of each column.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "retort/text3d/generate3d.h"
+
+namespace retort {
+
+struct Eval3dConfig {
+  Generate3dConfig base;              // every run's settings ([generate3d], [field], [output], teacher)
+  std::filesystem::path evaluator;    // classifier over the world's 48 object classes
+  std::vector<std::string> prompts;
+  std::vector<std::string> methods = {"sds", "vsd", "asd"};
+  int64_t views = 32;                 // random renders per result
+  int64_t ring = 12;                  // views of the consistency ring
+  uint64_t seed = 0;
+};
+
+// Reads `evaluator`, `prompts`, `methods` and [eval3d] plus everything generate3d reads. Non-empty
+// `prompts` replace the file's (the CLI's --prompts "a red torus; a blue cube").
+Eval3dConfig read_eval3d_config(ConfigNode& root, const std::vector<std::string>& prompts = {});
+
+// Writes out/results.md, out/results.json and out/overview.png (rows: true object, then each
+// method; a few views per prompt); returns the markdown table.
+std::string run_eval3d(const Eval3dConfig& cfg, const std::filesystem::path& out, bool progress,
+                       const std::string& config_text);
+
+}  // namespace retort
