@@ -22,9 +22,10 @@
 namespace {
 
 // --config, --out and --no-progress: what every config-driven command takes.
-void add_run_options(CLI::App* sub, std::string& config, std::string& out, bool& no_progress, const char* example) {
+void add_run_options(CLI::App* sub, std::string& config, std::string& out, bool& no_progress, const char* example,
+                     const char* out_help = "output folder (rerun to resume)") {
   sub->add_option("--config", config, fmt::format("TOML config (see {})", example))->required();
-  sub->add_option("--out", out, "output folder (rerun to resume)")->required();
+  sub->add_option("--out", out, out_help)->required();
   sub->add_flag("--no-progress", no_progress, "no progress bar");
 }
 
@@ -130,9 +131,8 @@ int main(int argc, char** argv) {
 
   auto* render_world = app.add_subcommand("render-world", "Render the procedural 3D world (shapes x colours from "
                                                          "random cameras) into a data set for text-to-3D");
-  render_world->add_option("--config", config, "TOML config with a [world] table (see configs/world.toml)")->required();
-  render_world->add_option("--out", out, "output folder: world.safetensors, preview.png")->required();
-  render_world->add_flag("--no-progress", no_progress, "no progress bar");
+  add_run_options(render_world, config, out, no_progress, "configs/world.toml",
+                  "output folder: world.safetensors, preview.png");
 
   std::string prompt, prompts;
   auto* gen3d = app.add_subcommand("generate3d", "Text-to-3D by score distillation (ASD Algorithm 1; SDS, VSD): a "

@@ -8,6 +8,7 @@
 #include "image_test_util.h"
 #include "retort/eval/image_metrics.h"
 #include "retort/generators/image_sampling.h"
+#include "retort/io/safetensors.h"
 #include "retort/train/image_distill.h"
 #include "retort/train/teacher_train.h"
 
@@ -30,12 +31,14 @@ struct TinyWorld {
     train_teacher(cfg, tmp.path / "teacher", false, root.resolved_toml());
     teacher = tmp.path / "teacher" / "teacher.safetensors";
   }
-  ImageDistillConfig distill_config(const std::string& method, int64_t steps, int64_t gan_init) {
+  ImageDistillConfig distill_config(const std::string& method, int64_t steps, int64_t gan_init,
+                                    const std::string& extra = "") {
     auto root = ConfigNode::from_string(
         "teacher = \"" + teacher.string() + "\"\n" + data_toml +
             fmt::format("[distill]\nmethod = \"{}\"\nstudent_steps = 1\nsteps = {}\ngan_init_steps = {}\nbatch = 16\n"
                         "lr = 1e-4\ncritic_lr = 1e-4\nlog_every = 10\ncheckpoint_every = 25\n",
-                        method, steps, gan_init),
+                        method, steps, gan_init) +
+            extra,
         "distill.toml");
     auto cfg = read_image_distill_config(root);
     root.finish();
@@ -73,6 +76,40 @@ TEST(ImageDistill, DmdStudentImprovesOnItsInitialFid) {
   EXPECT_TRUE(std::filesystem::exists(w.tmp.path / "dmd" / "stage2" / "loss.png"));
 }
 
+// DMD's regression loss: the pairs are the teacher's DDIM samples from the stored noise, and
+// training with the loss pulls the student's first step onto them, well beyond what DMD alone does.
+TEST(ImageDistill, RegressionPullsTheStudentOntoTheTeachersPairs) {
+  auto& w = world();
+  const std::string reg = "regression_weight = 2.0\nregression_pairs = 48\nregression_teacher_steps = 10\n";
+  auto dir = w.tmp.path / "dmd-reg";
+  auto student = distill_images(w.distill_config("dmd", 60, 0, reg), dir, false, "dmd-reg");
+  auto plain = distill_images(w.distill_config("dmd", 60, 0), w.tmp.path / "dmd-plain", false, "dmd-plain");
+  auto pairs = load_safetensors(dir / "regression-pairs.safetensors");
+  ASSERT_EQ(pairs["noise"].sizes(), (std::vector<int64_t>{48, 1, 8, 8}));
+
+  auto teacher = load_unet(w.teacher);
+  Rng unused(0);
+  TeacherSampling s;
+  s.steps = 10;
+  auto again = sample_teacher(teacher, pairs["labels"], s, unused, pairs["noise"]);
+  EXPECT_TRUE(torch::allclose(again, pairs["images"], 1e-5, 1e-5)) << "the pairs are not the teacher's samples";
+
+  auto error = [&](UNetDenoiser& net) {
+    torch::NoGradGuard ng;
+    auto t = torch::full({48}, net->schedule.time_of_step(999));
+    return (net->x0(pairs["noise"], t, Cond::classes(pairs["labels"])) - pairs["images"]).pow(2).mean().item<double>();
+  };
+  const double initial = error(teacher), with_reg = error(student->net), without = error(plain->net);
+  fmt::print("first-step MSE to the teacher's pairs: initial {:.4f}, DMD {:.4f}, DMD + regression {:.4f}\n", initial,
+             without, with_reg);
+  EXPECT_LT(with_reg, 0.6 * initial);
+  EXPECT_LT(with_reg, 0.8 * without);
+  // A rerun reuses the stored pairs.
+  auto before = std::filesystem::last_write_time(dir / "regression-pairs.safetensors");
+  distill_images(w.distill_config("dmd", 60, 0, reg), dir, false, "dmd-reg");
+  EXPECT_EQ(before, std::filesystem::last_write_time(dir / "regression-pairs.safetensors"));
+}
+
 TEST(ImageDistill, EveryPlanRunsItsStagesAndResumes) {
   auto& w = world();
   for (const std::string m : {"fvgen", "dmd2", "gan"}) {
@@ -107,6 +144,7 @@ TEST(ImageDistill, ConfigErrors) {
   EXPECT_NE(bad("[distill]\nmethod = \"fvgen\"\ngan_init_steps = 0\n").find("gan_init_steps"), std::string::npos);
   EXPECT_NE(bad("[distill]\nstudent_steps = 2\ntimesteps = [999]\n").find("timesteps"), std::string::npos);
   EXPECT_NE(bad("[distill]\nbatchsize = 2\n").find("batchsize"), std::string::npos);
+  EXPECT_NE(bad("[distill]\nregression_weight = -1\n").find("distill.regression_weight"), std::string::npos);
 }
 
 }  // namespace

@@ -30,17 +30,6 @@ void expect_near(const Vec3& a, const Vec3& b, double tol) {
   EXPECT_NEAR(a.z, b.z, tol);
 }
 
-template <class E, class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected exception not thrown";
-  return "";
-}
-
 // ---------------------------------------------------------------- camera
 
 TEST(Camera, FrontCameraSitsOnPlusXWithOpenGLAxes) {
@@ -286,12 +275,12 @@ TEST(Prompt, ParsesVariants) {
 }
 
 TEST(Prompt, UnknownWordIsNamedWithTheVocabulary) {
-  auto msg = error_of<Error>([] { parse_prompt("a magenta torus"); });
+  auto msg = test::error_of<Error>([] { parse_prompt("a magenta torus"); });
   EXPECT_NE(msg.find("'magenta'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("purple"), std::string::npos) << msg;
   EXPECT_NE(msg.find("capsule"), std::string::npos) << msg;
   EXPECT_NE(msg.find("overhead"), std::string::npos) << msg;
-  msg = error_of<Error>([] { parse_prompt("a red torus, top view"); });
+  msg = test::error_of<Error>([] { parse_prompt("a red torus, top view"); });
   EXPECT_NE(msg.find("'top'"), std::string::npos) << msg;
   for (auto bad : {"a torus red", "a red", "", "a red torus,", "a red torus side front", "red red torus"})
     EXPECT_THROW(parse_prompt(bad), Error) << bad;
@@ -450,7 +439,7 @@ TEST(WorldDataset, ConfigIsReadStrictly) {
   EXPECT_EQ(d.cameras.fovy[0], 40);
 
   auto config_error = [&](const std::string& body, std::vector<std::string> parts) {
-    auto msg = error_of<ConfigError>([&] { read(body); });
+    auto msg = test::error_of<ConfigError>([&] { read(body); });
     for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << body << " -> " << msg;
   };
   config_error("resolution = 4", {"w.toml", "world.resolution", "4"});

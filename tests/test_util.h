@@ -14,16 +14,21 @@ inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }
 
-// Runs f, expects IoError, returns its message.
-template <class F>
-std::string io_error(F f) {
+// Runs f, expects an exception of type E, returns its message.
+template <class E, class F>
+std::string error_of(F f) {
   try {
     f();
-  } catch (const IoError& e) {
+  } catch (const E& e) {
     return e.what();
   }
-  ADD_FAILURE() << "no IoError thrown";
+  ADD_FAILURE() << "expected exception not thrown";
   return "";
+}
+
+template <class F>
+std::string io_error(F f) {
+  return error_of<IoError>(f);
 }
 
 // A fresh empty folder under the system temp dir, removed by the destructor.

@@ -82,6 +82,30 @@ GenBatch FewStepStudentImpl::draw_eval(int64_t n, Rng& rng) {
   return {sample(lab, rng), Cond::classes(lab)};
 }
 
+void FewStepStudentImpl::set_regression(RegressionPairs pairs, double weight, int64_t batch) {
+  const auto& o = net->net->options();
+  const std::vector<int64_t> shape{o.channels, o.resolution, o.resolution};
+  const int64_t N = pairs.noise.defined() ? pairs.noise.size(0) : 0;
+  if (N == 0 || pairs.noise.sizes().slice(1) != shape || pairs.images.sizes() != pairs.noise.sizes() ||
+      pairs.labels.dim() != 1 || pairs.labels.size(0) != N)
+    throw Error(fmt::format("regression pairs: expected noise and images [N,{},{},{}] and labels [N], N > 0",
+                            o.channels, o.resolution, o.resolution));
+  if (weight <= 0 || batch < 1) throw Error("regression pairs: weight and batch must be positive");
+  auto device = net->net->parameters().front().device();
+  pairs_ = {pairs.noise.to(device), pairs.labels.to(device), pairs.images.to(device)};
+  regression_weight_ = weight;
+  regression_batch_ = batch;
+}
+
+torch::Tensor FewStepStudentImpl::regularization(Rng& rng) {
+  if (regression_weight_ <= 0) return {};
+  auto device = pairs_.noise.device();
+  auto idx = rng.randint(0, pairs_.noise.size(0), {regression_batch_}, device);
+  auto z = pairs_.noise.index_select(0, idx);
+  auto x0 = net->x0(z, time(0, regression_batch_, device), Cond::classes(pairs_.labels.index_select(0, idx)));
+  return regression_weight_ * (x0 - pairs_.images.index_select(0, idx)).pow(2).mean();
+}
+
 void save_student(const std::filesystem::path& path, FewStepStudent& student) {
   save_unet(path, student->net, {{"retort.student", nlohmann::json{{"timesteps", student->timesteps()}}.dump()}});
 }

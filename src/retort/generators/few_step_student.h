@@ -11,6 +11,12 @@
 
 namespace retort {
 
+// DMD's regression set: pure noise x_T, its labels and the teacher's deterministic (DDIM) sample
+// from that noise.
+struct RegressionPairs {
+  torch::Tensor noise, labels, images;
+};
+
 // Discrete timesteps of a K-step student, DMD2's spacing: K = 4 gives 999, 749, 499, 249.
 std::vector<int64_t> default_student_timesteps(int64_t K, int64_t schedule_steps = 1000);
 
@@ -24,6 +30,12 @@ class FewStepStudentImpl : public Generator {
   // The full K-step chain for the given labels (no graph), clamped to [-1, 1].
   torch::Tensor sample(const torch::Tensor& labels, Rng& rng, int64_t batch = 250);
   const std::vector<int64_t>& timesteps() const { return timesteps_; }
+  // DMD's regression loss: weight * mean squared error between the student's first step from a
+  // pair's noise and the teacher's image for it, on `batch` random pairs per generator update.
+  // With one step this is DMD's noise -> image regression (in pixels; DMD used LPIPS); with K
+  // steps it anchors the first step, the only deterministic one.
+  void set_regression(RegressionPairs pairs, double weight, int64_t batch);
+  torch::Tensor regularization(Rng& rng) override;
   UNetDenoiser net;
 
  private:
@@ -33,6 +45,9 @@ class FewStepStudentImpl : public Generator {
   torch::Tensor labels(int64_t n, Rng& rng, const torch::Device& device) const;
   std::vector<int64_t> timesteps_;
   bool backward_simulation_;
+  RegressionPairs pairs_;
+  double regression_weight_ = 0.0;
+  int64_t regression_batch_ = 0;
 };
 TORCH_MODULE(FewStepStudent);
 

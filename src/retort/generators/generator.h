@@ -25,9 +25,10 @@ class Generator : public torch::nn::Module {
   virtual GenBatch draw(int64_t batch, Rng& rng) = 0;
   // n samples for evaluation (no graph).
   virtual GenBatch draw_eval(int64_t n, Rng& rng) = 0;
-  // The generator's own penalty on its last draw, added to the generator loss (a radiance field's
-  // opacity regularisers); undefined when there is none.
-  virtual torch::Tensor regularization() { return {}; }
+  // The generator's own penalty, added to the generator loss: a radiance field's opacity
+  // regularisers on its last draw, a student's regression onto teacher pairs (drawn from `rng`).
+  // Undefined when there is none.
+  virtual torch::Tensor regularization(Rng& rng) { return {}; }
 };
 using GeneratorPtr = std::shared_ptr<Generator>;
 

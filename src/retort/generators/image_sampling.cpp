@@ -5,7 +5,7 @@
 namespace retort {
 
 torch::Tensor sample_teacher(UNetDenoiser& model, const torch::Tensor& labels, const TeacherSampling& opts,
-                             Rng& rng) {
+                             Rng& rng, const torch::Tensor& noise) {
   torch::NoGradGuard ng;
   model->eval();
   const auto& o = model->net->options();
@@ -16,7 +16,8 @@ torch::Tensor sample_teacher(UNetDenoiser& model, const torch::Tensor& labels, c
   for (int64_t i = 0; i < N; i += opts.batch) {
     const int64_t b = std::min(opts.batch, N - i);
     Cond cond = Cond::classes(labels.narrow(0, i, b).to(device));
-    auto x = rng.randn({b, o.channels, o.resolution, o.resolution}, device);
+    auto x = noise.defined() ? noise.narrow(0, i, b).to(device)
+                             : rng.randn({b, o.channels, o.resolution, o.resolution}, device);
     EpsFn eps = [&](const torch::Tensor& xt, const torch::Tensor& t) {
       return eps_cfg(*model, xt, t, cond, opts.cfg);
     };

@@ -17,8 +17,10 @@ struct TeacherSampling {
 
 // One sample per entry of `labels` (int64 [N]; kNullClass = unconditional). Returns [N,C,R,R] in
 // [-1, 1] on the model's device.
+// `noise` [N,C,R,R], when given, is the starting x_T (DMD's noise -> image pairs); otherwise it is
+// drawn from `rng`.
 torch::Tensor sample_teacher(UNetDenoiser& model, const torch::Tensor& labels, const TeacherSampling& opts,
-                             Rng& rng);
+                             Rng& rng, const torch::Tensor& noise = {});
 
 // Labels 0..classes-1, each repeated `per_class` times in a row (a class-per-row grid), or
 // `per_class` null labels when the model is unconditional (classes == 0).

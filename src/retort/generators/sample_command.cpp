@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "retort/core/error.h"
-#include "retort/core/runtime.h"
+#include "retort/core/runtime_config.h"
 #include "retort/data/image_folder.h"
 #include "retort/generators/few_step_student.h"
 #include "retort/generators/image_sampling.h"
@@ -28,9 +28,7 @@ std::string run_sample(const SampleRequest& req) {
   else labels = torch::full({req.n}, C == 0 ? kNullClass : req.label, torch::kInt64);
   // Sort so each grid row shows one class when n is a multiple of the class count.
   labels = std::get<0>(labels.sort());
-  std::error_code ec;
-  std::filesystem::create_directories(req.out, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", req.out.string(), ec.message()));
+  create_output_folder(req.out);
   Rng rng(req.seed);
   auto t0 = std::chrono::steady_clock::now();
   torch::Tensor images;

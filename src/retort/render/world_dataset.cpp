@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "retort/core/error.h"
+#include "retort/core/runtime_config.h"
 #include "retort/data/image_folder.h"
 #include "retort/io/safetensors.h"
 #include "retort/render/prompt.h"
@@ -146,9 +147,7 @@ void render_world_dataset(const WorldDatasetOptions& o, const fs::path& path, bo
   }
   bar.finish();
 
-  std::error_code ec;
-  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create folder: {}", path.parent_path().string(), ec.message()));
+  if (path.has_parent_path()) create_output_folder(path.parent_path());
   save_safetensors(path,
                    {{"images", images}, {"shape", shape}, {"colour", colour}, {"view", view}, {"camera", camera},
                     {"azimuth", az}, {"elevation", el}, {"distance", dist}, {"fovy", fovy}},
@@ -262,9 +261,7 @@ std::string run_render_world(const fs::path& config, const fs::path& out_dir, bo
   auto root = ConfigNode::from_file(config);
   const auto opts = read_world_options(root.table("world"));
   root.finish();
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", out_dir.string(), ec.message()));
+  create_output_folder(out_dir);
   write_text_atomic(out_dir / "config.resolved.toml", root.resolved_toml());
 
   const auto file = out_dir / "world.safetensors";

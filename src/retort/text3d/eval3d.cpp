@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "retort/core/error.h"
+#include "retort/core/runtime_config.h"
 #include "retort/data/image_folder.h"
 #include "retort/eval/image_metrics.h"
 #include "retort/render/world.h"
@@ -117,9 +118,7 @@ std::string fmt_row(const std::string& method, const std::string& prompt, const 
 }  // namespace
 
 std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progress, const std::string& config_text) {
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", out.string(), ec.message()));
+  create_output_folder(out);
   if (!fs::exists(cfg.evaluator)) throw IoError(fmt::format("{}: evaluator not found", cfg.evaluator.string()));
   auto clf = load_classifier(cfg.evaluator);
   if (clf->options().num_classes != kNumObjectClasses || clf->options().channels != 3)

@@ -98,26 +98,25 @@ Generate3dConfig read_generate3d_config(ConfigNode& root, const std::string& pro
 
 namespace {
 
-// The views of views.png and the turntable: the middle of the training camera ranges.
-Camera showcase_camera(const FieldGeneratorOptions& r, double azimuth) {
-  return look_at_origin(azimuth, 15.0, 0.5 * (r.cameras.distance[0] + r.cameras.distance[1]),
-                        0.5 * (r.cameras.fovy[0] + r.cameras.fovy[1]));
+// views.png and the turntable: an orbit at 15 degrees elevation, in the middle of the training
+// cameras' distance and field of view, over the training background.
+torch::Tensor orbit(const Generate3dConfig& cfg, FieldGenerator& gen, int64_t frames) {
+  const auto& r = cfg.render;
+  TurntableOptions t;
+  t.frames = frames;
+  t.elevation_deg = 15.0;
+  t.distance = 0.5 * (r.cameras.distance[0] + r.cameras.distance[1]);
+  t.fov_y_deg = 0.5 * (r.cameras.fovy[0] + r.cameras.fovy[1]);
+  t.resolution = cfg.outputs.resolution;
+  t.render.samples = r.samples;
+  t.render.background = torch::tensor({r.background[0], r.background[1], r.background[2]}, torch::kFloat32);
+  return render_turntable(*gen->field, t);
 }
 
 void write_outputs(FieldGenerator& gen, const Generate3dConfig& cfg, const fs::path& out) {
   const auto& O = cfg.outputs;
-  std::vector<Camera> ring;
-  for (int64_t i = 0; i < O.views; ++i) ring.push_back(showcase_camera(cfg.render, 360.0 * i / O.views));
-  auto views = gen->render(ring, O.resolution, false).x0;
-  write_png_grid(out / "views.png", views, O.views);
-  std::vector<Camera> turn;
-  for (int64_t i = 0; i < O.gif_frames; ++i) turn.push_back(showcase_camera(cfg.render, 360.0 * i / O.gif_frames));
-  torch::Tensor frames;
-  {
-    std::vector<torch::Tensor> f;
-    for (const auto& cam : turn) f.push_back(gen->render({cam}, O.resolution, false).x0[0]);
-    frames = ((torch::stack(f) + 1) / 2).clamp(0, 1);
-  }
+  write_png_grid(out / "views.png", orbit(cfg, gen, O.views) * 2 - 1, O.views);
+  auto frames = orbit(cfg, gen, O.gif_frames);
   write_gif(out / "turntable.gif", frames, 12);
   write_mp4(out / "turntable.mp4", frames, 24);
   try {
@@ -139,11 +138,7 @@ void write_outputs(FieldGenerator& gen, const Generate3dConfig& cfg, const fs::p
 
 Generate3dResult run_generate3d(const Generate3dConfig& cfg, const fs::path& out, bool progress,
                                 const std::string& config_text) {
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", out.string(), ec.message()));
-  apply_runtime(cfg.runtime);
-  auto device = parse_device(cfg.runtime.device);
+  auto device = start_run(out, cfg.runtime);
   Prompt prompt = parse_prompt(cfg.prompt);  // checked by read_generate3d_config
   torch::manual_seed(cfg.seed);
   Rng rng(cfg.seed);

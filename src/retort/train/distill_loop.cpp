@@ -120,7 +120,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     double gl = gen_loss.item<double>();
     if (!std::isfinite(gl))
       throw NonFiniteError(fmt::format("step {}: non-finite generator loss in {}", step_, objective_.name()));
-    auto reg = gen_.regularization();
+    auto reg = gen_.regularization(rng);
     double rl = reg.defined() ? reg.item<double>() : 0.0;
     gen_opt_->zero_grad();
     (reg.defined() ? gen_loss + reg : gen_loss).backward();

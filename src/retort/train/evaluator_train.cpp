@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "retort/core/error.h"
+#include "retort/core/runtime_config.h"
 #include "retort/core/rng.h"
 #include "retort/plot/curves.h"
 #include "retort/train/checkpoint.h"
@@ -101,8 +102,7 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
                                 const std::string& config_text) {
   const auto t0 = std::chrono::steady_clock::now();
   auto cfg = cfg_in;
-  apply_runtime(cfg.runtime);
-  const auto device = parse_device(cfg.runtime.device);
+  const auto device = start_run(out, cfg.runtime);
   auto train = load_dataset(cfg.data, "train");
   auto test = load_dataset(cfg.data, "test");
   check_labelled(train, "train");
@@ -115,10 +115,6 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
   cfg.model.channels = train.images.size(1);
   cfg.model.resolution = train.images.size(2);
   cfg.model.num_classes = std::max(train.num_classes, test.num_classes);
-
-  std::error_code ec;
-  std::filesystem::create_directories(out, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", out.string(), ec.message()));
 
   // Module initialisers draw from LibTorch's global generator; everything else from `rng`.
   torch::manual_seed(cfg.seed);

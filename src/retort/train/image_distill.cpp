@@ -6,6 +6,7 @@
 #include "retort/core/runtime_config.h"
 #include "retort/data/image_folder.h"
 #include "retort/generators/image_sampling.h"
+#include "retort/io/safetensors.h"
 #include "retort/models/feature_discriminator.h"
 #include "retort/plot/curves.h"
 #include "retort/train/checkpoint.h"
@@ -63,6 +64,11 @@ ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfi
   if (plan.gan_init && c.method != "gan" && c.gan_init_steps == 0)
     n.fail("gan_init_steps", fmt::format("method '{}' starts with a GAN initialisation; give it steps > 0", c.method));
   if (c.method == "gan" && c.gan_init_steps + L.steps == 0) n.fail("steps", "gan: gan_init_steps + steps is 0");
+  auto& R = c.regression;
+  R.weight = n.number("regression_weight", base.regression.weight, 0, 1e6);
+  R.pairs = n.integer("regression_pairs", base.regression.pairs, 1, 10'000'000);
+  R.batch = n.integer("regression_batch", base.regression.batch, 0, 1'000'000);
+  R.teacher_steps = n.integer("regression_teacher_steps", base.regression.teacher_steps, 1, 1000);
   c.seed = uint64_t(n.integer("seed", int64_t(base.seed), 0, INT64_MAX));
   return c;
 }
@@ -111,15 +117,36 @@ RealSampler image_sampler(const ImageDataset& data, const torch::Device& device,
   };
 }
 
+// The teacher's DDIM samples from fixed noise, made once and kept in `path` (a rerun reuses them
+// when they were made with the same settings).
+RegressionPairs regression_pairs(UNetDenoiser& teacher, const ImageDistillConfig& cfg, const fs::path& path) {
+  const auto& R = cfg.regression;
+  const std::string made_with = fmt::format("pairs={} teacher_steps={} cfg={} seed={} teacher={}", R.pairs,
+                                            R.teacher_steps, cfg.objective.cfg_scale, cfg.seed, cfg.teacher.string());
+  if (fs::exists(path)) {
+    std::map<std::string, std::string> meta;
+    auto t = load_safetensors(path, &meta);
+    if (meta["retort.regression"] == made_with && t.count("noise") && t.count("labels") && t.count("images"))
+      return {t["noise"], t["labels"], t["images"]};
+  }
+  const auto& o = teacher->net->options();
+  Rng rng(cfg.seed + 7);  // a stream of its own: the pairs do not depend on the training draws
+  auto noise = rng.randn({R.pairs, o.channels, o.resolution, o.resolution}, torch::kCPU);
+  auto labels = balanced_labels(o.num_classes, R.pairs);
+  TeacherSampling s;
+  s.steps = R.teacher_steps;
+  s.cfg = cfg.objective.cfg_scale;
+  auto images = sample_teacher(teacher, labels, s, rng, noise).cpu();
+  save_safetensors(path, {{"noise", noise}, {"labels", labels}, {"images", images}},
+                   {{"retort.regression", made_with}});
+  return {noise, labels, images};
+}
+
 }  // namespace
 
 FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out, bool progress,
                               const std::string& config_text) {
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", out.string(), ec.message()));
-  apply_runtime(cfg.runtime);
-  auto device = parse_device(cfg.runtime.device);
+  auto device = start_run(out, cfg.runtime);
   const auto plan = method_plan(cfg.method);
   torch::manual_seed(cfg.seed);
   Rng rng(cfg.seed);
@@ -140,6 +167,9 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
   teacher->to(device);
   student->to(device);
   fake->to(device);
+  if (cfg.regression.weight > 0)
+    student->set_regression(regression_pairs(teacher, cfg, out / "regression-pairs.safetensors"),
+                            cfg.regression.weight, cfg.regression.batch > 0 ? cfg.regression.batch : cfg.loop.batch);
 
   RealSampler real;
   if (plan.disc != "none") {

@@ -34,6 +34,14 @@ struct MethodPlan {
 MethodPlan method_plan(const std::string& method);
 std::vector<std::string> distill_method_names();
 
+// DMD's optional regression loss (FewStepStudentImpl::set_regression); off when weight = 0.
+struct RegressionOptions {
+  double weight = 0.0;        // DMD: 0.25 (with LPIPS; here pixel MSE)
+  int64_t pairs = 1000;       // teacher noise -> image pairs, made once per run folder
+  int64_t batch = 0;          // pairs per generator update; 0 = the distillation batch
+  int64_t teacher_steps = 50; // DDIM steps of the teacher (guided by cfg_scale)
+};
+
 struct ImageDistillConfig {
   std::filesystem::path teacher;  // teacher.safetensors
   DataConfig data;                // real images (GAN stages, discriminators)
@@ -44,6 +52,7 @@ struct ImageDistillConfig {
   int64_t gan_init_steps = 300;    // stage 1 length (methods with GAN init)
   DistillLoopOptions loop;         // stage 2 (and, for "gan", stage 1 runs gan_init_steps + loop.steps)
   ObjectiveOptions objective;
+  RegressionOptions regression;
   uint64_t seed = 0;
   RuntimeOptions runtime;
 };
@@ -55,7 +64,8 @@ ImageDistillConfig read_image_distill_config(ConfigNode& root, const std::string
 ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfig& base);
 
 // Trains into `out` (stage1/, stage2/ with checkpoint, metrics and loss.png each;
-// student.safetensors, samples.png); a rerun resumes. Returns the trained student.
+// student.safetensors, samples.png; regression-pairs.safetensors when the regression loss is on);
+// a rerun resumes. Returns the trained student.
 FewStepStudent distill_images(const ImageDistillConfig& cfg, const std::filesystem::path& out, bool progress,
                               const std::string& config_text);
 

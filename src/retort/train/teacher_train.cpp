@@ -78,11 +78,7 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
   namespace fs = std::filesystem;
   auto t0 = std::chrono::steady_clock::now();
   TeacherConfig cfg = cfg_in;
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", out.string(), ec.message()));
-  apply_runtime(cfg.runtime);
-  auto device = parse_device(cfg.runtime.device);
+  auto device = start_run(out, cfg.runtime);
   auto data = load_dataset(cfg.data, "train");
   const int64_t N = data.images.size(0);
   if (N == 0) throw Error("the training set is empty");
