@@ -163,6 +163,41 @@ TEST(TeacherTrain, ResumeReachesTheSameWeights) {
   auto root2 = ConfigNode::from_string(toml + "\n[schedule]\nsteps = 500\n", "tiny2.toml");
   auto cfg2 = read_teacher_config(root2);
   test::io_error([&] { train_teacher(cfg2, tmp.path / "b", false, root2.resolved_toml(), 1); });
+  std::ifstream kept(tmp.path / "b" / "config.resolved.toml");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), text) << "a refused run rewrote the config";
+}
+
+// Raising [train] steps and rerunning continues a finished run: the same weights as a run asked
+// for the larger number at first. Lowering it below the checkpoint is refused.
+TEST(TeacherTrain, RaisingStepsExtendsAFinishedRun) {
+  test::TempDir tmp("teacher-extend");
+  test::write_block_dataset(tmp.path, 24, 8, 3);
+  auto toml = [&](int steps) {
+    return test::block_data_toml(tmp.path) +
+           "[model]\nwidths = [8, 8]\ntime_dim = 16\ngroups = 4\nheads = 1\n"
+           "[train]\nsteps = " + std::to_string(steps) + "\nbatch = 4\ncheckpoint_every = 100\nlog_every = 2\n"
+           "[preview]\nsteps = 2\n";
+  };
+  auto train = [&](int steps, const std::string& dir, const std::string& runtime = "") {
+    auto root = ConfigNode::from_string(toml(steps) + runtime, "tiny.toml");
+    auto cfg = read_teacher_config(root);
+    return train_teacher(cfg, tmp.path / dir, false, root.resolved_toml());
+  };
+  train(8, "whole");
+  train(5, "extended");
+  auto r = train(8, "extended");
+  EXPECT_EQ(r.steps, 8);
+  auto a = load_safetensors(tmp.path / "whole" / "teacher.safetensors");
+  auto b = load_safetensors(tmp.path / "extended" / "teacher.safetensors");
+  for (const auto& [name, ta] : a) EXPECT_TRUE(torch::equal(ta, b.at(name))) << name;
+  // Another thread count continues the run too (bit-identical only at equal thread counts).
+  EXPECT_EQ(train(10, "extended", "[runtime]\nthreads = 2\n").steps, 10);
+  try {
+    train(6, "extended");
+    ADD_FAILURE() << "a checkpoint beyond train.steps was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("beyond train.steps = 6"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TeacherTrain, ConfigErrorsNameTheKey) {

@@ -171,7 +171,8 @@ Generate3dResult run_generate3d(const Generate3dConfig& cfg, const fs::path& out
     fake->to(device);
   }
   Models models{teacher.get(), fake.get(), nullptr};
-  write_text_atomic(out / "config.resolved.toml", config_text);
+  require_same_config(out / "checkpoint.pt", config_text);
+  write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
 
   DistillLoopOptions L = cfg.loop;
   L.progress = progress;

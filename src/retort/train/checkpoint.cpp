@@ -56,16 +56,39 @@ void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& p
   std::filesystem::rename(tmp, path);
 }
 
-int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, Rng& rng,
-                        const std::string& config_text) {
+namespace {
+
+std::string stored_config(torch::serialize::InputArchive& ar) {
+  torch::Tensor config;
+  ar.read("config", config);
+  return tensor_string(config);
+}
+
+IoError different_config(const std::filesystem::path& path) {
+  return IoError(
+      fmt::format("{}: written by a different config; remove it or use another output folder", path.string()));
+}
+
+}  // namespace
+
+void require_same_config(const std::filesystem::path& path, const std::string& config_text) {
+  if (!std::filesystem::exists(path)) return;
   torch::serialize::InputArchive ar;
   try {
     ar.load_from(path.string());
-    torch::Tensor config;
-    ar.read("config", config);
-    if (tensor_string(config) != config_text)
-      throw IoError(fmt::format("{}: written by a different config; remove it or use another output folder",
-                                path.string()));
+    if (stored_config(ar) != config_text) throw different_config(path);
+  } catch (const c10::Error& e) {
+    throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));
+  }
+}
+
+int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, Rng& rng,
+                        const std::string& config_text, const SameRun& same_run) {
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path.string());
+    const auto stored = stored_config(ar);
+    if (same_run ? !same_run(stored) : stored != config_text) throw different_config(path);
     torch::Tensor step, state;
     ar.read("step", step);
     ar.read("rng", state);

@@ -2,6 +2,7 @@
 // file, written to a temporary name and renamed so a crash never leaves a half-written file.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -18,10 +19,16 @@ struct CheckpointParts {
 
 void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, int64_t step,
                      const Rng& rng, const std::string& config_text);
+// Decides whether a checkpoint written with config `stored` continues a run with this config.
+using SameRun = std::function<bool(const std::string& stored)>;
 // Restores into `parts` and `rng`, returns the step. Throws IoError naming the file when it is
-// unreadable or was written by a different config (`config_text` must match).
+// unreadable or was written by a different config: `same_run`, or by default the text must equal
+// `config_text`. The checkpoint then records `config_text` when it is next saved.
 int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, Rng& rng,
-                        const std::string& config_text);
+                        const std::string& config_text, const SameRun& same_run = {});
+// Throws load_checkpoint's IoError when `path` exists and was written by a different config; lets a
+// command refuse a folder before it writes anything into it.
+void require_same_config(const std::filesystem::path& path, const std::string& config_text);
 // Atomic text file write (tmp + rename).
 void write_text_atomic(const std::filesystem::path& path, const std::string& text);
 

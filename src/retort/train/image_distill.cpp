@@ -184,7 +184,8 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
   if (plan.disc == "teacher") disc = FeatureDiscriminator(teacher);
   if (plan.disc == "fake") disc = FeatureDiscriminator(fake);
   if (disc) disc->to(device);
-  write_text_atomic(out / "config.resolved.toml", config_text);
+  for (const char* stage : {"stage1", "stage2"}) require_same_config(out / stage / "checkpoint.pt", config_text);
+  write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
 
   auto plot_losses = [&](const fs::path& dir, const std::string& title) {
     plot_metrics_csv(dir / "metrics.csv", dir / "loss.png", {"gen_loss", "critic_loss"}, title, false);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <sstream>
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
@@ -63,6 +64,26 @@ TeacherConfig read_teacher_config(ConfigNode root) {
   return c;
 }
 
+namespace {
+
+// The run's identity for resuming: its resolved config without [train] steps and [runtime]
+// (device and threads change the speed, not the run).
+std::string run_identity(const std::string& toml_text) {
+  toml::table t;
+  try {
+    t = toml::parse(toml_text);
+  } catch (const toml::parse_error&) {
+    return toml_text;  // not TOML: compare as it is
+  }
+  if (auto* train = t["train"].as_table()) train->erase("steps");
+  t.erase("runtime");
+  std::ostringstream os;
+  os << t;
+  return os.str();
+}
+
+}  // namespace
+
 void ema_update(torch::nn::Module& ema, torch::nn::Module& model, double decay) {
   torch::NoGradGuard ng;
   auto src = model.parameters(true);
@@ -89,7 +110,6 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
   cfg.model.num_classes = cfg.conditional ? data.num_classes : 0;
   if (cfg.conditional && data.num_classes == 0)
     throw ConfigError("model.conditional = true but the data set has no labels; set it to false");
-  write_text_atomic(out / "config.resolved.toml", config_text);
 
   torch::manual_seed(cfg.seed);
   Rng rng(cfg.seed);
@@ -106,7 +126,15 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
 
   CheckpointParts parts{{{"model", model.get()}, {"ema", ema.get()}}, {{"optimizer", &opt}}};
   const auto ckpt = out / "checkpoint.pt";
-  int64_t step = fs::exists(ckpt) ? load_checkpoint(ckpt, parts, rng, config_text) : 0;
+  // [train] steps only says where to stop (the learning rate is constant after warm-up), so a
+  // finished run continues when rerun with more steps, as if it had been asked for them at first;
+  // and it may continue on another device or thread count.
+  auto same_run = [&](const std::string& stored) { return run_identity(stored) == run_identity(config_text); };
+  int64_t step = fs::exists(ckpt) ? load_checkpoint(ckpt, parts, rng, config_text, same_run) : 0;
+  if (step > cfg.steps)
+    throw ConfigError(fmt::format("{}: the checkpoint is at step {}, beyond train.steps = {}; raise it or use "
+                                  "another output folder", ckpt.string(), step, cfg.steps));
+  write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
   MetricsLog log(out, step);
   ProgressBar bar("train-teacher", cfg.steps, step, progress);
   double window = 0;
