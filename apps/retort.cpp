@@ -17,6 +17,7 @@
 #include "retort/train/evaluator_train.h"
 #include "retort/render/world_dataset.h"
 #include "retort/text3d/eval3d.h"
+#include "retort/io/fingerprint.h"
 #include "retort/text3d/generate3d.h"
 
 namespace {
@@ -27,6 +28,12 @@ void add_run_options(CLI::App* sub, std::string& config, std::string& out, bool&
   sub->add_option("--config", config, fmt::format("TOML config (see {})", example))->required();
   sub->add_option("--out", out, out_help)->required();
   sub->add_flag("--no-progress", no_progress, "no progress bar");
+}
+
+// Appended to a run's config text: its checkpoints and finished runs belong to the teacher's
+// contents, so a teacher retrained in place starts the runs afresh instead of resuming them.
+std::string weights_line(const std::filesystem::path& teacher) {
+  return "# teacher " + retort::file_fingerprint(teacher) + "\n";
 }
 
 // "a red torus; a blue cube" -> {"a red torus", "a blue cube"}.
@@ -182,13 +189,14 @@ int main(int argc, char** argv) {
       auto root = retort::ConfigNode::from_file(config);
       auto cfg = retort::read_image_distill_config(root, method, student_steps);
       root.finish();
-      auto text = root.resolved_toml() + fmt::format("\n# --method {} --steps {}\n", cfg.method, cfg.student_steps);
+      auto text = root.resolved_toml() + fmt::format("\n# --method {} --steps {}\n", cfg.method, cfg.student_steps) +
+                  weights_line(cfg.teacher);
       retort::distill_images(cfg, out, !no_progress, text);
       std::fprintf(stderr, "wrote %s/student.safetensors, samples.png, stage*/loss.png\n", out.c_str());
     } else if (*bench_distill) {
       auto root = retort::ConfigNode::from_file(config);
       auto cfg = retort::read_distill_bench_config(root);
-      auto results = retort::run_distill_bench(cfg, out, !no_progress, root.resolved_toml());
+      auto results = retort::run_distill_bench(cfg, out, !no_progress, root.resolved_toml() + weights_line(cfg.base.teacher));
       std::cout << retort::distill_results_markdown(results);
       std::fprintf(stderr, "wrote %s/results.md, results.json, runs/*/samples.png\n", out.c_str());
     } else if (*render_world) {
@@ -197,7 +205,8 @@ int main(int argc, char** argv) {
       auto root = retort::ConfigNode::from_file(config);
       auto cfg = retort::read_generate3d_config(root, prompt, method);
       root.finish();
-      auto text = root.resolved_toml() + fmt::format("\n# --prompt \"{}\" --method {}\n", cfg.prompt, cfg.method);
+      auto text = root.resolved_toml() + fmt::format("\n# --prompt \"{}\" --method {}\n", cfg.prompt, cfg.method) +
+                  weights_line(cfg.teacher);
       auto r = retort::run_generate3d(cfg, out, !no_progress, text);
       std::cout << fmt::format("{} '{}': {} iterations, {:.3f} s/iteration in this invocation\n", cfg.method,
                                cfg.prompt, r.iterations, r.seconds_per_iteration);
@@ -207,7 +216,7 @@ int main(int argc, char** argv) {
       auto root = retort::ConfigNode::from_file(config);
       auto cfg = retort::read_eval3d_config(root, split_prompts(prompts));
       root.finish();
-      std::cout << retort::run_eval3d(cfg, out, !no_progress, root.resolved_toml());
+      std::cout << retort::run_eval3d(cfg, out, !no_progress, root.resolved_toml() + weights_line(cfg.base.teacher));
       std::fprintf(stderr, "wrote %s/results.md, results.json, overview.png, runs/*/*/\n", out.c_str());
     } else if (*step) {
       std::cout << retort::run_step_bench(step_opts) << std::endl;

@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "retort/train/kept_result.h"
+#include "retort/io/fingerprint.h"
 #include "retort/core/error.h"
 #include "retort/distill/objective.h"
 #include "retort/models/fake_score.h"
@@ -103,6 +105,42 @@ TEST(DistillLoop, NonFiniteGuardStopsDivergingRun) {
   } catch (const NonFiniteError& e) {
     EXPECT_NE(std::string(e.what()).find("step 0"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace retort
+
+namespace retort {
+namespace {
+
+// Benchmarks keep a finished row only when it was made with the same config (and teacher).
+TEST(KeptResult, OnlyRowsOfTheSameConfigAreKept) {
+  test::TempDir tmp("kept-result");
+  const auto path = tmp.path / "result.json";
+  EXPECT_TRUE(kept_result(path, "a").is_null());  // none yet
+  keep_result(path, nlohmann::json{{"fid", 1.5}}, "a\n# teacher t: 10 bytes");
+  auto kept = kept_result(path, "a\n# teacher t: 10 bytes");
+  ASSERT_TRUE(kept.is_object());
+  EXPECT_EQ(kept["fid"].get<double>(), 1.5);
+  EXPECT_FALSE(kept.contains("config"));
+  EXPECT_TRUE(kept_result(path, "a\n# teacher t: 11 bytes").is_null());  // the teacher changed
+  std::ofstream(path) << "{ truncated";
+  EXPECT_TRUE(kept_result(path, "a").is_null());
+}
+
+// A file's fingerprint changes with any byte and not with the copy.
+TEST(FileFingerprint, NamesTheContents) {
+  test::TempDir tmp("fingerprint");
+  std::ofstream(tmp.path / "a") << "weights";
+  std::ofstream(tmp.path / "b") << "weights";
+  std::ofstream(tmp.path / "c") << "weighty";
+  auto f = [&](const char* n) {
+    auto s = file_fingerprint(tmp.path / n);
+    return s.substr(s.find(':'));
+  };
+  EXPECT_EQ(f("a"), f("b"));
+  EXPECT_NE(f("a"), f("c"));
+  EXPECT_NE(file_fingerprint(tmp.path / "none").find("missing"), std::string::npos);
 }
 
 }  // namespace

@@ -4,9 +4,9 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 
 #include "retort/bench/gmm_bench.h"
+#include "retort/train/kept_result.h"
 #include "retort/core/error.h"
 #include "retort/data/image_folder.h"
 #include "retort/eval/image_metrics.h"
@@ -59,11 +59,6 @@ double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  return nlohmann::json::parse(in);
-}
-
 }  // namespace
 
 nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& out, bool progress,
@@ -83,8 +78,8 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
   nlohmann::json rows = nlohmann::json::array();
   for (auto steps : cfg.teacher_steps) {
     auto dir = out / "runs" / fmt::format("teacher-{}step", steps);
-    if (fs::exists(dir / "result.json")) {
-      rows.push_back(read_json(dir / "result.json"));
+    if (auto kept = kept_result(dir / "result.json", config_text); !kept.is_null()) {
+      rows.push_back(kept);
       continue;
     }
     fs::create_directories(dir);
@@ -98,19 +93,20 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
     const int64_t nfe = steps * (s.cfg == 1.0 ? 1 : 2);
     auto row = score(fmt::format("teacher DDIM {}", steps), "teacher", nfe, images, labels, sec, evaluator, ref, cfg.k);
     write_png_grid(dir / "samples.png", images.narrow(0, 0, std::min<int64_t>(100, cfg.n)), 10);
-    write_text_atomic(dir / "result.json", row.dump(2));
+    keep_result(dir / "result.json", row, config_text);
     std::fprintf(stderr, "%s: FID %.2f\n", row["name"].get<std::string>().c_str(), row["fid"].get<double>());
     rows.push_back(row);
   }
   for (size_t i = 0; i < cfg.runs.size(); ++i) {
     auto dir = out / "runs" / cfg.names[i];
-    if (fs::exists(dir / "result.json")) {
-      rows.push_back(read_json(dir / "result.json"));
+    const auto run_text = config_text + "\n# run " + cfg.names[i] + "\n";
+    if (auto kept = kept_result(dir / "result.json", run_text); !kept.is_null()) {
+      rows.push_back(kept);
       continue;
     }
     const auto& run = cfg.runs[i];
     auto t_train = std::chrono::steady_clock::now();
-    auto student = distill_images(run, dir, progress, config_text + "\n# run " + cfg.names[i] + "\n");
+    auto student = distill_images(run, dir, progress, run_text);
     double train_sec = since(t_train);
     Rng rng(cfg.seed);
     auto t0 = std::chrono::steady_clock::now();
@@ -119,7 +115,7 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
     auto row = score(cfg.names[i], run.method, int64_t(student->timesteps().size()), images, labels, sec, evaluator,
                      ref, cfg.k);
     row["train_seconds"] = train_sec;
-    write_text_atomic(dir / "result.json", row.dump(2));
+    keep_result(dir / "result.json", row, run_text);
     std::fprintf(stderr, "%s: FID %.2f\n", cfg.names[i].c_str(), row["fid"].get<double>());
     rows.push_back(row);
   }

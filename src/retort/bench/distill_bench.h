@@ -1,8 +1,8 @@
 // `retort bench-distill`: the teacher at several DDIM step counts and every configured student,
 // scored in one run on one machine: FID / precision / recall from the evaluator's features
 // against the test split, class accuracy, milliseconds per sample and speed-up over the
-// slowest teacher row. Finished runs are kept (runs/NAME/result.json), so a killed benchmark
-// resumes; results.md / results.json appear only when every row is done.
+// slowest teacher row. Finished runs of the same config are kept (runs/NAME/result.json), so a
+// killed benchmark resumes; results.md / results.json appear only when every row is done.
 #pragma once
 #include <filesystem>
 #include <string>

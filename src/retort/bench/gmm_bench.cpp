@@ -1,4 +1,5 @@
 #include "retort/bench/gmm_bench.h"
+#include "retort/train/kept_result.h"
 
 #include <fmt/format.h>
 
@@ -174,19 +175,10 @@ nlohmann::json run_gmm_bench(const GmmBenchConfig& cfg, const fs::path& out, con
     const auto run_dir = out / "runs" / r.name;
     fs::create_directories(run_dir);
     const auto result_path = run_dir / "result.json";
-    nlohmann::json result;
-    if (fs::exists(result_path)) {  // finished earlier with the same config: keep it
-      try {
-        std::ifstream in(result_path);
-        auto saved = nlohmann::json::parse(in);
-        if (saved.value("config", "") == r.config_text) result = saved;
-      } catch (const nlohmann::json::exception&) {
-      }
-    }
+    auto result = kept_result(result_path, r.config_text);
     if (result.is_null()) {
       result = run_gmm_single(cfg, r, run_dir, opts.progress);
-      result["config"] = r.config_text;
-      write_text_atomic(result_path, result.dump(2));
+      keep_result(result_path, result, r.config_text);
     } else {
       std::fprintf(stderr, "%s: finished earlier, kept\n", r.name.c_str());
     }
@@ -196,9 +188,7 @@ nlohmann::json run_gmm_bench(const GmmBenchConfig& cfg, const fs::path& out, con
       plot_samples((out / (r.name + ".png")).string(), target, panel);
     }
     panels.push_back(panel);
-    auto row = result;
-    row.erase("config");
-    results.push_back(row);
+    results.push_back(result);
   }
   plot_overview((out / "overview.png").string(), target, panels, 4);
   write_text_atomic(out / "results.md", results_markdown(results));

@@ -8,6 +8,7 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
+#include "retort/train/kept_result.h"
 #include "retort/data/image_folder.h"
 #include "retort/eval/image_metrics.h"
 #include "retort/render/world.h"
@@ -170,13 +171,14 @@ std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progre
       if (method == "sds" && run.objective.cfg_scale == 7.5) run.objective.cfg_scale = 100.0;
       auto dir = out / "runs" / method / slug(text);
       Scores s;
-      auto done = dir / "result.json";
-      if (fs::exists(done)) {
-        s.sec_per_it = json::parse(std::ifstream(done)).at("seconds_per_iteration").get<double>();
+      const auto done = dir / "result.json";
+      const auto run_text = config_text + "\n# run: " + method + " / " + text + "\n";
+      if (auto kept = kept_result(done, run_text); kept.contains("seconds_per_iteration")) {
+        s.sec_per_it = kept["seconds_per_iteration"].get<double>();
       } else {
-        auto r = run_generate3d(run, dir, progress, config_text + "\n# run: " + method + " / " + text + "\n");
+        auto r = run_generate3d(run, dir, progress, run_text);
         s.sec_per_it = r.seconds_per_iteration;
-        write_text_atomic(done, json{{"seconds_per_iteration", s.sec_per_it}, {"iterations", r.iterations}}.dump(2));
+        keep_result(done, json{{"seconds_per_iteration", s.sec_per_it}, {"iterations", r.iterations}}, run_text);
       }
       FieldGenerator gen(load_field(dir / "field.safetensors"), p, run.render);
       auto images = gen->render(cams, res, false).x0;

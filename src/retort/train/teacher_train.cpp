@@ -181,6 +181,7 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
     bar.update(step, fmt::format("loss {:.4f}", report.final_loss));
   }
   bar.finish();
+  if (window_n > 0) report.final_loss = window / window_n;  // the steps since the last log row
   report.steps = step;
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   if (step < cfg.steps) {  // stopped early: rerun to continue
