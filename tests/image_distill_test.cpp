@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "image_test_util.h"
+#include "retort/core/error.h"
 #include "retort/eval/image_metrics.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/io/safetensors.h"
@@ -126,6 +127,29 @@ TEST(ImageDistill, EveryPlanRunsItsStagesAndResumes) {
     EXPECT_EQ(before, std::filesystem::last_write_time(dir / (plan.objective.empty() ? "stage1" : "stage2") /
                                                          "checkpoint.pt"));
   }
+}
+
+// FVGen's stage 2 continues when [distill] steps is raised, to the weights of a run asked for the
+// longer length at first; a checkpoint beyond the steps, or of another config, is refused.
+TEST(ImageDistill, RaisingStepsExtendsAFinishedStudent) {
+  auto& w = world();
+  auto run = [&](int steps, const std::string& dir, int gan_init = 3) {
+    auto cfg = w.distill_config("fvgen", steps, gan_init);
+    auto text = fmt::format("# teacher t\n[distill]\nsteps = {}\ngan_init_steps = {}\n", steps, gan_init);
+    distill_images(cfg, w.tmp.path / dir, false, text);
+    return load_safetensors(w.tmp.path / dir / "student.safetensors");
+  };
+  auto whole = run(6, "extend-whole");
+  run(4, "extend-parts");
+  auto extended = run(6, "extend-parts");
+  for (const auto& [name, t] : whole) EXPECT_TRUE(torch::equal(t, extended.at(name))) << name;
+  try {
+    run(5, "extend-parts");
+    ADD_FAILURE() << "a checkpoint beyond the steps was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("beyond the 5 steps"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(run(8, "extend-parts", 4), IoError) << "another GAN initialisation is another run";
 }
 
 TEST(ImageDistill, ConfigErrors) {

@@ -91,6 +91,21 @@ TEST(DistillLoop, CheckpointFromAnotherConfigIsRefused) {
   EXPECT_THROW(loop.run(d.path, rng, "another config"), IoError);
 }
 
+// What may change between a checkpoint and the run that continues it: [T] steps and [runtime].
+TEST(SameRunButLength, IgnoresOnlyTheLengthAndTheRuntime) {
+  const std::string base = "# teacher abc\n[distill]\nsteps = 10\nlr = 0.001\n[runtime]\nthreads = 1\n";
+  auto same = same_run_but_length(base, "distill");
+  EXPECT_TRUE(same(base));
+  EXPECT_TRUE(same("# teacher abc\n[distill]\nsteps = 20\nlr = 0.001\n[runtime]\nthreads = 2\n"));
+  EXPECT_TRUE(same("# teacher abc\n[distill]\nlr = 0.001\n"));
+  EXPECT_FALSE(same("# teacher abc\n[distill]\nsteps = 10\nlr = 0.002\n[runtime]\nthreads = 1\n"));
+  EXPECT_FALSE(same("# teacher xyz\n[distill]\nsteps = 10\nlr = 0.001\n[runtime]\nthreads = 1\n"))
+      << "the comment lines (the teacher's fingerprint) are part of the run";
+  EXPECT_FALSE(same_run_but_length(base, "train")("# teacher abc\n[distill]\nsteps = 20\nlr = 0.001\n"))
+      << "only the named table's steps may change";
+  EXPECT_FALSE(same("not = toml = at all"));
+}
+
 TEST(DistillLoop, NonFiniteGuardStopsDivergingRun) {
   test::TempDir d("nonfinite");
   LoopSetup s("sds", 1e-2);

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <sstream>
+
+#include <toml++/toml.h>
 
 #include "retort/core/error.h"
 
@@ -69,14 +72,41 @@ IoError different_config(const std::filesystem::path& path) {
       fmt::format("{}: written by a different config; remove it or use another output folder", path.string()));
 }
 
+// The config without `[table] steps` and [runtime]. Comment lines (the teacher's fingerprint)
+// are kept: they are part of what the run computes.
+std::string identity_but_length(const std::string& toml_text, const std::string& table) {
+  toml::table t;
+  try {
+    t = toml::parse(toml_text);
+  } catch (const toml::parse_error&) {
+    return toml_text;  // not TOML: compare as it is
+  }
+  if (auto* tab = t[table].as_table()) tab->erase("steps");
+  t.erase("runtime");
+  std::ostringstream os;
+  os << t << "\n";
+  std::istringstream lines(toml_text);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind('#', 0) == 0) os << line << "\n";
+  return os.str();
+}
+
 }  // namespace
 
-void require_same_config(const std::filesystem::path& path, const std::string& config_text) {
+SameRun same_run_but_length(const std::string& config_text, const std::string& table) {
+  return [want = identity_but_length(config_text, table), table](const std::string& stored) {
+    return identity_but_length(stored, table) == want;
+  };
+}
+
+void require_same_config(const std::filesystem::path& path, const std::string& config_text,
+                         const SameRun& same_run) {
   if (!std::filesystem::exists(path)) return;
   torch::serialize::InputArchive ar;
   try {
     ar.load_from(path.string());
-    if (stored_config(ar) != config_text) throw different_config(path);
+    const auto stored = stored_config(ar);
+    if (same_run ? !same_run(stored) : stored != config_text) throw different_config(path);
   } catch (const c10::Error& e) {
     throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));
   }

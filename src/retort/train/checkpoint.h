@@ -28,7 +28,12 @@ int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts
                         const std::string& config_text, const SameRun& same_run = {});
 // Throws load_checkpoint's IoError when `path` exists and was written by a different config; lets a
 // command refuse a folder before it writes anything into it.
-void require_same_config(const std::filesystem::path& path, const std::string& config_text);
+void require_same_config(const std::filesystem::path& path, const std::string& config_text,
+                         const SameRun& same_run = {});
+// Accepts a checkpoint whose config differs from `config_text` only in `[table] steps` and in
+// [runtime]: where a run stops and how fast it goes, not what it computes. A finished run then
+// continues when rerun with more steps (for runs whose schedules do not depend on the total).
+SameRun same_run_but_length(const std::string& config_text, const std::string& table);
 // Atomic text file write (tmp + rename).
 void write_text_atomic(const std::filesystem::path& path, const std::string& text);
 

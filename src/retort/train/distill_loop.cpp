@@ -98,7 +98,8 @@ std::map<std::string, double> DistillLoop::critic_update(const GenBatch& shared,
   return {{"critic_loss", loss.item<double>()}, {"critic_grad_norm", norm}};
 }
 
-void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text) {
+void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text,
+                      const SameRun& same_run) {
   std::filesystem::create_directories(dir);
   const auto ckpt = dir / "checkpoint.pt";
   CheckpointParts parts;
@@ -108,7 +109,10 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
   parts.optimizers["generator"] = gen_opt_.get();
   if (critic_opt_) parts.optimizers["critic"] = critic_opt_.get();
   step_ = 0;
-  if (std::filesystem::exists(ckpt)) step_ = load_checkpoint(ckpt, parts, rng, config_text);
+  if (std::filesystem::exists(ckpt)) step_ = load_checkpoint(ckpt, parts, rng, config_text, same_run);
+  if (step_ > opts_.steps)
+    throw ConfigError(fmt::format("{}: the checkpoint is at step {}, beyond the {} steps asked for; raise them or "
+                                  "use another output folder", ckpt.string(), step_, opts_.steps));
   start_step_ = step_;
   MetricsLog log(dir, step_);
   ProgressBar bar(opts_.label, opts_.steps, step_, opts_.progress);

@@ -15,6 +15,7 @@
 #include "retort/diffusion/timesteps.h"
 #include "retort/distill/objective.h"
 #include "retort/generators/generator.h"
+#include "retort/train/checkpoint.h"
 
 namespace retort {
 
@@ -53,8 +54,9 @@ class DistillLoop {
   DistillLoop(DistillLoopOptions opts, Generator& gen, Objective& objective, Models models,
               torch::nn::Module* fake_module, RealSampler real, const Schedule& schedule,
               torch::Device device);
-  // Runs to opts.steps, resuming from DIR/checkpoint.pt when it exists and matches config_text.
-  void run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text);
+  // Runs to opts.steps, resuming from DIR/checkpoint.pt when it exists and matches config_text
+  // (or, given, `same_run`). A checkpoint beyond opts.steps is refused.
+  void run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text, const SameRun& same_run = {});
   int64_t step() const { return step_; }
   // The step run() resumed from (0 for a fresh run).
   int64_t start_step() const { return start_step_; }

@@ -184,7 +184,10 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
   if (plan.disc == "teacher") disc = FeatureDiscriminator(teacher);
   if (plan.disc == "fake") disc = FeatureDiscriminator(fake);
   if (disc) disc->to(device);
-  for (const char* stage : {"stage1", "stage2"}) require_same_config(out / stage / "checkpoint.pt", config_text);
+  // [distill] steps only says where to stop (no schedule depends on it), so a finished student
+  // continues when rerun with more steps.
+  const auto same_run = same_run_but_length(config_text, "distill");
+  for (const char* stage : {"stage1", "stage2"}) require_same_config(out / stage / "checkpoint.pt", config_text, same_run);
   write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
 
   auto plot_losses = [&](const fs::path& dir, const std::string& title) {
@@ -200,7 +203,7 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
     L.progress = progress;
     L.label = cfg.method + " stage 1 (GAN init)";
     DistillLoop loop(L, *student, *gan, models, nullptr, real, teacher->schedule, device);
-    loop.run(out / "stage1", rng, config_text);
+    loop.run(out / "stage1", rng, config_text, same_run);
     plot_losses(out / "stage1", cfg.method + " stage 1: GAN initialisation");
   }
   if (!plan.objective.empty() && cfg.loop.steps > 0) {
@@ -209,7 +212,7 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
     L.progress = progress;
     L.label = cfg.method + (plan.gan_init ? " stage 2 (" + plan.objective + ")" : "");
     DistillLoop loop(L, *student, *obj, models, fake.get(), real, teacher->schedule, device);
-    loop.run(out / "stage2", rng, config_text);
+    loop.run(out / "stage2", rng, config_text, same_run);
     plot_losses(out / "stage2", cfg.method + " stage 2: " + plan.objective);
   }
   save_student(out / "student.safetensors", student);

@@ -64,25 +64,6 @@ TeacherConfig read_teacher_config(ConfigNode root) {
   return c;
 }
 
-namespace {
-
-// The run's identity for resuming: its resolved config without [train] steps and [runtime]
-// (device and threads change the speed, not the run).
-std::string run_identity(const std::string& toml_text) {
-  toml::table t;
-  try {
-    t = toml::parse(toml_text);
-  } catch (const toml::parse_error&) {
-    return toml_text;  // not TOML: compare as it is
-  }
-  if (auto* train = t["train"].as_table()) train->erase("steps");
-  t.erase("runtime");
-  std::ostringstream os;
-  os << t;
-  return os.str();
-}
-
-}  // namespace
 
 void ema_update(torch::nn::Module& ema, torch::nn::Module& model, double decay) {
   torch::NoGradGuard ng;
@@ -129,7 +110,7 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
   // [train] steps only says where to stop (the learning rate is constant after warm-up), so a
   // finished run continues when rerun with more steps, as if it had been asked for them at first;
   // and it may continue on another device or thread count.
-  auto same_run = [&](const std::string& stored) { return run_identity(stored) == run_identity(config_text); };
+  const auto same_run = same_run_but_length(config_text, "train");
   int64_t step = fs::exists(ckpt) ? load_checkpoint(ckpt, parts, rng, config_text, same_run) : 0;
   if (step > cfg.steps)
     throw ConfigError(fmt::format("{}: the checkpoint is at step {}, beyond train.steps = {}; raise it or use "
