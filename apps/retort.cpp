@@ -208,8 +208,12 @@ int main(int argc, char** argv) {
       auto text = root.resolved_toml() + fmt::format("\n# --prompt \"{}\" --method {}\n", cfg.prompt, cfg.method) +
                   weights_line(cfg.teacher);
       auto r = retort::run_generate3d(cfg, out, !no_progress, text);
-      std::cout << fmt::format("{} '{}': {} iterations, {:.3f} s/iteration in this invocation\n", cfg.method,
-                               cfg.prompt, r.iterations, r.seconds_per_iteration);
+      if (r.seconds_per_iteration > 0)
+        std::cout << fmt::format("{} '{}': {} iterations, {:.3f} s/iteration in this invocation\n", cfg.method,
+                                 cfg.prompt, r.iterations, r.seconds_per_iteration);
+      else
+        std::cout << fmt::format("{} '{}': {} iterations, already finished (none trained in this invocation)\n",
+                                 cfg.method, cfg.prompt, r.iterations);
       std::fprintf(stderr, "wrote %s/field.safetensors, views.png, turntable.gif, mesh.obj, mesh.ply, loss.png\n",
                    out.c_str());
     } else if (*eval3d) {
