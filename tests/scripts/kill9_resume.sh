@@ -5,30 +5,18 @@
 set -eu
 bin=$1
 work=$2
+here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-cat > tiny.toml <<'TOML'
-[data]
-source = "fashion-mnist"
-resolution = 8
-[model]
-widths = [8, 16]
-blocks = 1
-time_dim = 32
-groups = 4
-heads = 1
+cp "$here/tiny_teacher.toml" tiny.toml
+cat >> tiny.toml <<'TOML'
 [train]
 steps = 300
 batch = 16
 checkpoint_every = 10
 log_every = 10
 seed = 3
-[preview]
-steps = 2
-per_class = 1
-[runtime]
-threads = 1
 TOML
 
 "$bin" train-teacher --config tiny.toml --out whole --no-progress > whole.log 2>&1

@@ -10,25 +10,12 @@ work=$3
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-cat > teacher.toml <<'TOML'
-[data]
-source = "fashion-mnist"
-resolution = 8
-[model]
-widths = [8, 16]
-blocks = 1
-time_dim = 32
-groups = 4
-heads = 1
+cp "$src/tests/scripts/tiny_teacher.toml" teacher.toml
+cat >> teacher.toml <<'TOML'
 [train]
 steps = 30
 batch = 16
 log_every = 10
-[preview]
-steps = 2
-per_class = 1
-[runtime]
-threads = 1
 TOML
 cat > evaluator.toml <<'TOML'
 [data]
