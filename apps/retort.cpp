@@ -17,6 +17,7 @@
 #include "retort/train/evaluator_train.h"
 #include "retort/render/world_dataset.h"
 #include "retort/text3d/eval3d.h"
+#include "retort/io/average_weights.h"
 #include "retort/io/fingerprint.h"
 #include "retort/text3d/generate3d.h"
 
@@ -132,6 +133,15 @@ int main(int argc, char** argv) {
   distill->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
 
+  std::vector<std::string> average_inputs;
+  std::string average_out;
+  auto* average = app.add_subcommand("average-weights", "Element-wise mean of weight files of one architecture "
+                                                       "(e.g. a student's last checkpoints): one safetensors file");
+  average->add_option("--out", average_out, "the averaged safetensors file")->required();
+  average->add_option("inputs", average_inputs, "safetensors files (same names, shapes and metadata)")
+      ->required()
+      ->expected(1, -1);
+
   auto* bench_distill = app.add_subcommand("bench-distill", "Teacher at N DDIM steps vs every configured student: "
                                                             "FID, precision, recall, class accuracy, ms/sample");
   add_run_options(bench_distill, config, out, no_progress, "configs/fmnist-bench.toml");
@@ -199,6 +209,10 @@ int main(int argc, char** argv) {
       auto results = retort::run_distill_bench(cfg, out, !no_progress, root.resolved_toml() + weights_line(cfg.base.teacher));
       std::cout << retort::distill_results_markdown(results);
       std::fprintf(stderr, "wrote %s/results.md, results.json, runs/*/samples.png\n", out.c_str());
+    } else if (*average) {
+      std::vector<std::filesystem::path> inputs(average_inputs.begin(), average_inputs.end());
+      retort::average_weights(inputs, average_out);
+      std::fprintf(stderr, "wrote %s, the mean of %zu files\n", average_out.c_str(), inputs.size());
     } else if (*render_world) {
       std::cout << retort::run_render_world(config, out, !no_progress) << std::endl;
     } else if (*gen3d) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "retort/core/error.h"
+#include "retort/io/average_weights.h"
 #include "retort/io/safetensors.h"
 #include "test_util.h"
 
@@ -243,6 +244,44 @@ TEST(Safetensors, LoadModuleRejectsMissingAndUnexpectedNames) {
   EXPECT_TRUE(contains(msg, "unexpected")) << msg;
   EXPECT_TRUE(contains(msg, "head.weight")) << msg;
   EXPECT_FALSE(contains(msg, "missing")) << msg;
+}
+
+TEST(AverageWeights, MeanOfFloatsEqualityOfTheRest) {
+  test::TempDir d("average");
+  const std::map<std::string, std::string> meta{{"retort.student", "{\"timesteps\":[999]}"}};
+  auto a = torch::tensor({1.0f, 2.0f, 3.0f}), b = torch::tensor({2.0f, 4.0f, 9.0f}), c = torch::tensor({0.0f, 0.0f, 0.0f});
+  auto half = torch::tensor({1.0, 3.0}, torch::kFloat16);
+  auto steps = torch::tensor({7}, torch::kInt64);
+  save_safetensors(d.path / "a.safetensors", {{"w", a}, {"h", half}, {"n", steps}}, meta);
+  save_safetensors(d.path / "b.safetensors", {{"w", b}, {"h", half * 3}, {"n", steps}}, meta);
+  save_safetensors(d.path / "c.safetensors", {{"w", c}, {"h", half}, {"n", steps}}, meta);
+  average_weights({d.path / "a.safetensors", d.path / "b.safetensors", d.path / "c.safetensors"}, d.path / "m.safetensors");
+  std::map<std::string, std::string> got_meta;
+  auto m = load_safetensors(d.path / "m.safetensors", &got_meta);
+  EXPECT_TRUE(torch::allclose(m["w"], torch::tensor({1.0f, 2.0f, 4.0f})));
+  EXPECT_EQ(m["h"].scalar_type(), torch::kFloat16);
+  EXPECT_TRUE(torch::allclose(m["h"].to(torch::kFloat32), torch::tensor({5.0f / 3, 5.0f}), 1e-3, 1e-3));  // fp16
+  EXPECT_TRUE(torch::equal(m["n"], steps));
+  EXPECT_EQ(got_meta, meta);
+
+  auto refused = [&](const std::map<std::string, torch::Tensor>& t, const std::map<std::string, std::string>& md,
+                     const std::string& words) {
+    save_safetensors(d.path / "x.safetensors", t, md);
+    try {
+      average_weights({d.path / "a.safetensors", d.path / "x.safetensors"}, d.path / "bad.safetensors");
+      ADD_FAILURE() << "accepted: " << words;
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("x.safetensors"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(d.path / "bad.safetensors"));
+  };
+  refused({{"w", a.reshape({3, 1})}, {"h", half}, {"n", steps}}, meta, "tensor 'w' is Float 3x1, but Float 3");
+  refused({{"w", a.to(torch::kFloat64)}, {"h", half}, {"n", steps}}, meta, "tensor 'w' is Double");
+  refused({{"w", a}, {"h", half}, {"n", steps + 1}}, meta, "tensor 'n' (Long) differs");
+  refused({{"w", a}, {"h", half}}, meta, "no tensor 'n'");
+  refused({{"w", a}, {"h", half}, {"n", steps}, {"extra", a}}, meta, "tensor 'extra' is not in");
+  refused({{"w", a}, {"h", half}, {"n", steps}}, {{"retort.student", "{\"timesteps\":[500]}"}}, "metadata differs");
 }
 
 }  // namespace
