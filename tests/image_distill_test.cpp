@@ -3,6 +3,8 @@
 // teacher's weights used as a 1-step generator); every method plan runs through both stages and
 // leaves its files.
 #include <fmt/format.h>
+
+#include <fstream>
 #include <gtest/gtest.h>
 
 #include "image_test_util.h"
@@ -149,7 +151,41 @@ TEST(ImageDistill, RaisingStepsExtendsAFinishedStudent) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("beyond the 5 steps"), std::string::npos) << e.what();
   }
+  // Refused before anything is written: the folder still describes the 6-step run.
+  std::ifstream resolved(w.tmp.path / "extend-parts" / "config.resolved.toml");
+  std::string text((std::istreambuf_iterator<char>(resolved)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("steps = 6"), std::string::npos) << text;
   EXPECT_THROW(run(8, "extend-parts", 4), IoError) << "another GAN initialisation is another run";
+}
+
+// [distill] ema: the saved student is the moving average of the trained weights (decay
+// min(ema, (k + 1) / (k + 10)) after update k), the trained weights go to student-raw, and the
+// checkpoint carries the average: a run continued one step at a time ends where one run does.
+TEST(ImageDistill, EmaStudentIsTheMovingAverageOfTheTrainedWeights) {
+  auto& w = world();
+  auto run = [&](int steps, const std::string& name) {
+    auto dir = w.tmp.path / name;
+    distill_images(w.distill_config("dmd", steps, 0, "ema = 0.2\n"), dir, false,
+                   fmt::format("[distill]\nsteps = {}\nema = 0.2\n", steps));
+    return std::pair{load_safetensors(dir / "student.safetensors"), load_safetensors(dir / "student-raw.safetensors")};
+  };
+  auto expected = load_safetensors(w.teacher);  // the average starts at the teacher's weights
+  const double decays[] = {0.1, 2.0 / 11.0, 0.2};  // warm-up for updates 0 and 1, then the cap 0.2
+  std::map<std::string, torch::Tensor> last, last_raw;
+  for (int k = 0; k < 3; ++k) {
+    auto [average, raw] = run(k + 1, "ema-continued");
+    for (auto& [name, e] : expected) {
+      e = decays[k] * e + (1 - decays[k]) * raw.at(name);
+      EXPECT_TRUE(torch::allclose(average.at(name), e, 1e-5, 1e-6)) << name << " after update " << k;
+    }
+    last = average;
+    last_raw = raw;
+  }
+  double moved = 0;
+  for (const auto& [name, t] : last) moved = std::max(moved, (t - last_raw.at(name)).abs().max().item<double>());
+  EXPECT_GT(moved, 1e-6) << "the average equals the trained weights";
+  auto whole = run(3, "ema-whole").first;
+  for (const auto& [name, t] : whole) EXPECT_TRUE(torch::equal(t, last.at(name))) << name;
 }
 
 TEST(ImageDistill, ConfigErrors) {
@@ -169,6 +205,7 @@ TEST(ImageDistill, ConfigErrors) {
   EXPECT_NE(bad("[distill]\nstudent_steps = 2\ntimesteps = [999]\n").find("timesteps"), std::string::npos);
   EXPECT_NE(bad("[distill]\nbatchsize = 2\n").find("batchsize"), std::string::npos);
   EXPECT_NE(bad("[distill]\nregression_weight = -1\n").find("distill.regression_weight"), std::string::npos);
+  EXPECT_NE(bad("[distill]\nema = 1\n").find("distill.ema"), std::string::npos);
 }
 
 }  // namespace

@@ -99,14 +99,17 @@ SameRun same_run_but_length(const std::string& config_text, const std::string& t
   };
 }
 
-void require_same_config(const std::filesystem::path& path, const std::string& config_text,
-                         const SameRun& same_run) {
-  if (!std::filesystem::exists(path)) return;
+int64_t require_same_config(const std::filesystem::path& path, const std::string& config_text,
+                            const SameRun& same_run) {
+  if (!std::filesystem::exists(path)) return 0;
   torch::serialize::InputArchive ar;
   try {
     ar.load_from(path.string());
     const auto stored = stored_config(ar);
     if (same_run ? !same_run(stored) : stored != config_text) throw different_config(path);
+    torch::Tensor step;
+    ar.read("step", step);
+    return step.item<int64_t>();
   } catch (const c10::Error& e) {
     throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));
   }

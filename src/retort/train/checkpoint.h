@@ -27,8 +27,9 @@ using SameRun = std::function<bool(const std::string& stored)>;
 int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, Rng& rng,
                         const std::string& config_text, const SameRun& same_run = {});
 // Throws load_checkpoint's IoError when `path` exists and was written by a different config; lets a
-// command refuse a folder before it writes anything into it.
-void require_same_config(const std::filesystem::path& path, const std::string& config_text,
+// command refuse a folder before it writes anything into it. Returns the checkpoint's step (0 when
+// there is none).
+int64_t require_same_config(const std::filesystem::path& path, const std::string& config_text,
                          const SameRun& same_run = {});
 // Accepts a checkpoint whose config differs from `config_text` only in `[table] steps` and in
 // [runtime]: where a run stops and how fast it goes, not what it computes. A finished run then

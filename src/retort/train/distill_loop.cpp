@@ -6,6 +6,7 @@
 
 #include "retort/core/error.h"
 #include "retort/train/checkpoint.h"
+#include "retort/train/ema.h"
 #include "retort/train/metrics_log.h"
 #include "retort/train/progress.h"
 
@@ -29,6 +30,12 @@ double finalize_gradients(const std::vector<torch::Tensor>& params, double clip,
   if (!std::isfinite(norm))
     throw NonFiniteError(fmt::format("step {}: non-finite {} gradient (norm {})", step, what, norm));
   return norm;
+}
+
+void require_within_steps(const std::filesystem::path& ckpt, int64_t checkpoint_step, int64_t steps) {
+  if (checkpoint_step > steps)
+    throw ConfigError(fmt::format("{}: the checkpoint is at step {}, beyond the {} steps asked for; raise them or "
+                                  "use another output folder", ckpt.string(), checkpoint_step, steps));
 }
 
 torch::optim::AdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o) {
@@ -104,15 +111,14 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
   const auto ckpt = dir / "checkpoint.pt";
   CheckpointParts parts;
   parts.modules["generator"] = &gen_;
+  if (gen_ema_) parts.modules["generator_ema"] = gen_ema_;
   if (fake_module_ && objective_.needs().fake) parts.modules["fake"] = fake_module_;
   if (models_.disc && objective_.needs().disc) parts.modules["disc"] = models_.disc;
   parts.optimizers["generator"] = gen_opt_.get();
   if (critic_opt_) parts.optimizers["critic"] = critic_opt_.get();
   step_ = 0;
   if (std::filesystem::exists(ckpt)) step_ = load_checkpoint(ckpt, parts, rng, config_text, same_run);
-  if (step_ > opts_.steps)
-    throw ConfigError(fmt::format("{}: the checkpoint is at step {}, beyond the {} steps asked for; raise them or "
-                                  "use another output folder", ckpt.string(), step_, opts_.steps));
+  require_within_steps(ckpt, step_, opts_.steps);
   start_step_ = step_;
   MetricsLog log(dir, step_);
   ProgressBar bar(opts_.label, opts_.steps, step_, opts_.progress);
@@ -130,6 +136,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     (reg.defined() ? gen_loss + reg : gen_loss).backward();
     double gnorm = finalize_gradients(gen_params_, opts_.gen_optim.grad_clip, "generator", step_);
     gen_opt_->step();
+    if (gen_ema_) ema_update(*gen_ema_, gen_, ema_decay(opts_.ema, step_));
     // Critic updates.
     std::map<std::string, double> row;
     if (critic_opt_)

@@ -38,6 +38,7 @@ struct DistillLoopOptions {
   int64_t checkpoint_every = 500;
   bool progress = true;
   std::string label = "distill";
+  double ema = 0.0;  // decay of the generator's moving average (DistillLoop::track_ema)
 };
 
 // Exact or data-set samples of the target, with their conditions.
@@ -47,6 +48,8 @@ using RealSampler = std::function<GenBatch(int64_t n, Rng& rng)>;
 // Returns the pre-clip global norm.
 double finalize_gradients(const std::vector<torch::Tensor>& params, double clip, const std::string& what,
                           int64_t step);
+// Throws ConfigError when the checkpoint `ckpt`, at `checkpoint_step`, is beyond the `steps` asked for.
+void require_within_steps(const std::filesystem::path& ckpt, int64_t checkpoint_step, int64_t steps);
 torch::optim::AdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o);
 
 class DistillLoop {
@@ -57,6 +60,10 @@ class DistillLoop {
   // Runs to opts.steps, resuming from DIR/checkpoint.pt when it exists and matches config_text
   // (or, given, `same_run`). A checkpoint beyond opts.steps is refused.
   void run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text, const SameRun& same_run = {});
+  // Keeps `average` (a module of the generator's architecture, holding its initial weights) the
+  // moving average of the generator with decay opts.ema (warm-up: ema_decay), updated after each
+  // generator update and carried by the checkpoint as "generator_ema".
+  void track_ema(torch::nn::Module& average) { gen_ema_ = &average; }
   int64_t step() const { return step_; }
   // The step run() resumed from (0 for a fresh run).
   int64_t start_step() const { return start_step_; }
@@ -71,6 +78,7 @@ class DistillLoop {
   Objective& objective_;
   Models models_;
   torch::nn::Module* fake_module_;
+  torch::nn::Module* gen_ema_ = nullptr;
   RealSampler real_;
   Schedule schedule_;
   torch::Device device_;

@@ -55,6 +55,7 @@ ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfi
   if (L.time.min > L.time.max) n.fail("t_min", fmt::format("{} is above t_max = {}", L.time.min, L.time.max));
   L.log_every = n.integer("log_every", base.loop.log_every, 1, 1'000'000);
   L.checkpoint_every = n.integer("checkpoint_every", base.loop.checkpoint_every, 1, 100'000'000);
+  L.ema = n.number("ema", base.loop.ema, 0, 0.99999);
   auto& O = c.objective;
   O.cfg_scale = n.number("cfg_scale", base.objective.cfg_scale, 0, 100);
   O.gan_weight = n.number("gan_weight", plan.gan_weight, 0, 1e6);
@@ -164,6 +165,13 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
                                          : cfg.timesteps;
   FewStepStudent student(fresh_copy(), timesteps, cfg.backward_simulation);
   UNetDenoiser fake = fresh_copy();
+  // [distill] ema: the moving average of the student's weights, the one saved as the student.
+  FewStepStudent average{nullptr};
+  if (cfg.loop.ema > 0) {
+    average = FewStepStudent(fresh_copy(), timesteps, cfg.backward_simulation);
+    freeze(*average);
+    average->to(device);
+  }
   teacher->to(device);
   student->to(device);
   fake->to(device);
@@ -186,15 +194,18 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
   if (disc) disc->to(device);
   // [distill] steps only says where to stop (no schedule depends on it), so a finished student
   // continues when rerun with more steps.
+  const int64_t stage1_steps = plan.gan_init ? cfg.gan_init_steps + (plan.objective.empty() ? cfg.loop.steps : 0) : 0;
   const auto same_run = same_run_but_length(config_text, "distill");
-  for (const char* stage : {"stage1", "stage2"}) require_same_config(out / stage / "checkpoint.pt", config_text, same_run);
-  write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
+  for (auto [stage, steps] : {std::pair{"stage1", stage1_steps}, std::pair{"stage2", cfg.loop.steps}}) {
+    const auto ckpt = out / stage / "checkpoint.pt";
+    require_within_steps(ckpt, require_same_config(ckpt, config_text, same_run), steps);
+  }
+  write_text_atomic(out / "config.resolved.toml", config_text);  // after the checks: a refused run changes nothing
 
   auto plot_losses = [&](const fs::path& dir, const std::string& title) {
     plot_metrics_csv(dir / "metrics.csv", dir / "loss.png", {"gen_loss", "critic_loss"}, title, false);
   };
   Models models{teacher.get(), fake.get(), disc ? disc.get() : nullptr};
-  int64_t stage1_steps = plan.gan_init ? cfg.gan_init_steps + (plan.objective.empty() ? cfg.loop.steps : 0) : 0;
   if (stage1_steps > 0) {
     auto gan = make_objective("gan", cfg.objective, teacher->schedule);
     DistillLoopOptions L = cfg.loop;
@@ -203,6 +214,7 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
     L.progress = progress;
     L.label = cfg.method + " stage 1 (GAN init)";
     DistillLoop loop(L, *student, *gan, models, nullptr, real, teacher->schedule, device);
+    if (average) loop.track_ema(*average);
     loop.run(out / "stage1", rng, config_text, same_run);
     plot_losses(out / "stage1", cfg.method + " stage 1: GAN initialisation");
   }
@@ -212,14 +224,17 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
     L.progress = progress;
     L.label = cfg.method + (plan.gan_init ? " stage 2 (" + plan.objective + ")" : "");
     DistillLoop loop(L, *student, *obj, models, fake.get(), real, teacher->schedule, device);
+    if (average) loop.track_ema(*average);
     loop.run(out / "stage2", rng, config_text, same_run);
     plot_losses(out / "stage2", cfg.method + " stage 2: " + plan.objective);
   }
-  save_student(out / "student.safetensors", student);
+  if (average) save_student(out / "student-raw.safetensors", student);
+  FewStepStudent& result = average ? average : student;
+  save_student(out / "student.safetensors", result);
   Rng sample_rng(cfg.seed + 1);
-  auto grid = student->sample(grid_labels(topt.num_classes, 10), sample_rng);
+  auto grid = result->sample(grid_labels(topt.num_classes, 10), sample_rng);
   write_png_grid(out / "samples.png", grid, 10);
-  return student;
+  return result;
 }
 
 }  // namespace retort

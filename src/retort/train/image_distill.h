@@ -65,7 +65,8 @@ ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfi
 
 // Trains into `out` (stage1/, stage2/ with checkpoint, metrics and loss.png each;
 // student.safetensors, samples.png; regression-pairs.safetensors when the regression loss is on);
-// a rerun resumes. Returns the trained student.
+// a rerun resumes. With loop.ema > 0 the student is the moving average of the trained weights
+// (those last weights go to student-raw.safetensors). Returns the student.
 FewStepStudent distill_images(const ImageDistillConfig& cfg, const std::filesystem::path& out, bool progress,
                               const std::string& config_text);
 

@@ -11,6 +11,7 @@
 #include "retort/plot/curves.h"
 #include "retort/train/checkpoint.h"
 #include "retort/train/distill_loop.h"
+#include "retort/train/ema.h"
 #include "retort/train/metrics_log.h"
 #include "retort/train/progress.h"
 
@@ -64,16 +65,6 @@ TeacherConfig read_teacher_config(ConfigNode root) {
   return c;
 }
 
-
-void ema_update(torch::nn::Module& ema, torch::nn::Module& model, double decay) {
-  torch::NoGradGuard ng;
-  auto src = model.parameters(true);
-  auto dst = ema.parameters(true);
-  for (size_t i = 0; i < dst.size(); ++i) dst[i].mul_(decay).add_(src[i], 1 - decay);
-  auto sb = model.buffers(true);
-  auto db = ema.buffers(true);
-  for (size_t i = 0; i < db.size(); ++i) db[i].copy_(sb[i]);
-}
 
 TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::path& out, bool progress,
                             const std::string& config_text, int64_t stop_after) {
@@ -147,8 +138,7 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
     loss.backward();
     double gnorm = finalize_gradients(params, cfg.grad_clip, "teacher", step);
     opt.step();
-    // EMA warm-up (as in Hoogeboom's / diffusers' EMA): early averages do not remember the init.
-    ema_update(*ema, *model, std::min(cfg.ema, double(step + 1) / double(step + 10)));
+    ema_update(*ema, *model, ema_decay(cfg.ema, step));
     ++step;
     window += loss.item<double>();
     ++window_n;

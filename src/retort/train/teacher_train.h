@@ -52,7 +52,4 @@ struct TeacherReport {
 TeacherReport train_teacher(const TeacherConfig& cfg, const std::filesystem::path& out, bool progress,
                             const std::string& config_text, int64_t stop_after = 0);
 
-// Blends `model` into `ema`: ema = decay ema + (1 - decay) model, parameters and buffers.
-void ema_update(torch::nn::Module& ema, torch::nn::Module& model, double decay);
-
 }  // namespace retort
