@@ -4,6 +4,7 @@
 // leaves its files.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include "retort/eval/image_metrics.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/io/safetensors.h"
+#include "retort/train/distill_loop.h"
 #include "retort/train/image_distill.h"
 #include "retort/train/teacher_train.h"
 
@@ -188,6 +190,56 @@ TEST(ImageDistill, EmaStudentIsTheMovingAverageOfTheTrainedWeights) {
   for (const auto& [name, t] : whole) EXPECT_TRUE(torch::equal(t, last.at(name))) << name;
 }
 
+// The average only watches: dmd2 (student, fake score and a discriminator head, all initialised
+// from the seeded generator) trains the same weights with and without it. (Building the average
+// once drew from that generator before the head did, so ema changed the head's initialisation.)
+TEST(ImageDistill, EmaDoesNotChangeTheTrainedWeights) {
+  auto& w = world();
+  auto trained = [&](const std::string& name, const std::string& extra, const std::string& file) {
+    distill_images(w.distill_config("dmd2", 2, 0, extra), w.tmp.path / name, false, "[distill]\n" + extra);
+    return load_safetensors(w.tmp.path / name / file);
+  };
+  auto plain = trained("dmd2-plain", "", "student.safetensors");
+  auto with_ema = trained("dmd2-ema", "ema = 0.5\n", "student-raw.safetensors");
+  ASSERT_EQ(plain.size(), with_ema.size());
+  for (const auto& [name, t] : plain) EXPECT_TRUE(torch::equal(t, with_ema.at(name))) << name;
+}
+
+// [distill] lr_half_life: update k of the student uses lr * 0.5^(k / lr_half_life). With a half-life
+// of 1/1000 update every update after the first has a learning rate of ~1e-301, which is 0 in
+// float: the student continued from 1 to 3 updates keeps its weights, where a constant rate moves them.
+TEST(ImageDistill, LearningRateHalfLifeDecaysTheStudentsUpdates) {
+  OptimOptions o;
+  o.lr = 1e-3;
+  EXPECT_DOUBLE_EQ(decayed_lr(o, 500), 1e-3) << "half_life = 0 is a constant rate";
+  o.half_life = 100;
+  EXPECT_DOUBLE_EQ(decayed_lr(o, 0), 1e-3);
+  EXPECT_DOUBLE_EQ(decayed_lr(o, 100), 5e-4);
+  EXPECT_DOUBLE_EQ(decayed_lr(o, 250), 1e-3 * std::pow(0.5, 2.5));
+  auto& w = world();
+  auto student_after = [&](int steps, const std::string& name, const std::string& half_life) {
+    const auto extra = "lr_half_life = " + half_life + "\n";
+    distill_images(w.distill_config("dmd", steps, 0, extra), w.tmp.path / name, false,
+                   fmt::format("[distill]\nsteps = {}\n{}", steps, extra));
+    return load_safetensors(w.tmp.path / name / "student.safetensors");
+  };
+  using Weights = std::map<std::string, torch::Tensor>;
+  auto largest_change = [](const Weights& a, const Weights& b) {
+    double d = 0;
+    for (const auto& [name, t] : a) d = std::max(d, (t - b.at(name)).abs().max().item<double>());
+    return d;
+  };
+  auto teacher = load_safetensors(w.teacher);
+  auto decayed1 = student_after(1, "half-life", "0.001");
+  auto decayed3 = student_after(3, "half-life", "0.001");
+  EXPECT_GT(largest_change(decayed1, teacher), 1e-6) << "the first update runs at the full rate";
+  EXPECT_EQ(largest_change(decayed3, decayed1), 0.0) << "updates 1 and 2 ran at a rate of ~1e-301";
+  auto constant1 = student_after(1, "constant", "0");
+  auto constant3 = student_after(3, "constant", "0");
+  EXPECT_EQ(largest_change(constant1, decayed1), 0.0) << "update 0 does not depend on the half-life";
+  EXPECT_GT(largest_change(constant3, constant1), 1e-6) << "a constant rate keeps moving the student";
+}
+
 TEST(ImageDistill, ConfigErrors) {
   auto bad = [](const std::string& toml) {
     try {
@@ -206,6 +258,7 @@ TEST(ImageDistill, ConfigErrors) {
   EXPECT_NE(bad("[distill]\nbatchsize = 2\n").find("batchsize"), std::string::npos);
   EXPECT_NE(bad("[distill]\nregression_weight = -1\n").find("distill.regression_weight"), std::string::npos);
   EXPECT_NE(bad("[distill]\nema = 1\n").find("distill.ema"), std::string::npos);
+  EXPECT_NE(bad("[distill]\nlr_half_life = -5\n").find("distill.lr_half_life"), std::string::npos);
 }
 
 }  // namespace

@@ -43,6 +43,14 @@ torch::optim::AdamW make_adamw(const std::vector<torch::Tensor>& params, const O
       params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
 }
 
+double decayed_lr(const OptimOptions& o, int64_t step) {
+  return o.half_life > 0 ? o.lr * std::pow(0.5, double(step) / o.half_life) : o.lr;
+}
+
+static void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
 DistillLoop::DistillLoop(DistillLoopOptions opts, Generator& gen, Objective& objective, Models models,
                          torch::nn::Module* fake_module, RealSampler real, const Schedule& schedule,
                          torch::Device device)
@@ -101,6 +109,7 @@ std::map<std::string, double> DistillLoop::critic_update(const GenBatch& shared,
   critic_opt_->zero_grad();
   loss.backward();
   double norm = finalize_gradients(critic_params_, opts_.critic_optim.grad_clip, "critic", step_);
+  set_lr(*critic_opt_, decayed_lr(opts_.critic_optim, step_));
   critic_opt_->step();
   return {{"critic_loss", loss.item<double>()}, {"critic_grad_norm", norm}};
 }
@@ -135,6 +144,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     gen_opt_->zero_grad();
     (reg.defined() ? gen_loss + reg : gen_loss).backward();
     double gnorm = finalize_gradients(gen_params_, opts_.gen_optim.grad_clip, "generator", step_);
+    set_lr(*gen_opt_, decayed_lr(opts_.gen_optim, step_));
     gen_opt_->step();
     if (gen_ema_) ema_update(*gen_ema_, gen_, ema_decay(opts_.ema, step_));
     // Critic updates.
@@ -145,6 +155,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     if (step_ % opts_.log_every == 0 || step_ == opts_.steps) {
       row["gen_loss"] = gl;
       row["gen_grad_norm"] = gnorm;
+      if (opts_.gen_optim.half_life > 0) row["gen_lr"] = decayed_lr(opts_.gen_optim, step_ - 1);
       if (reg.defined()) row["regularization"] = rl;
       for (const auto& [k, v] : objective_.stats()) row[k] = v;
       log.write(step_, row);

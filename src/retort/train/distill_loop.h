@@ -24,6 +24,7 @@ struct OptimOptions {
   double beta1 = 0.9, beta2 = 0.999;
   double weight_decay = 0.0;
   double grad_clip = 10.0;  // max global norm; 0 disables
+  double half_life = 0.0;   // updates over which the learning rate halves; 0 = constant
 };
 
 struct DistillLoopOptions {
@@ -51,6 +52,9 @@ double finalize_gradients(const std::vector<torch::Tensor>& params, double clip,
 // Throws ConfigError when the checkpoint `ckpt`, at `checkpoint_step`, is beyond the `steps` asked for.
 void require_within_steps(const std::filesystem::path& ckpt, int64_t checkpoint_step, int64_t steps);
 torch::optim::AdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o);
+// The learning rate of update `step` (0-based): o.lr * 0.5^(step / o.half_life). It depends on the
+// update's index only, not on the total, so raising `steps` continues a run exactly.
+double decayed_lr(const OptimOptions& o, int64_t step);
 
 class DistillLoop {
  public:

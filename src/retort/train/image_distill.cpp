@@ -48,6 +48,7 @@ ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfi
   L.critic_steps = n.integer("critic_steps", plan.critic_steps, 1, 1000);
   L.gen_optim.lr = n.number("lr", base.loop.gen_optim.lr, 1e-10, 10);
   L.critic_optim.lr = n.number("critic_lr", base.loop.critic_optim.lr, 1e-10, 10);
+  L.gen_optim.half_life = n.number("lr_half_life", base.loop.gen_optim.half_life, 0, 1e9);
   L.gen_optim.weight_decay = L.critic_optim.weight_decay = n.number("weight_decay", base.loop.gen_optim.weight_decay, 0, 1);
   L.gen_optim.grad_clip = L.critic_optim.grad_clip = n.number("grad_clip", base.loop.gen_optim.grad_clip, 0, 1e9);
   L.time.min = n.number("t_min", base.loop.time.min, 0, 1);
@@ -165,13 +166,6 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
                                          : cfg.timesteps;
   FewStepStudent student(fresh_copy(), timesteps, cfg.backward_simulation);
   UNetDenoiser fake = fresh_copy();
-  // [distill] ema: the moving average of the student's weights, the one saved as the student.
-  FewStepStudent average{nullptr};
-  if (cfg.loop.ema > 0) {
-    average = FewStepStudent(fresh_copy(), timesteps, cfg.backward_simulation);
-    freeze(*average);
-    average->to(device);
-  }
   teacher->to(device);
   student->to(device);
   fake->to(device);
@@ -192,6 +186,15 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
   if (plan.disc == "teacher") disc = FeatureDiscriminator(teacher);
   if (plan.disc == "fake") disc = FeatureDiscriminator(fake);
   if (disc) disc->to(device);
+  // [distill] ema: the moving average of the student's weights, the one saved as the student.
+  // Built last: constructing a network draws from the seeded generator, and the average must
+  // not change how the discriminator head above is initialised.
+  FewStepStudent average{nullptr};
+  if (cfg.loop.ema > 0) {
+    average = FewStepStudent(fresh_copy(), timesteps, cfg.backward_simulation);
+    freeze(*average);
+    average->to(device);
+  }
   // [distill] steps only says where to stop (no schedule depends on it), so a finished student
   // continues when rerun with more steps.
   const int64_t stage1_steps = plan.gan_init ? cfg.gan_init_steps + (plan.objective.empty() ? cfg.loop.steps : 0) : 0;
