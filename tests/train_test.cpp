@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "retort/train/kept_result.h"
 #include "retort/io/fingerprint.h"
 #include "retort/core/error.h"
@@ -39,11 +41,13 @@ struct LoopSetup {
     opts.log_every = 5;
   }
   DistillLoopOptions opts;
-  void run(const std::filesystem::path& dir, int64_t steps, Rng& rng) {
+  // Returns the loop's training seconds since step 0.
+  double run(const std::filesystem::path& dir, int64_t steps, Rng& rng) {
     opts.steps = steps;
     DistillLoop loop(opts, *gen, *obj, Models{teacher.get(), fake.get(), nullptr}, fake.get(), nullptr,
                      schedule, torch::kCPU);
     loop.run(dir, rng, "cfg");
+    return loop.seconds();
   }
 };
 
@@ -79,6 +83,50 @@ TEST(DistillLoop, ResumeReachesSameWeightsAsUninterruptedRun) {
   // The check is not vacuous: training moved the particles.
   Rng init(0);
   EXPECT_GT((full.gen->particles - init.randn({64, 2})).abs().max().item<double>(), 0.05);
+}
+
+// A continued run's seconds count every invocation since step 0 (bench-distill's train_seconds
+// and bench-gmm's seconds are these): the checkpoint carries them.
+TEST(DistillLoop, SecondsCarryOverAResume) {
+  test::TempDir d("seconds");
+  LoopSetup s("vsd", 1e-2);
+  Rng rng(3);
+  const double first = s.run(d.path, 20, rng);
+  const double continued = s.run(d.path, 21, rng);
+  EXPECT_GT(first, 0.0);
+  EXPECT_GT(continued, first) << "the continuation counted only its own update";
+  // The logged column too: rows at steps 5..20, then 21; nondecreasing across the resume.
+  std::ifstream in(d.path / "metrics.jsonl");
+  double last = 0.0;
+  int rows = 0;
+  for (std::string line; std::getline(in, line); ++rows) {
+    auto j = nlohmann::json::parse(line);
+    ASSERT_TRUE(j.contains("seconds")) << line;
+    EXPECT_GE(j["seconds"].get<double>(), last) << line;
+    last = j["seconds"].get<double>();
+  }
+  EXPECT_EQ(rows, 5);
+  EXPECT_DOUBLE_EQ(last, continued);
+}
+
+// A checkpoint written before a scalar existed loads and leaves the scalar as it was.
+TEST(Checkpoint, MissingScalarIsLeftAsItWas) {
+  test::TempDir d("ckpt-scalar");
+  Rng rng(1);
+  torch::nn::Linear lin(2, 2);
+  CheckpointParts old_parts;
+  old_parts.modules["m"] = lin.get();
+  save_checkpoint(d.path / "old.pt", old_parts, 7, rng, "cfg");
+  double seconds = -1.0, other = 2.5;
+  CheckpointParts parts = old_parts;
+  parts.scalars["seconds"] = &seconds;
+  EXPECT_EQ(load_checkpoint(d.path / "old.pt", parts, rng, "cfg"), 7);
+  EXPECT_EQ(seconds, -1.0);
+  parts.scalars["seconds"] = &other;
+  save_checkpoint(d.path / "new.pt", parts, 8, rng, "cfg");
+  parts.scalars["seconds"] = &seconds;
+  EXPECT_EQ(load_checkpoint(d.path / "new.pt", parts, rng, "cfg"), 8);
+  EXPECT_EQ(seconds, 2.5);
 }
 
 TEST(DistillLoop, CheckpointFromAnotherConfigIsRefused) {

@@ -7,6 +7,7 @@
 #include "retort/io/safetensors.h"
 #include "retort/models/feature_discriminator.h"
 #include "retort/models/unet.h"
+#include "retort/train/checkpoint.h"
 #include "retort/train/teacher_train.h"
 
 namespace retort {
@@ -152,7 +153,14 @@ TEST(TeacherTrain, ResumeReachesTheSameWeights) {
   auto r = train_teacher(cfg, tmp.path / "b", false, text, 4);  // "killed" after 4 steps
   EXPECT_EQ(r.steps, 4);
   EXPECT_FALSE(std::filesystem::exists(tmp.path / "b" / "teacher.safetensors"));
-  train_teacher(cfg, tmp.path / "b", false, text);
+  double stored = -1.0;  // the checkpoint carries the run's seconds, so the continued run counts them
+  CheckpointParts seconds_only;
+  seconds_only.scalars["seconds"] = &stored;
+  Rng unused(0);
+  load_checkpoint(tmp.path / "b" / "checkpoint.pt", seconds_only, unused, text);
+  EXPECT_GT(stored, 0.0);
+  EXPECT_LE(stored, r.seconds);
+  EXPECT_GT(train_teacher(cfg, tmp.path / "b", false, text).seconds, stored);
   auto a = load_safetensors(tmp.path / "a" / "teacher.safetensors");
   auto b = load_safetensors(tmp.path / "b" / "teacher.safetensors");
   ASSERT_EQ(a.size(), b.size());

@@ -105,9 +105,8 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
       continue;
     }
     const auto& run = cfg.runs[i];
-    auto t_train = std::chrono::steady_clock::now();
-    auto student = distill_images(run, dir, progress, run_text);
-    double train_sec = since(t_train);
+    double train_sec = 0.0;  // the training loops' seconds, a resumed run's earlier invocations included
+    auto student = distill_images(run, dir, progress, run_text, &train_sec);
     Rng rng(cfg.seed);
     auto t0 = std::chrono::steady_clock::now();
     auto images = student->sample(labels, rng);

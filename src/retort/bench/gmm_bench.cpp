@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <fstream>
 
 #include "retort/core/error.h"
@@ -116,17 +115,17 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const
   DistillLoop loop(lo, *models.gen, *objective, mm, models.fake ? models.fake.get() : nullptr, real, schedule,
                    device);
   nlohmann::json result = {{"method", r.method}, {"generator", r.generator}, {"name", r.name}};
-  auto t0 = std::chrono::steady_clock::now();
+  // loop.seconds(): since step 0, a resumed run's earlier invocations included.
   try {
     loop.run(run_dir, rng, r.config_text);
   } catch (const NonFiniteError& e) {
     // Divergence is an outcome of the method, reported as such rather than as a crash.
     result["status"] = "diverged";
     result["error"] = e.what();
-    result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result["seconds"] = loop.seconds();
     return result;
   }
-  result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result["seconds"] = loop.seconds();
   // Scoring uses its own seeds so every run is compared with the same reference samples.
   Rng eval_rng(cfg.seed + 1), ref_rng(cfg.seed + 2);
   auto x = models.gen->draw_eval(cfg.eval.samples, eval_rng).x0.detach().cpu();

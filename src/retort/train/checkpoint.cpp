@@ -49,6 +49,7 @@ void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& p
     o->save(sub);
     ar.write("optim." + name, sub);
   }
+  for (const auto& [name, v] : parts.scalars) ar.write("scalar." + name, torch::tensor(*v, torch::kFloat64));
   auto tmp = path;
   tmp += ".tmp";
   try {
@@ -134,6 +135,10 @@ int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts
       torch::serialize::InputArchive sub;
       ar.read("optim." + name, sub);
       o->load(sub);
+    }
+    for (const auto& [name, v] : parts.scalars) {
+      torch::Tensor t;
+      if (ar.try_read("scalar." + name, t)) *v = t.item<double>();
     }
     rng.set_state(state);
     return step.item<int64_t>();

@@ -15,6 +15,9 @@ namespace retort {
 struct CheckpointParts {
   std::map<std::string, torch::nn::Module*> modules;
   std::map<std::string, torch::optim::Optimizer*> optimizers;
+  // Plain numbers a run carries on (a run's training seconds). A checkpoint written before one
+  // existed leaves it as it was.
+  std::map<std::string, double*> scalars;
 };
 
 void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, int64_t step,

@@ -62,11 +62,6 @@ double accuracy(Classifier& model, const torch::Tensor& images, const torch::Ten
   return double(correct) / double(std::max<int64_t>(1, images.size(0)));
 }
 
-// Wall time spent so far, a checkpointed buffer so that a resumed run reports the whole run's time.
-struct ElapsedImpl : torch::nn::Module {
-  torch::Tensor seconds = register_buffer("seconds", torch::zeros({}, torch::kFloat64));
-};
-
 void check_labelled(const ImageDataset& d, const std::string& split) {
   if (!d.labels.defined() || d.num_classes < 2)
     throw ConfigError(fmt::format("data ({} split): the evaluator needs labelled data with at least 2 classes", split));
@@ -122,12 +117,12 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
   Classifier model(cfg.model);
   model->to(device);
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
-  ElapsedImpl elapsed;
-  CheckpointParts parts{{{"classifier", model.ptr().get()}, {"elapsed", &elapsed}}, {{"adamw", &opt}}};
+  double seconds = 0.0;  // since step 0, earlier invocations included
+  CheckpointParts parts{{{"classifier", model.ptr().get()}}, {{"adamw", &opt}}, {{"seconds", &seconds}}};
   const auto ckpt = out / "checkpoint.pt";
   int64_t step = 0;
   if (std::filesystem::exists(ckpt)) step = load_checkpoint(ckpt, parts, rng, config_text);
-  const double seconds_before = elapsed.seconds.item<double>();
+  const double seconds_before = seconds;
   auto total_seconds = [&] {
     return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
@@ -170,7 +165,7 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
       bar.update(step);
     }
     if (cfg.checkpoint_every > 0 && (step % cfg.checkpoint_every == 0 || step == cfg.steps)) {
-      elapsed.seconds.fill_(total_seconds());
+      seconds = total_seconds();
       save_checkpoint(ckpt, parts, step, rng, config_text);
     }
   }

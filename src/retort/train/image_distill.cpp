@@ -147,7 +147,7 @@ RegressionPairs regression_pairs(UNetDenoiser& teacher, const ImageDistillConfig
 }  // namespace
 
 FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out, bool progress,
-                              const std::string& config_text) {
+                              const std::string& config_text, double* train_seconds) {
   auto device = start_run(out, cfg.runtime);
   const auto plan = method_plan(cfg.method);
   torch::manual_seed(cfg.seed);
@@ -209,6 +209,7 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
     plot_metrics_csv(dir / "metrics.csv", dir / "loss.png", {"gen_loss", "critic_loss"}, title, false);
   };
   Models models{teacher.get(), fake.get(), disc ? disc.get() : nullptr};
+  double seconds = 0.0;
   if (stage1_steps > 0) {
     auto gan = make_objective("gan", cfg.objective, teacher->schedule);
     DistillLoopOptions L = cfg.loop;
@@ -219,6 +220,7 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
     DistillLoop loop(L, *student, *gan, models, nullptr, real, teacher->schedule, device);
     if (average) loop.track_ema(*average);
     loop.run(out / "stage1", rng, config_text, same_run);
+    seconds += loop.seconds();
     plot_losses(out / "stage1", cfg.method + " stage 1: GAN initialisation");
   }
   if (!plan.objective.empty() && cfg.loop.steps > 0) {
@@ -229,8 +231,10 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
     DistillLoop loop(L, *student, *obj, models, fake.get(), real, teacher->schedule, device);
     if (average) loop.track_ema(*average);
     loop.run(out / "stage2", rng, config_text, same_run);
+    seconds += loop.seconds();
     plot_losses(out / "stage2", cfg.method + " stage 2: " + plan.objective);
   }
+  if (train_seconds) *train_seconds = seconds;
   if (average) save_student(out / "student-raw.safetensors", student);
   FewStepStudent& result = average ? average : student;
   save_student(out / "student.safetensors", result);

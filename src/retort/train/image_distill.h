@@ -66,8 +66,9 @@ ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfi
 // Trains into `out` (stage1/, stage2/ with checkpoint, metrics and loss.png each;
 // student.safetensors, samples.png; regression-pairs.safetensors when the regression loss is on);
 // a rerun resumes. With loop.ema > 0 the student is the moving average of the trained weights
-// (those last weights go to student-raw.safetensors). Returns the student.
+// (those last weights go to student-raw.safetensors). Returns the student; `train_seconds`, when
+// given, receives the training loops' wall seconds since step 0, earlier invocations included.
 FewStepStudent distill_images(const ImageDistillConfig& cfg, const std::filesystem::path& out, bool progress,
-                              const std::string& config_text);
+                              const std::string& config_text, double* train_seconds = nullptr);
 
 }  // namespace retort

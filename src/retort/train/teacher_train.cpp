@@ -96,7 +96,8 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
   auto params = trainable_parameters(*model);
   auto opt = make_adamw(params, OptimOptions{cfg.lr, 0.9, 0.999, cfg.weight_decay, cfg.grad_clip});
 
-  CheckpointParts parts{{{"model", model.get()}, {"ema", ema.get()}}, {{"optimizer", &opt}}};
+  double seconds = 0.0;  // since step 0, earlier invocations included
+  CheckpointParts parts{{{"model", model.get()}, {"ema", ema.get()}}, {{"optimizer", &opt}}, {{"seconds", &seconds}}};
   const auto ckpt = out / "checkpoint.pt";
   // [train] steps only says where to stop (the learning rate is constant after warm-up), so a
   // finished run continues when rerun with more steps, as if it had been asked for them at first;
@@ -107,6 +108,10 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
     throw ConfigError(fmt::format("{}: the checkpoint is at step {}, beyond train.steps = {}; raise it or use "
                                   "another output folder", ckpt.string(), step, cfg.steps));
   write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
+  const double seconds_before = seconds;
+  auto elapsed = [&] {
+    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   MetricsLog log(out, step);
   ProgressBar bar("train-teacher", cfg.steps, step, progress);
   double window = 0;
@@ -148,13 +153,15 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
       window = 0;
       window_n = 0;
     }
-    if (step % cfg.checkpoint_every == 0 || step == stop) save_checkpoint(ckpt, parts, step, rng, config_text);
+    if (step % cfg.checkpoint_every == 0 || step == stop) {
+      seconds = elapsed();
+      save_checkpoint(ckpt, parts, step, rng, config_text);
+    }
     bar.update(step, fmt::format("loss {:.4f}", report.final_loss));
   }
   bar.finish();
   if (window_n > 0) report.final_loss = window / window_n;  // the steps since the last log row
   report.steps = step;
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   if (step < cfg.steps) {  // stopped early: rerun to continue
     report.seconds = elapsed();
     return report;

@@ -42,7 +42,7 @@ TeacherConfig read_teacher_config(ConfigNode root);
 struct TeacherReport {
   int64_t steps = 0;
   double final_loss = 0;  // mean of the last logged window
-  double seconds = 0;     // wall time of this invocation
+  double seconds = 0;     // wall time of the run, summed over resumed calls (work lost to a kill not counted)
 };
 
 // Trains into `out`: checkpoint.pt, metrics.csv/jsonl, loss.png, teacher.safetensors (EMA
