@@ -259,6 +259,20 @@ TEST(ImageDistill, ConfigErrors) {
   EXPECT_NE(bad("[distill]\nregression_weight = -1\n").find("distill.regression_weight"), std::string::npos);
   EXPECT_NE(bad("[distill]\nema = 1\n").find("distill.ema"), std::string::npos);
   EXPECT_NE(bad("[distill]\nlr_half_life = -5\n").find("distill.lr_half_life"), std::string::npos);
+  EXPECT_NE(bad("[distill]\ndisc_weight = -1\n").find("distill.disc_weight"), std::string::npos);
+}
+
+// The discriminator's weight in the critic update defaults to DMD2's 1e-2 for dmd2 (also when
+// --method picks it) and to 1 for the methods whose discriminator reads the frozen teacher.
+TEST(ImageDistill, DiscriminatorWeightDefaultsFollowTheMethod) {
+  auto weight = [](const std::string& toml, const std::string& method = "") {
+    auto root = ConfigNode::from_string(toml, "d.toml");
+    return read_image_distill_config(root, method).objective.disc_weight;
+  };
+  EXPECT_DOUBLE_EQ(weight("[distill]\nmethod = \"dmd2\"\n"), 1e-2);
+  EXPECT_DOUBLE_EQ(weight("[distill]\nmethod = \"fvgen\"\n"), 1.0);
+  EXPECT_DOUBLE_EQ(weight("[distill]\nmethod = \"fvgen\"\n", "dmd2"), 1e-2);
+  EXPECT_DOUBLE_EQ(weight("[distill]\nmethod = \"dmd2\"\ndisc_weight = 0.5\n"), 0.5);
 }
 
 }  // namespace

@@ -217,6 +217,30 @@ TEST(Objective, AsdDiscriminatorLossMatchesEquations5And6) {
   }
 }
 
+// DMD2's critic update: the fake score's denoising loss plus disc_weight times the discriminator's
+// logistic loss (DMD2: 1e-2, since its head reads the fake score's encoder).
+TEST(Objective, Dmd2CriticLossWeightsTheDiscriminatorLoss) {
+  Fixture f;
+  auto b = batch_of(f);
+  auto noisy = [&](const torch::Tensor& x0, const NoiseDraw& n) {
+    auto abar = f.schedule.alpha_bar(n.t);
+    return per_sample(abar.sqrt(), x0) * x0 + per_sample((1 - abar).sqrt(), x0) * n.eps;
+  };
+  torch::NoGradGuard ng;
+  const double dsm = (f.fake->eps(noisy(b.x0, b.noise), b.noise.t, b.cond) - b.noise.eps).pow(2).mean().item<double>();
+  const double d = (torch::nn::functional::softplus(-f.disc->logit(noisy(b.real_x0, b.real_noise), b.real_noise.t, b.real_cond)).mean() +
+                    torch::nn::functional::softplus(f.disc->logit(noisy(b.x0, b.noise), b.noise.t, b.cond)).mean())
+                       .item<double>();
+  ASSERT_GT(d, 0.1);
+  for (double w : {1.0, 1e-2, 0.0}) {
+    ObjectiveOptions o = guided();
+    o.gan_weight = 3e-3;
+    o.disc_weight = w;
+    auto dmd2 = make_objective("dmd2", o, f.schedule);
+    EXPECT_NEAR(dmd2->critic_loss(b, f.models()).item<double>(), dsm + w * d, 1e-6 * (dsm + d)) << "disc_weight " << w;
+  }
+}
+
 // The discriminator's logistic loss makes its logit an estimate of log(p_real / p_fake): train a
 // small one on two 1-D Gaussians at t ~ 0 and compare with the exact log-ratio.
 TEST(Objective, TrainedDiscriminatorLogitApproximatesLogDensityRatio) {

@@ -84,6 +84,7 @@ RunSpec read_run(ConfigNode& n, const RunSpec& base) {
   O.logit_clamp = n.number("logit_clamp", base.objective.logit_clamp, 0, 100);
   O.normalize_h = n.boolean("normalize_h", base.objective.normalize_h);
   O.gan_weight = n.number("gan_weight", base.objective.gan_weight, 0, 1e6);
+  O.disc_weight = n.number("disc_weight", base.objective.disc_weight, 0, 1e6);
   r.fake = n.choice("fake", base.fake, fake_kind_names());
   r.fake_hidden = n.integer("fake_hidden", base.fake_hidden, 1, 65536);
   r.fake_blocks = n.integer("fake_blocks", base.fake_blocks, 0, 64);

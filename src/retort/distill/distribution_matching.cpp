@@ -51,7 +51,7 @@ torch::Tensor DistributionMatching::critic_loss(const CriticBatch& b, const Mode
     auto d = gan_discriminator_loss(m.disc->logit(noisy(b.real_x0, b.real_noise), b.real_noise.t, b.real_cond),
                                     m.disc->logit(noisy(b.x0, b.noise), b.noise.t, b.cond));
     stats_["disc"] = d.item<double>();
-    loss = loss + d;
+    loss = loss + opts_.disc_weight * d;
   }
   return loss;
 }

@@ -62,6 +62,9 @@ struct ObjectiveOptions {
   bool normalize_h = false;    // divide h(r) by its batch mean (f-distill)
   // non-saturating GAN term added to the generator loss (DMD2, "gan")
   double gan_weight = 0.0;
+  // weight of the discriminator's GAN loss next to the fake score's denoising loss in one critic
+  // update (DMD2 uses 1e-2: its discriminator head shares the fake score's encoder)
+  double disc_weight = 1.0;
 };
 
 class Objective {

@@ -27,6 +27,7 @@ struct MethodPlan {
   std::string disc = "none";
   int64_t critic_steps = 1;  // default fake-score updates per student update
   double gan_weight = 0.0;   // default generator GAN weight in stage 2
+  double disc_weight = 1.0;  // default weight of the discriminator's loss in the critic update
 };
 
 // dmd, dmd2, fvgen (GAN init + softened RKL), rkl (GAN init + plain RKL), gan (GAN only),
