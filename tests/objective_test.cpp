@@ -45,10 +45,12 @@ struct Fixture {
     cond.labels = torch::arange(32) % 4;
   }
   Models models() { return {teacher.get(), fake.get(), disc.get()}; }
-  torch::Tensor xt() const {
-    auto abar = schedule.alpha_bar(t);
-    return per_sample(abar.sqrt(), x0) * x0 + per_sample((1 - abar).sqrt(), x0) * eps;
+  // x0 noised to time n.t with noise n.eps.
+  torch::Tensor noisy(const torch::Tensor& x0, const NoiseDraw& n) const {
+    auto abar = schedule.alpha_bar(n.t);
+    return per_sample(abar.sqrt(), x0) * x0 + per_sample((1 - abar).sqrt(), x0) * n.eps;
   }
+  torch::Tensor xt() const { return noisy(x0, {t, eps}); }
   torch::Tensor eps_guided() {
     auto e_null = teacher->eps(xt(), t, cond.as_null()), e_y = teacher->eps(xt(), t, cond);
     return e_null + kCfg * (e_y - e_null);
@@ -131,9 +133,7 @@ TEST(Objective, Dmd2AddsGanGeneratorGradient) {
   auto dmd2 = make_objective("dmd2", opts, f.schedule);
   // Gradient of the GAN term alone, by autograd through the discriminator.
   auto x = f.x0.clone().set_requires_grad(true);
-  auto abar = f.schedule.alpha_bar(f.t);
-  auto xt = per_sample(abar.sqrt(), x) * x + per_sample((1 - abar).sqrt(), x) * f.eps;
-  auto gan = torch::nn::functional::softplus(-f.disc->logit(xt, f.t, f.cond)).mean();
+  auto gan = torch::nn::functional::softplus(-f.disc->logit(f.noisy(x, {f.t, f.eps}), f.t, f.cond)).mean();
   auto g_gan = torch::autograd::grad({gan}, {x})[0];
   EXPECT_LT(max_abs_diff(f.autograd_grad(*dmd2), f.autograd_grad(*dmd) + 0.5 * g_gan), 1e-7);
   EXPECT_GT(g_gan.abs().max().item<double>(), 1e-5);
@@ -196,12 +196,8 @@ TEST(Objective, AsdDiscriminatorLossEqualsVsdWhenGammaIsZero) {
 TEST(Objective, AsdDiscriminatorLossMatchesEquations5And6) {
   Fixture f;
   auto b = batch_of(f);
-  auto noisy = [&](const torch::Tensor& x0, const NoiseDraw& n) {
-    auto abar = f.schedule.alpha_bar(n.t);
-    return per_sample(abar.sqrt(), x0) * x0 + per_sample((1 - abar).sqrt(), x0) * n.eps;
-  };
   torch::NoGradGuard ng;
-  auto xg = noisy(b.x0, b.noise), xr = noisy(b.real_x0, b.real_noise);
+  auto xg = f.noisy(b.x0, b.noise), xr = f.noisy(b.real_x0, b.real_noise);
   auto ephi_g = f.fake->eps(xg, b.noise.t, b.cond), ey_g = f.teacher->eps(xg, b.noise.t, b.cond);
   auto ephi_r = f.fake->eps(xr, b.real_noise.t, b.cond), ey_r = f.teacher->eps(xr, b.real_noise.t, b.cond);
   auto msq = [](const torch::Tensor& a, const torch::Tensor& c) { return (a - c).pow(2).mean().item<double>(); };
@@ -222,14 +218,10 @@ TEST(Objective, AsdDiscriminatorLossMatchesEquations5And6) {
 TEST(Objective, Dmd2CriticLossWeightsTheDiscriminatorLoss) {
   Fixture f;
   auto b = batch_of(f);
-  auto noisy = [&](const torch::Tensor& x0, const NoiseDraw& n) {
-    auto abar = f.schedule.alpha_bar(n.t);
-    return per_sample(abar.sqrt(), x0) * x0 + per_sample((1 - abar).sqrt(), x0) * n.eps;
-  };
   torch::NoGradGuard ng;
-  const double dsm = (f.fake->eps(noisy(b.x0, b.noise), b.noise.t, b.cond) - b.noise.eps).pow(2).mean().item<double>();
-  const double d = (torch::nn::functional::softplus(-f.disc->logit(noisy(b.real_x0, b.real_noise), b.real_noise.t, b.real_cond)).mean() +
-                    torch::nn::functional::softplus(f.disc->logit(noisy(b.x0, b.noise), b.noise.t, b.cond)).mean())
+  const double dsm = (f.fake->eps(f.noisy(b.x0, b.noise), b.noise.t, b.cond) - b.noise.eps).pow(2).mean().item<double>();
+  const double d = (torch::nn::functional::softplus(-f.disc->logit(f.noisy(b.real_x0, b.real_noise), b.real_noise.t, b.real_cond)).mean() +
+                    torch::nn::functional::softplus(f.disc->logit(f.noisy(b.x0, b.noise), b.noise.t, b.cond)).mean())
                        .item<double>();
   ASSERT_GT(d, 0.1);
   for (double w : {1.0, 1e-2, 0.0}) {

@@ -1,6 +1,7 @@
 // Self-describing checkpoints: named modules, optimiser states, the step and the RNG state in one
 // file, written to a temporary name and renamed so a crash never leaves a half-written file.
 #pragma once
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -18,6 +19,24 @@ struct CheckpointParts {
   // Plain numbers a run carries on (a run's training seconds). A checkpoint written before one
   // existed leaves it as it was.
   std::map<std::string, double*> scalars;
+};
+
+// A run's wall seconds since step 0, over every invocation that led to it. Register `seconds` in
+// CheckpointParts::scalars; after loading, resume(t0) counts on from the checkpoint's value with
+// this invocation's time measured from t0; now() is the total so far.
+class RunSeconds {
+ public:
+  using Clock = std::chrono::steady_clock;
+  double seconds = 0.0;
+  void resume(Clock::time_point t0 = Clock::now()) {
+    before_ = seconds;
+    t0_ = t0;
+  }
+  double now() const { return before_ + std::chrono::duration<double>(Clock::now() - t0_).count(); }
+
+ private:
+  double before_ = 0.0;
+  Clock::time_point t0_ = Clock::now();
 };
 
 void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, int64_t step,

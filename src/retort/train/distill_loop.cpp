@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cmath>
 
 #include "retort/core/error.h"
@@ -125,17 +124,16 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
   if (fake_module_ && objective_.needs().fake) parts.modules["fake"] = fake_module_;
   if (models_.disc && objective_.needs().disc) parts.modules["disc"] = models_.disc;
   parts.optimizers["generator"] = gen_opt_.get();
-  parts.scalars["seconds"] = &seconds_;
+  parts.scalars["seconds"] = &seconds_.seconds;
   if (critic_opt_) parts.optimizers["critic"] = critic_opt_.get();
   step_ = 0;
-  seconds_ = 0.0;
+  seconds_.seconds = 0.0;
   if (std::filesystem::exists(ckpt)) step_ = load_checkpoint(ckpt, parts, rng, config_text, same_run);
   require_within_steps(ckpt, step_, opts_.steps);
   start_step_ = step_;
   MetricsLog log(dir, step_);
   ProgressBar bar(opts_.label, opts_.steps, step_, opts_.progress);
-  const auto started = std::chrono::steady_clock::now();
-  const double seconds_before = seconds_;
+  seconds_.resume();
   while (step_ < opts_.steps) {
     // Generator update.
     auto g = gen_.draw(opts_.batch, rng);
@@ -157,11 +155,11 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     if (critic_opt_)
       for (int64_t k = 0; k < opts_.critic_steps; ++k) row = critic_update(g, noise, k, rng);
     ++step_;
-    seconds_ = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    seconds_.seconds = seconds_.now();
     if (step_ % opts_.log_every == 0 || step_ == opts_.steps) {
       row["gen_loss"] = gl;
       row["gen_grad_norm"] = gnorm;
-      row["seconds"] = seconds_;
+      row["seconds"] = seconds_.seconds;
       if (opts_.gen_optim.half_life > 0) row["gen_lr"] = decayed_lr(opts_.gen_optim, step_ - 1);
       if (reg.defined()) row["regularization"] = rl;
       for (const auto& [k, v] : objective_.stats()) row[k] = v;

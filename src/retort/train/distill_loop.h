@@ -73,7 +73,7 @@ class DistillLoop {
   int64_t start_step() const { return start_step_; }
   // Wall seconds spent in the loop since step 0, over every invocation that led here (carried by
   // the checkpoint; logged as `seconds`).
-  double seconds() const { return seconds_; }
+  double seconds() const { return seconds_.seconds; }
 
  private:
   NoiseDraw draw_noise(const torch::Tensor& x0, Rng& rng) const;
@@ -92,7 +92,7 @@ class DistillLoop {
   std::vector<torch::Tensor> gen_params_, critic_params_;
   std::unique_ptr<torch::optim::AdamW> gen_opt_, critic_opt_;
   int64_t step_ = 0, start_step_ = 0;
-  double seconds_ = 0.0;
+  RunSeconds seconds_;
 };
 
 }  // namespace retort

@@ -117,15 +117,12 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
   Classifier model(cfg.model);
   model->to(device);
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
-  double seconds = 0.0;  // since step 0, earlier invocations included
-  CheckpointParts parts{{{"classifier", model.ptr().get()}}, {{"adamw", &opt}}, {{"seconds", &seconds}}};
+  RunSeconds seconds;
+  CheckpointParts parts{{{"classifier", model.ptr().get()}}, {{"adamw", &opt}}, {{"seconds", &seconds.seconds}}};
   const auto ckpt = out / "checkpoint.pt";
   int64_t step = 0;
   if (std::filesystem::exists(ckpt)) step = load_checkpoint(ckpt, parts, rng, config_text);
-  const double seconds_before = seconds;
-  auto total_seconds = [&] {
-    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
+  seconds.resume(t0);
   write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
 
   auto train_x = train.images.to(device), train_y = train.labels.to(device);
@@ -165,7 +162,7 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
       bar.update(step);
     }
     if (cfg.checkpoint_every > 0 && (step % cfg.checkpoint_every == 0 || step == cfg.steps)) {
-      seconds = total_seconds();
+      seconds.seconds = seconds.now();
       save_checkpoint(ckpt, parts, step, rng, config_text);
     }
   }
@@ -182,7 +179,7 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
   std::vector<std::string> acc_cols{"train_acc"};
   if (monitor_n > 0) acc_cols.push_back("monitor_acc");
   plot_metrics_csv(out / "metrics.csv", out / "accuracy.png", acc_cols, "evaluator accuracy", false);
-  report.seconds = total_seconds();
+  report.seconds = seconds.now();
   nlohmann::json j{{"test_accuracy", report.test_accuracy}, {"steps", report.steps},
                    {"seconds", report.seconds},             {"train_size", report.train_size},
                    {"test_size", report.test_size}};

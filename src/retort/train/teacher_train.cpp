@@ -96,8 +96,8 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
   auto params = trainable_parameters(*model);
   auto opt = make_adamw(params, OptimOptions{cfg.lr, 0.9, 0.999, cfg.weight_decay, cfg.grad_clip});
 
-  double seconds = 0.0;  // since step 0, earlier invocations included
-  CheckpointParts parts{{{"model", model.get()}, {"ema", ema.get()}}, {{"optimizer", &opt}}, {{"seconds", &seconds}}};
+  RunSeconds seconds;
+  CheckpointParts parts{{{"model", model.get()}, {"ema", ema.get()}}, {{"optimizer", &opt}}, {{"seconds", &seconds.seconds}}};
   const auto ckpt = out / "checkpoint.pt";
   // [train] steps only says where to stop (the learning rate is constant after warm-up), so a
   // finished run continues when rerun with more steps, as if it had been asked for them at first;
@@ -108,10 +108,7 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
     throw ConfigError(fmt::format("{}: the checkpoint is at step {}, beyond train.steps = {}; raise it or use "
                                   "another output folder", ckpt.string(), step, cfg.steps));
   write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
-  const double seconds_before = seconds;
-  auto elapsed = [&] {
-    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
+  seconds.resume(t0);
   MetricsLog log(out, step);
   ProgressBar bar("train-teacher", cfg.steps, step, progress);
   double window = 0;
@@ -154,7 +151,7 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
       window_n = 0;
     }
     if (step % cfg.checkpoint_every == 0 || step == stop) {
-      seconds = elapsed();
+      seconds.seconds = seconds.now();
       save_checkpoint(ckpt, parts, step, rng, config_text);
     }
     bar.update(step, fmt::format("loss {:.4f}", report.final_loss));
@@ -163,7 +160,7 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
   if (window_n > 0) report.final_loss = window / window_n;  // the steps since the last log row
   report.steps = step;
   if (step < cfg.steps) {  // stopped early: rerun to continue
-    report.seconds = elapsed();
+    report.seconds = seconds.now();
     return report;
   }
   plot_metrics_csv(out / "metrics.csv", out / "loss.png", {"loss"}, "teacher denoising loss", true);
@@ -177,7 +174,7 @@ TeacherReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::
   }
   auto grid = sample_teacher(ema, preview_labels, cfg.preview, preview_rng);
   write_png_grid(out / "samples.png", grid, cfg.preview_per_class);
-  report.seconds = elapsed();
+  report.seconds = seconds.now();
   return report;
 }
 
