@@ -13,6 +13,8 @@
 #include "retort/eval/image_metrics.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/io/safetensors.h"
+#include "retort/models/feature_discriminator.h"
+#include "retort/train/checkpoint.h"
 #include "retort/train/distill_loop.h"
 #include "retort/train/image_distill.h"
 #include "retort/train/teacher_train.h"
@@ -50,6 +52,15 @@ struct TinyWorld {
     return cfg;
   }
 };
+
+namespace fs = std::filesystem;
+
+// All of a module's parameters in one vector.
+torch::Tensor flat(torch::nn::Module& m) {
+  std::vector<torch::Tensor> p;
+  for (const auto& t : m.parameters()) p.push_back(t.detach().flatten());
+  return torch::cat(p);
+}
 
 TinyWorld& world() {
   static TinyWorld w;
@@ -238,6 +249,74 @@ TEST(ImageDistill, LearningRateHalfLifeDecaysTheStudentsUpdates) {
   auto constant3 = student_after(3, "constant", "0");
   EXPECT_EQ(largest_change(constant1, decayed1), 0.0) << "update 0 does not depend on the half-life";
   EXPECT_GT(largest_change(constant3, constant1), 1e-6) << "a constant rate keeps moving the student";
+}
+
+// [distill] init: a run starts from another run's student, average, fake score and (same kind of
+// critic) discriminator head, and the average's warm-up goes on counting that run's updates. With
+// a critic rate of 1e-10 one update leaves the critic where it started, so the new run's checkpoint
+// shows what it started from.
+TEST(ImageDistill, InitStartsFromAnotherRunsWeights) {
+  auto& w = world();
+  const std::string ema = "ema = 0.5\n";
+  auto from = w.tmp.path / "init-from";
+  distill_images(w.distill_config("dmd2", 2, 0, ema), from, false, "[distill]\nmethod = \"dmd2\"\n" + ema);
+  auto init = [&](const std::string& method, int steps, const std::string& name, const fs::path& source) {
+    const auto extra = ema + "init = \"" + source.string() + "\"\n";
+    auto cfg = w.distill_config(method, steps, method == "fvgen" ? 1 : 0, extra);
+    cfg.loop.critic_optim.lr = 1e-10;
+    distill_images(cfg, w.tmp.path / name, false, "[distill]\n" + extra);
+    return w.tmp.path / name;
+  };
+  // No updates: the saved student and average are the other run's.
+  auto zero = init("dmd2", 0, "init-zero", from);
+  for (const char* file : {"student.safetensors", "student-raw.safetensors"}) {
+    auto want = load_safetensors(from / file), got = load_safetensors(zero / file);
+    for (const auto& [name, t] : want) EXPECT_TRUE(torch::equal(t, got.at(name))) << file << " " << name;
+  }
+  // One update: the average's decay is that of update 2 of the other run, 0.25, not a restart's 0.1.
+  auto one = init("dmd2", 1, "init-one", from);
+  auto avg0 = load_safetensors(from / "student.safetensors"), raw = load_safetensors(one / "student-raw.safetensors"),
+       avg = load_safetensors(one / "student.safetensors");
+  for (const auto& [name, t] : avg)
+    EXPECT_TRUE(torch::allclose(t, 0.25 * avg0.at(name) + 0.75 * raw.at(name), 1e-5, 1e-6)) << name;
+  // The critic: fake score and head as the other run left them (and not the teacher's, nor fresh).
+  auto teacher = load_unet(w.teacher);
+  auto critic = [&](const fs::path& run, const std::string& module) {
+    UNetDenoiser fake(teacher->net->options(), teacher->schedule, teacher->prediction);
+    FeatureDiscriminator head(fake);
+    std::map<std::string, torch::nn::Module*> m{{"fake", fake.get()}, {"disc", head.get()}};
+    load_checkpoint_weights(run / "stage2" / "checkpoint.pt", m);
+    return module == "fake" ? flat(*fake) : flat(*head);
+  };
+  EXPECT_GT((critic(from, "fake") - flat(*teacher)).abs().max().item<double>(), 1e-6);
+  EXPECT_TRUE(torch::allclose(critic(one, "fake"), critic(from, "fake"), 0, 1e-6));
+  EXPECT_TRUE(torch::allclose(critic(one, "disc"), critic(from, "disc"), 0, 1e-6));
+  // FVGen's head reads the teacher, not the fake score: it is not taken from a dmd2 run but starts
+  // as a run without init starts it.
+  auto fvgen = init("fvgen", 1, "init-fvgen", from);
+  auto plain = w.distill_config("fvgen", 1, 1, ema);
+  plain.loop.critic_optim.lr = 1e-10;
+  distill_images(plain, w.tmp.path / "init-fvgen-plain", false, "[distill]\n" + ema);
+  auto head = [&](const fs::path& run) {
+    FeatureDiscriminator h(load_unet(w.teacher));
+    load_checkpoint_weights(run / "stage1" / "checkpoint.pt", {{"disc", h.get()}});
+    return flat(*h);
+  };
+  EXPECT_TRUE(torch::allclose(head(fvgen), head(w.tmp.path / "init-fvgen-plain"), 0, 1e-6));
+  EXPECT_GT((head(fvgen) - critic(from, "disc")).abs().max().item<double>(), 1e-5);
+  // Folders that are not runs.
+  auto refused = [&](const fs::path& source) {
+    try {
+      init("dmd2", 1, "init-refused", source);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(refused(w.tmp.path / "nowhere").find("not a distill run folder"), std::string::npos);
+  fs::create_directories(w.tmp.path / "no-ckpt");
+  std::ofstream(w.tmp.path / "no-ckpt" / "config.resolved.toml") << "[distill]\nmethod = \"dmd2\"\n";
+  EXPECT_NE(refused(w.tmp.path / "no-ckpt").find("has no checkpoint"), std::string::npos);
 }
 
 TEST(ImageDistill, ConfigErrors) {

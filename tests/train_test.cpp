@@ -129,6 +129,29 @@ TEST(Checkpoint, MissingScalarIsLeftAsItWas) {
   EXPECT_EQ(seconds, 2.5);
 }
 
+// A warm start reads weights whatever config wrote them, skips modules the file lacks, and refuses
+// a module of another shape (Module::load alone would take the stored shape silently).
+TEST(Checkpoint, WeightsLoadAcrossConfigsButNotAcrossShapes) {
+  test::TempDir d("ckpt-weights");
+  Rng rng(1);
+  torch::nn::Linear a(2, 3);
+  CheckpointParts parts;
+  parts.modules["a"] = a.get();
+  save_checkpoint(d.path / "c.pt", parts, 42, rng, "some config");
+  torch::nn::Linear same(2, 3), absent(2, 3), wider(2, 4);
+  std::vector<std::string> loaded;
+  EXPECT_EQ(load_checkpoint_weights(d.path / "c.pt", {{"a", same.get()}, {"b", absent.get()}}, &loaded), 42);
+  EXPECT_EQ(loaded, std::vector<std::string>{"a"});
+  EXPECT_TRUE(torch::equal(same->weight, a->weight));
+  EXPECT_TRUE(torch::equal(same->bias, a->bias));
+  try {
+    load_checkpoint_weights(d.path / "c.pt", {{"a", wider.get()}});
+    ADD_FAILURE() << "a module of another shape was loaded";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("a.bias is [4] here but [3] in the checkpoint"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DistillLoop, CheckpointFromAnotherConfigIsRefused) {
   test::TempDir d("ckpt-config");
   LoopSetup s("vsd", 1e-2);

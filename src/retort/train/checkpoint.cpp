@@ -1,6 +1,7 @@
 #include "retort/train/checkpoint.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <fstream>
 #include <sstream>
@@ -141,6 +142,41 @@ int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts
       if (ar.try_read("scalar." + name, t)) *v = t.item<double>();
     }
     rng.set_state(state);
+    return step.item<int64_t>();
+  } catch (const c10::Error& e) {
+    throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));
+  }
+}
+
+namespace {
+std::map<std::string, std::vector<int64_t>> tensor_shapes(torch::nn::Module& m) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& p : m.named_parameters(true)) shapes[p.key()] = p.value().sizes().vec();
+  for (const auto& b : m.named_buffers(true)) shapes[b.key()] = b.value().sizes().vec();
+  return shapes;
+}
+}  // namespace
+
+int64_t load_checkpoint_weights(const std::filesystem::path& path,
+                                const std::map<std::string, torch::nn::Module*>& modules,
+                                std::vector<std::string>* loaded) {
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path.string());
+    for (const auto& [name, m] : modules) {
+      torch::serialize::InputArchive sub;
+      if (!ar.try_read("module." + name, sub)) continue;
+      // Module::load replaces each tensor by the stored one whatever its shape: compare after.
+      const auto want = tensor_shapes(*m);
+      m->load(sub);
+      for (const auto& [key, shape] : tensor_shapes(*m))
+        if (want.at(key) != shape)
+          throw IoError(fmt::format("{}: {}.{} is {} here but {} in the checkpoint: another architecture",
+                                    path.string(), name, key, want.at(key), shape));
+      if (loaded) loaded->push_back(name);
+    }
+    torch::Tensor step;
+    ar.read("step", step);
     return step.item<int64_t>();
   } catch (const c10::Error& e) {
     throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -48,6 +49,12 @@ using SameRun = std::function<bool(const std::string& stored)>;
 // `config_text`. The checkpoint then records `config_text` when it is next saved.
 int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, Rng& rng,
                         const std::string& config_text, const SameRun& same_run = {});
+// A warm start from a checkpoint written by any config: the weights of those `modules` the file
+// holds (their names go to `loaded`), not optimisers, RNG or step; returns the checkpoint's step.
+// A module of another architecture (a tensor's shape differs) throws IoError naming the file.
+int64_t load_checkpoint_weights(const std::filesystem::path& path,
+                                const std::map<std::string, torch::nn::Module*>& modules,
+                                std::vector<std::string>* loaded = nullptr);
 // Throws load_checkpoint's IoError when `path` exists and was written by a different config; lets a
 // command refuse a folder before it writes anything into it. Returns the checkpoint's step (0 when
 // there is none).

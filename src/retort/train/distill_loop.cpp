@@ -149,7 +149,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     double gnorm = finalize_gradients(gen_params_, opts_.gen_optim.grad_clip, "generator", step_);
     set_lr(*gen_opt_, decayed_lr(opts_.gen_optim, step_));
     gen_opt_->step();
-    if (gen_ema_) ema_update(*gen_ema_, gen_, ema_decay(opts_.ema, step_));
+    if (gen_ema_) ema_update(*gen_ema_, gen_, ema_decay(opts_.ema, opts_.ema_prior_updates + step_));
     // Critic updates.
     std::map<std::string, double> row;
     if (critic_opt_)

@@ -40,6 +40,9 @@ struct DistillLoopOptions {
   bool progress = true;
   std::string label = "distill";
   double ema = 0.0;  // decay of the generator's moving average (DistillLoop::track_ema)
+  // Updates the average had already seen when this run began (a warm start from another run's
+  // average): its warm-up counts them, so it does not restart at decay 0.1.
+  int64_t ema_prior_updates = 0;
 };
 
 // Exact or data-set samples of the target, with their conditions.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
 #include "retort/data/image_folder.h"
@@ -76,6 +78,7 @@ ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfi
   R.batch = n.integer("regression_batch", base.regression.batch, 0, 1'000'000);
   R.teacher_steps = n.integer("regression_teacher_steps", base.regression.teacher_steps, 1, 1000);
   c.seed = uint64_t(n.integer("seed", int64_t(base.seed), 0, INT64_MAX));
+  c.init = n.string("init", base.init.string());
   return c;
 }
 
@@ -149,6 +152,40 @@ RegressionPairs regression_pairs(UNetDenoiser& teacher, const ImageDistillConfig
   return {noise, labels, images};
 }
 
+// [distill] init: the last checkpoint (stage2/, else stage1/) of the run in `cfg.init` gives the
+// student, its fake score, and its discriminator head when that run's head read the same network
+// (methods.md: DMD2's reads the fake score, FVGen's the teacher); the average starts at that run's
+// average, else at its student. Optimisers, step and RNG start anew, and so do the rate schedules.
+// Returns the updates the starting average had seen, so that its warm-up does not restart.
+int64_t warm_start(const ImageDistillConfig& cfg, const MethodPlan& plan, FewStepStudent& student,
+                   UNetDenoiser& fake, FeatureDiscriminator& disc, FewStepStudent& average) {
+  const fs::path& dir = cfg.init;
+  const auto resolved = dir / "config.resolved.toml";
+  if (!fs::exists(resolved))
+    throw ConfigError(fmt::format("distill.init: {} is not a distill run folder (it has no config.resolved.toml)",
+                                  dir.string()));
+  auto root = ConfigNode::from_file(resolved);
+  auto d = root.table("distill");
+  if (!d.has("method")) d.fail("method", "missing: not a distill run's config");
+  const auto from = method_plan(d.string("method", ""));
+  fs::path ckpt = dir / "stage2" / "checkpoint.pt";
+  if (!fs::exists(ckpt)) ckpt = dir / "stage1" / "checkpoint.pt";
+  if (!fs::exists(ckpt))
+    throw ConfigError(fmt::format("distill.init: {} has no checkpoint (stage2/ or stage1/checkpoint.pt)", dir.string()));
+  std::map<std::string, torch::nn::Module*> modules{{"generator", student.get()}, {"fake", fake.get()}};
+  if (disc && from.disc == plan.disc) modules["disc"] = disc.get();
+  if (average) modules["generator_ema"] = average.get();
+  std::vector<std::string> loaded;
+  const int64_t step = load_checkpoint_weights(ckpt, modules, &loaded);
+  auto has = [&](const std::string& name) { return std::find(loaded.begin(), loaded.end(), name) != loaded.end(); };
+  if (!has("generator")) throw IoError(fmt::format("{}: holds no student (module.generator)", ckpt.string()));
+  fmt::print(stderr, "distill: starting from {} at step {} ({})\n", ckpt.string(), step, fmt::join(loaded, ", "));
+  if (!average) return 0;
+  if (has("generator_ema")) return step;
+  copy_weights(*student, *average);
+  return 0;
+}
+
 }  // namespace
 
 FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out, bool progress,
@@ -209,6 +246,8 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
     require_within_steps(ckpt, require_same_config(ckpt, config_text, same_run), steps);
   }
   write_text_atomic(out / "config.resolved.toml", config_text);  // after the checks: a refused run changes nothing
+  const bool fresh = !fs::exists(out / "stage1" / "checkpoint.pt") && !fs::exists(out / "stage2" / "checkpoint.pt");
+  const int64_t ema_prior = !cfg.init.empty() && fresh ? warm_start(cfg, plan, student, fake, disc, average) : 0;
 
   auto plot_losses = [&](const fs::path& dir, const std::string& title) {
     plot_metrics_csv(dir / "metrics.csv", dir / "loss.png", {"gen_loss", "critic_loss"}, title, false);
@@ -220,6 +259,7 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
     DistillLoopOptions L = cfg.loop;
     L.steps = stage1_steps;
     L.critic_steps = 1;
+    L.ema_prior_updates = ema_prior;
     L.progress = progress;
     L.label = cfg.method + " stage 1 (GAN init)";
     DistillLoop loop(L, *student, *gan, models, nullptr, real, teacher->schedule, device);
@@ -231,6 +271,7 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
   if (!plan.objective.empty() && cfg.loop.steps > 0) {
     auto obj = make_objective(plan.objective, cfg.objective, teacher->schedule);
     DistillLoopOptions L = cfg.loop;
+    L.ema_prior_updates = ema_prior;
     L.progress = progress;
     L.label = cfg.method + (plan.gan_init ? " stage 2 (" + plan.objective + ")" : "");
     DistillLoop loop(L, *student, *obj, models, fake.get(), real, teacher->schedule, device);

@@ -4,7 +4,8 @@
 //            encoder + trainable head;
 //   stage 2  distribution matching with a fake score trained online (and, for the ratio-weighted
 //            objectives and DMD2, a discriminator).
-// Student and fake score start from the teacher's weights.
+// Student and fake score start from the teacher's weights, or with [distill] init from another
+// run's last checkpoint.
 #pragma once
 #include <filesystem>
 #include <string>
@@ -45,6 +46,8 @@ struct RegressionOptions {
 
 struct ImageDistillConfig {
   std::filesystem::path teacher;  // teacher.safetensors
+  // Another distill run's folder to start from (warm_start in the .cpp); empty: the teacher's weights.
+  std::filesystem::path init;
   DataConfig data;                // real images (GAN stages, discriminators)
   std::string method = "fvgen";
   int64_t student_steps = 4;
