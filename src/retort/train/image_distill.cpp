@@ -241,12 +241,13 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
   // continues when rerun with more steps.
   const int64_t stage1_steps = plan.gan_init ? cfg.gan_init_steps + (plan.objective.empty() ? cfg.loop.steps : 0) : 0;
   const auto same_run = same_run_but_length(config_text, "distill");
+  bool fresh = true;  // no checkpoint of this run yet: [distill] init applies
   for (auto [stage, steps] : {std::pair{"stage1", stage1_steps}, std::pair{"stage2", cfg.loop.steps}}) {
     const auto ckpt = out / stage / "checkpoint.pt";
+    fresh = fresh && !fs::exists(ckpt);
     require_within_steps(ckpt, require_same_config(ckpt, config_text, same_run), steps);
   }
   write_text_atomic(out / "config.resolved.toml", config_text);  // after the checks: a refused run changes nothing
-  const bool fresh = !fs::exists(out / "stage1" / "checkpoint.pt") && !fs::exists(out / "stage2" / "checkpoint.pt");
   const int64_t ema_prior = !cfg.init.empty() && fresh ? warm_start(cfg, plan, student, fake, disc, average) : 0;
 
   auto plot_losses = [&](const fs::path& dir, const std::string& title) {
