@@ -2,6 +2,7 @@
 // the library; every error is caught here and reported as one line with a non-zero exit.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "retort/bench/distill_bench.h"
 #include "retort/bench/gmm_bench.h"
 #include "retort/bench/step_bench.h"
+#include "retort/cli/config_doc.h"
 #include "retort/core/error.h"
 #include "retort/eval/image_metrics.h"
 #include "retort/generators/sample_command.h"
@@ -23,12 +25,19 @@
 
 namespace {
 
-// --config, --out and --no-progress: what every config-driven command takes.
-void add_run_options(CLI::App* sub, std::string& config, std::string& out, bool& no_progress, const char* example,
-                     const char* out_help = "output folder (rerun to resume)") {
+// --config, --set, --out and --no-progress: what every config-driven command takes.
+void add_run_options(CLI::App* sub, std::string& config, std::vector<std::string>& sets, std::string& out,
+                     bool& no_progress, const char* example, const char* out_help = "output folder (rerun to resume)") {
   sub->add_option("--config", config, fmt::format("TOML config (see {})", example))->required();
+  sub->add_option("--set", sets, "override a config key, e.g. --set distill.gan_weight=3e-3 (repeatable)")
+      ->allow_extra_args(false);
   sub->add_option("--out", out, out_help)->required();
   sub->add_flag("--no-progress", no_progress, "no progress bar");
+}
+
+// A shorthand flag's override: KEY=VALUE with VALUE quoted as a TOML string.
+std::string quoted(const std::string& key, const std::string& value) {
+  return key + "=" + nlohmann::json(value).dump();
 }
 
 // Appended to a run's config text: its checkpoints and finished runs belong to the teacher's
@@ -65,10 +74,17 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "retort 0.1");
 
   std::string config, out;
+  std::vector<std::string> sets;
   bool no_progress = false;
+  std::string config_command;
+  auto* config_cmd = app.add_subcommand("config", "Print every config key of a command (default, range, meaning) "
+                                                  "as markdown");
+  bool config_list = false;
+  config_cmd->add_option("command", config_command, "bench-gmm, distill or generate3d");
+  config_cmd->add_flag("--list", config_list, "the commands it documents, one a line");
   auto* gmm = app.add_subcommand("bench-gmm", "Run every method x generator of a config against the exact "
                                               "Gaussian-mixture teacher; write results.json/.md and PNGs");
-  add_run_options(gmm, config, out, no_progress, "configs/gmm-ring8.toml");
+  add_run_options(gmm, config, sets, out, no_progress, "configs/gmm-ring8.toml");
 
   retort::StepBenchOptions step_opts;
   auto* step = app.add_subcommand("bench-step", "Time one training step of the MLP denoiser (compare with "
@@ -84,7 +100,7 @@ int main(int argc, char** argv) {
 
   auto* train_eval = app.add_subcommand("train-evaluator", "Train the classifier whose features score image "
                                                           "samples (FID, precision/recall, class accuracy)");
-  add_run_options(train_eval, config, out, no_progress, "configs/fmnist-evaluator.toml");
+  add_run_options(train_eval, config, sets, out, no_progress, "configs/fmnist-evaluator.toml");
 
   retort::ImageEvalRequest eval_req;
   auto* eval = app.add_subcommand("eval", "Score images against the test split with a trained evaluator; prints "
@@ -102,7 +118,7 @@ int main(int argc, char** argv) {
 
   auto* teacher = app.add_subcommand("train-teacher", "Train a class-conditional UNet diffusion teacher on an image "
                                                      "data set (EMA, resumable checkpoints, loss.png, safetensors)");
-  add_run_options(teacher, config, out, no_progress, "configs/fmnist-teacher.toml");
+  add_run_options(teacher, config, sets, out, no_progress, "configs/fmnist-teacher.toml");
   int64_t stop_after = 0;
   teacher->add_option("--stop-after", stop_after, "end this invocation after N steps (rerun to continue)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
@@ -128,7 +144,7 @@ int main(int argc, char** argv) {
   int64_t student_steps = 0;
   auto* distill = app.add_subcommand("distill", "Distil a teacher into a few-step student (dmd, dmd2, fvgen, rkl, gan, "
                                                 "softened_rkl, kl, js, hellinger, jeffreys)");
-  add_run_options(distill, config, out, no_progress, "configs/fmnist-distill.toml");
+  add_run_options(distill, config, sets, out, no_progress, "configs/fmnist-distill.toml");
   distill->add_option("--method", method, "overrides distill.method");
   distill->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
@@ -144,23 +160,23 @@ int main(int argc, char** argv) {
 
   auto* bench_distill = app.add_subcommand("bench-distill", "Teacher at N DDIM steps vs every configured student: "
                                                             "FID, precision, recall, class accuracy, ms/sample");
-  add_run_options(bench_distill, config, out, no_progress, "configs/fmnist-bench.toml");
+  add_run_options(bench_distill, config, sets, out, no_progress, "configs/fmnist-bench.toml");
 
   auto* render_world = app.add_subcommand("render-world", "Render the procedural 3D world (shapes x colours from "
                                                          "random cameras) into a data set for text-to-3D");
-  add_run_options(render_world, config, out, no_progress, "configs/world.toml",
+  add_run_options(render_world, config, sets, out, no_progress, "configs/world.toml",
                   "output folder: world.safetensors, preview.png");
 
   std::string prompt, prompts;
   auto* gen3d = app.add_subcommand("generate3d", "Text-to-3D by score distillation (ASD Algorithm 1; SDS, VSD): a "
                                                  "radiance field, views.png, turntable.gif, mesh.obj/.ply");
-  add_run_options(gen3d, config, out, no_progress, "configs/text3d.toml");
+  add_run_options(gen3d, config, sets, out, no_progress, "configs/text3d.toml");
   gen3d->add_option("--prompt", prompt, "e.g. \"a red torus\" (overrides the config's prompt)");
   gen3d->add_option("--method", method, "asd, vsd or sds (overrides generate3d.method)");
 
   auto* eval3d = app.add_subcommand("eval3d", "Run generate3d for every prompt x method and score the results: "
                                               "classifier probability, FID, multi-view consistency");
-  add_run_options(eval3d, config, out, no_progress, "configs/text3d.toml");
+  add_run_options(eval3d, config, sets, out, no_progress, "configs/text3d.toml");
   eval3d->add_option("--prompts", prompts, "prompts separated by ';' (override the config's list)");
 
   try {
@@ -170,12 +186,12 @@ int main(int argc, char** argv) {
   }
   try {
     if (*gmm) {
-      auto cfg = retort::load_gmm_bench_config(config);
+      auto cfg = retort::parse_gmm_bench_config(retort::ConfigNode::from_file(config, sets));
       auto results = retort::run_gmm_bench(cfg, out, {!no_progress});
       std::cout << retort::results_markdown(results);
       std::fprintf(stderr, "wrote %s/results.json, results.md, overview.png\n", out.c_str());
     } else if (*train_eval) {
-      auto cfg = retort::read_evaluator_config(retort::ConfigNode::from_file(config));
+      auto cfg = retort::read_evaluator_config(retort::ConfigNode::from_file(config, sets));
       auto r = retort::train_evaluator(cfg, out, !no_progress, cfg.resolved);
       std::cout << fmt::format("test accuracy {:.4f} ({} test images, {} steps, {:.0f} s)\n", r.test_accuracy,
                                r.test_size, r.steps, r.seconds);
@@ -183,7 +199,7 @@ int main(int argc, char** argv) {
     } else if (*eval) {
       std::cout << retort::image_eval_markdown(retort::run_image_eval(eval_req));
     } else if (*teacher) {
-      auto root = retort::ConfigNode::from_file(config);
+      auto root = retort::ConfigNode::from_file(config, sets);
       auto cfg = retort::read_teacher_config(root);
       auto r = retort::train_teacher(cfg, out, !no_progress, root.resolved_toml(), stop_after);
       std::cout << fmt::format("trained {} steps, final loss {:.4f}, {:.0f} s in this invocation\n", r.steps,
@@ -196,15 +212,16 @@ int main(int argc, char** argv) {
     } else if (*sample) {
       std::cout << retort::run_sample(sample_req) << std::endl;
     } else if (*distill) {
-      auto root = retort::ConfigNode::from_file(config);
-      auto cfg = retort::read_image_distill_config(root, method, student_steps);
+      if (!method.empty()) sets.push_back(quoted("distill.method", method));
+      if (student_steps > 0) sets.push_back(fmt::format("distill.student_steps={}", student_steps));
+      auto root = retort::ConfigNode::from_file(config, sets);
+      auto cfg = retort::read_image_distill_config(root);
       root.finish();
-      auto text = root.resolved_toml() + fmt::format("\n# --method {} --steps {}\n", cfg.method, cfg.student_steps) +
-                  weights_line(cfg.teacher);
+      auto text = root.resolved_toml() + weights_line(cfg.teacher);
       retort::distill_images(cfg, out, !no_progress, text);
       std::fprintf(stderr, "wrote %s/student.safetensors, samples.png, stage*/loss.png\n", out.c_str());
     } else if (*bench_distill) {
-      auto root = retort::ConfigNode::from_file(config);
+      auto root = retort::ConfigNode::from_file(config, sets);
       auto cfg = retort::read_distill_bench_config(root);
       auto results = retort::run_distill_bench(cfg, out, !no_progress, root.resolved_toml() + weights_line(cfg.base.teacher));
       std::cout << retort::distill_results_markdown(results);
@@ -214,13 +231,14 @@ int main(int argc, char** argv) {
       retort::average_weights(inputs, average_out);
       std::fprintf(stderr, "wrote %s, the mean of %zu files\n", average_out.c_str(), inputs.size());
     } else if (*render_world) {
-      std::cout << retort::run_render_world(config, out, !no_progress) << std::endl;
+      std::cout << retort::run_render_world(config, out, !no_progress, sets) << std::endl;
     } else if (*gen3d) {
-      auto root = retort::ConfigNode::from_file(config);
-      auto cfg = retort::read_generate3d_config(root, prompt, method);
+      if (!prompt.empty()) sets.push_back(quoted("prompt", prompt));
+      if (!method.empty()) sets.push_back(quoted("generate3d.method", method));
+      auto root = retort::ConfigNode::from_file(config, sets);
+      auto cfg = retort::read_generate3d_config(root);
       root.finish();
-      auto text = root.resolved_toml() + fmt::format("\n# --prompt \"{}\" --method {}\n", cfg.prompt, cfg.method) +
-                  weights_line(cfg.teacher);
+      auto text = root.resolved_toml() + weights_line(cfg.teacher);
       auto r = retort::run_generate3d(cfg, out, !no_progress, text);
       if (r.seconds_per_iteration > 0)
         std::cout << fmt::format("{} '{}': {} iterations, {:.3f} s/iteration in this invocation\n", cfg.method,
@@ -231,11 +249,19 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "wrote %s/field.safetensors, views.png, turntable.gif, mesh.obj, mesh.ply, loss.png\n",
                    out.c_str());
     } else if (*eval3d) {
-      auto root = retort::ConfigNode::from_file(config);
-      auto cfg = retort::read_eval3d_config(root, split_prompts(prompts));
+      if (!prompts.empty()) sets.push_back("prompts=" + nlohmann::json(split_prompts(prompts)).dump());
+      auto root = retort::ConfigNode::from_file(config, sets);
+      auto cfg = retort::read_eval3d_config(root);
       root.finish();
       std::cout << retort::run_eval3d(cfg, out, !no_progress, root.resolved_toml() + weights_line(cfg.base.teacher));
       std::fprintf(stderr, "wrote %s/results.md, results.json, overview.png, runs/*/*/\n", out.c_str());
+    } else if (*config_cmd) {
+      if (config_list)
+        for (const auto& c : retort::documented_commands()) std::cout << c << "\n";
+      else if (config_command.empty())
+        return report("", "config: name a command (retort config --list)", 2);
+      else
+        std::cout << retort::config_markdown(config_command);
     } else if (*step) {
       std::cout << retort::run_step_bench(step_opts) << std::endl;
     }

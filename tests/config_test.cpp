@@ -3,6 +3,7 @@
 
 #include "retort/bench/gmm_config.h"
 #include "retort/core/error.h"
+#include "retort/core/runtime_config.h"
 
 namespace retort {
 namespace {
@@ -107,6 +108,120 @@ TEST(Config, ShippedDefaultConfigIsValid) {
   auto cfg = load_gmm_bench_config(std::string(RETORT_SOURCE_DIR) + "/configs/gmm-ring8.toml");
   EXPECT_GE(cfg.runs.size(), 8u);
   EXPECT_EQ(cfg.components.size(), 8u);
+}
+
+
+// --set: KEY=VALUE applied to the parsed tree before it is read, so it is checked and recorded.
+TEST(Config, OverridesAreAppliedBeforeReading) {
+  auto root = ConfigNode::from_string("[a]\nx = 1\n[[run]]\ny = 2\n[[run]]\ny = 3\n", "o.toml",
+                                      {"a.x=5", "b.c.d=true", "a.name=dmd2", "a.list=[1, 2]", "run.1.y=7", "a.q=\"7\""});
+  auto a = root.table("a");
+  EXPECT_EQ(a.integer("x", 0, 0, 10), 5);
+  EXPECT_EQ(a.string("name", ""), "dmd2");  // not TOML: taken as text
+  EXPECT_EQ(a.numbers("list", {}).size(), 2u);
+  EXPECT_EQ(a.string("q", ""), "7");        // quoted: a string
+  EXPECT_TRUE(root.table("b").table("c").boolean("d", false));
+  auto runs = root.tables("run");
+  EXPECT_EQ(runs[0].integer("y", 0, 0, 10), 2);
+  EXPECT_EQ(runs[1].integer("y", 0, 0, 10), 7);
+  EXPECT_NE(root.resolved_toml().find("x = 5"), std::string::npos);
+  auto error = [](const std::string& set) {
+    try {
+      ConfigNode::from_string("[a]\nx = 1\n[[run]]\ny = 2\n", "o.toml", {set});
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error("a.x").find("expected KEY=VALUE"), std::string::npos);
+  EXPECT_NE(error("a.x.z=1").find("'x' is a value, not a table"), std::string::npos);
+  EXPECT_NE(error("run.3.y=1").find("run has 1 tables"), std::string::npos);
+  EXPECT_NE(error("run.y=1").find("give an index"), std::string::npos);
+  EXPECT_NE(error("a..x=1").find("empty key component"), std::string::npos);
+  // A value out of range arrives at the reader like the file's own.
+  auto bad = ConfigNode::from_string("[a]\nx = 1\n", "o.toml", {"a.x=50"});
+  auto t = bad.table("a");
+  EXPECT_THROW(t.integer("x", 0, 0, 10), ConfigError);
+}
+
+struct Toy {
+  double rate = 0.5;
+  int64_t count = 3;
+  bool on = true;
+  std::string kind = "a";
+  Weighting weighting = Weighting::Sigma2;
+  std::vector<double> list = {1, 2};
+};
+
+const OptionTable<Toy>& toy_table() {
+  static const auto t = [] {
+    OptionTable<Toy> t;
+    t.number("rate", &Toy::rate, 0, 1, "a rate")
+        .integer("count", &Toy::count, 1, 9, "a count")
+        .flag("on", &Toy::on, "a switch")
+        .choice("kind", &Toy::kind, {"a", "b"}, "a | b")
+        .named("weighting", &Toy::weighting, weighting_names(), "an enum")
+        .numbers("list", &Toy::list, 0, 5, "a list")
+        .check([](ConfigNode& n, const Toy& x) {
+          if (x.count > 5 && !x.on) n.fail("count", "above 5 needs on");
+        });
+    return t;
+  }();
+  return t;
+}
+
+// One row drives reading (defaults from the struct, ranges, choices, checks), markdown and JSON.
+TEST(Options, OneRowReadsPrintsAndRoundTrips) {
+  Toy x;
+  auto root = ConfigNode::from_string("[t]\nrate = 0.25\nweighting = \"uniform\"\n", "t.toml");
+  auto n = root.table("t");
+  toy_table().read(n, x);
+  EXPECT_DOUBLE_EQ(x.rate, 0.25);
+  EXPECT_EQ(x.count, 3);
+  EXPECT_EQ(x.weighting, Weighting::Uniform);
+  EXPECT_NE(root.resolved_toml().find("count = 3"), std::string::npos);  // defaults recorded
+  auto error = [](const std::string& toml) {
+    Toy y;
+    try {
+      auto r = ConfigNode::from_string(toml, "t.toml");
+      auto t = r.table("t");
+      toy_table().read(t, y);
+      r.finish();
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("[t]\nrate = 2\n"), "t.toml: t.rate: 2 is out of range [0, 1]");
+  EXPECT_EQ(error("[t]\nkind = \"c\"\n"), "t.toml: t.kind: unknown value 'c'; known: a, b");
+  EXPECT_EQ(error("[t]\nlist = [1, 9]\n"), "t.toml: t.list: 9 is out of range [0, 5]");
+  EXPECT_EQ(error("[t]\ncount = 7\non = false\n"), "t.toml: t.count: above 5 needs on");
+  EXPECT_EQ(error("[t]\ncuont = 7\n"), "t.toml: t.cuont: unknown key (misspelt, or not used by this command)");
+  const auto md = toy_table().markdown();
+  EXPECT_NE(md.find("| `rate` | `0.5` | [0, 1] | a rate |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| `weighting` | `\"sigma2\"` | uniform, sigma2, alpha_sigma | an enum |"), std::string::npos) << md;
+  Toy z;
+  z.rate = 0.125;
+  z.kind = "b";
+  z.weighting = Weighting::AlphaSigma;
+  z.list = {3};
+  Toy back;
+  toy_table().from_json(toy_table().to_json(z), back);
+  EXPECT_DOUBLE_EQ(back.rate, 0.125);
+  EXPECT_EQ(back.kind, "b");
+  EXPECT_EQ(back.weighting, Weighting::AlphaSigma);
+  EXPECT_EQ(back.list, std::vector<double>{3});
+  EXPECT_EQ(toy_table().differences(Toy{}, z), "`rate = 0.125`, `kind = \"b\"`, `weighting = \"alpha_sigma\"`, `list = [3]`");
+}
+
+// The README's numbers agree with the code: [runtime] threads defaults to 1, ASD's gamma to -0.5
+// (2-D) and -0.75 in generate3d's objective defaults.
+TEST(Options, DefaultsComeFromTheStructs) {
+  auto root = ConfigNode::from_string("", "e.toml");
+  EXPECT_EQ(read_runtime_options(root.table("runtime")).torch_threads, RuntimeOptions{}.torch_threads);
+  EXPECT_NE(runtime_option_table().markdown().find("| `threads` | `1` |"), std::string::npos);
+  EXPECT_DOUBLE_EQ(ObjectiveOptions{}.gamma, -0.5);
+  EXPECT_NE(gmm_run_option_table().markdown().find("| `gamma` | `-0.5` |"), std::string::npos);
 }
 
 }  // namespace

@@ -345,8 +345,10 @@ TEST(ImageDistill, ConfigErrors) {
 // --method picks it) and to 1 for the methods whose discriminator reads the frozen teacher.
 TEST(ImageDistill, DiscriminatorWeightDefaultsFollowTheMethod) {
   auto weight = [](const std::string& toml, const std::string& method = "") {
-    auto root = ConfigNode::from_string(toml, "d.toml");
-    return read_image_distill_config(root, method).objective.disc_weight;
+    std::vector<std::string> sets;
+    if (!method.empty()) sets.push_back("distill.method=" + method);  // the CLI's --method
+    auto root = ConfigNode::from_string(toml, "d.toml", sets);
+    return read_image_distill_config(root).objective.disc_weight;
   };
   EXPECT_DOUBLE_EQ(weight("[distill]\nmethod = \"dmd2\"\n"), 1e-2);
   EXPECT_DOUBLE_EQ(weight("[distill]\nmethod = \"fvgen\"\n"), 1.0);

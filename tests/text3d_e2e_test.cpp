@@ -61,7 +61,7 @@ TEST(Text3dEndToEnd, DistilledFieldIsRecognisedBetterThanTheBlob) {
 
   auto groot = ConfigNode::from_string(
       fmt::format("teacher = \"{}\"\nprompt = \"a red cube\"\n", (tmp.path / "teacher" / "teacher.safetensors").string()) +
-          "[generate3d]\nmethod = \"asd\"\niterations = 150\nresolution = 16\nsamples = 32\ncfg_scale = 7.5\n"
+          "[generate3d]\nmethod = \"asd\"\nsteps = 150\nresolution = 16\nsamples = 32\ncfg_scale = 7.5\n"
           "lr = 0.05\nlog_every = 50\ncheckpoint_every = 1000\n"
           "[field]\nkind = \"voxel\"\nresolution = 24\n"
           "[output]\nviews = 4\nresolution = 16\ngif_frames = 4\nmesh_resolution = 24\nmesh_threshold = 5\n",

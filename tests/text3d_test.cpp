@@ -166,8 +166,11 @@ TEST(ViewConsistency, TrueObjectIsConsistentAndViewDependentColourIsNot) {
 TEST(Generate3d, ConfigErrorsNameTheKey) {
   auto bad = [](const std::string& toml, const std::string& prompt = "", const std::string& method = "") {
     try {
-      auto root = ConfigNode::from_string(toml, "g.toml");
-      read_generate3d_config(root, prompt, method);
+      std::vector<std::string> sets;  // the CLI's --prompt and --method
+      if (!prompt.empty()) sets.push_back("prompt=\"" + prompt + "\"");
+      if (!method.empty()) sets.push_back("generate3d.method=" + method);
+      auto root = ConfigNode::from_string(toml, "g.toml", sets);
+      read_generate3d_config(root);
       root.finish();
     } catch (const Error& e) {
       return std::string(e.what());
@@ -175,7 +178,7 @@ TEST(Generate3d, ConfigErrorsNameTheKey) {
     return std::string("no error");
   };
   EXPECT_NE(bad("[generate3d]\nmethod = \"dmd\"\n").find("generate3d.method"), std::string::npos);
-  EXPECT_NE(bad("", "", "vds").find("--method"), std::string::npos);
+  EXPECT_NE(bad("", "", "vds").find("generate3d.method: unknown value 'vds'"), std::string::npos);
   EXPECT_NE(bad("prompt = \"a red pyramid\"\n").find("pyramid"), std::string::npos);
   EXPECT_NE(bad("", "a red torus, side view").find("view suffix"), std::string::npos);
   EXPECT_NE(bad("[generate3d]\nelevation = [50, 10]\n").find("generate3d.elevation"), std::string::npos);
@@ -185,6 +188,15 @@ TEST(Generate3d, ConfigErrorsNameTheKey) {
   EXPECT_DOUBLE_EQ(read_generate3d_config(root).objective.cfg_scale, 100.0);  // DreamFusion's lambda
   auto root2 = ConfigNode::from_string("", "g.toml");
   EXPECT_DOUBLE_EQ(read_generate3d_config(root2).objective.cfg_scale, 7.5);
+  // A preset is a default: a value the user gives wins, 7.5 included (no sentinel).
+  auto root3 = ConfigNode::from_string("[generate3d]\nmethod = \"sds\"\ncfg_scale = 7.5\n", "g.toml");
+  EXPECT_DOUBLE_EQ(read_generate3d_config(root3).objective.cfg_scale, 7.5);
+  // --set wins over the file and is checked like it.
+  auto root4 = ConfigNode::from_string("[generate3d]\nmethod = \"asd\"\n", "g.toml", {"generate3d.method=sds"});
+  EXPECT_DOUBLE_EQ(read_generate3d_config(root4).objective.cfg_scale, 100.0);
+  EXPECT_NE(bad("[generate3d]\nfake = \"copy\"\n").find("no error"), std::string::npos);
+  auto root5 = ConfigNode::from_string("[generate3d]\nfake = \"copy\"\n", "g.toml");
+  EXPECT_DOUBLE_EQ(read_generate3d_config(root5).loop.critic_optim.lr, 1e-4);
 }
 
 }  // namespace

@@ -48,55 +48,37 @@ std::vector<MixtureComponent> read_target(ConfigNode t) {
   return comps;
 }
 
-// Reads every run key from `n`, defaulting to `base`.
-RunSpec read_run(ConfigNode& n, const RunSpec& base) {
-  RunSpec r = base;
-  r.method = n.choice("method", base.method, objective_names());
-  r.generator = n.choice("generator", base.generator, generator_names());
-  r.name = n.string("name", "");
-  auto& L = r.loop;
-  L.steps = n.integer("steps", base.loop.steps, 1, 10'000'000);
-  L.batch = n.integer("batch", base.loop.batch, 1, 1'000'000);
-  L.critic_steps = n.integer("critic_steps", base.loop.critic_steps, 1, 1000);
-  L.share_noise = n.boolean("share_noise", base.loop.share_noise);
-  L.gen_optim.lr = n.number("lr", base.loop.gen_optim.lr, 1e-9, 10);
-  L.critic_optim.lr = n.number("critic_lr", base.loop.critic_optim.lr, 1e-9, 10);
-  L.gen_optim.grad_clip = L.critic_optim.grad_clip = n.number("grad_clip", base.loop.gen_optim.grad_clip, 0, 1e9);
-  L.critic_optim.weight_decay = n.number("critic_weight_decay", base.loop.critic_optim.weight_decay, 0, 1);
-  L.time.min = n.number("t_min", base.loop.time.min, 0, 1);
-  L.time.max = n.number("t_max", base.loop.time.max, 0, 1);
-  if (L.time.min > L.time.max) n.fail("t_min", fmt::format("{} is above t_max = {}", L.time.min, L.time.max));
-  L.time.anneal = parse_anneal(n.choice("anneal", base.loop.time.anneal == Anneal::None ? "none"
-                                                  : base.loop.time.anneal == Anneal::Step ? "step" : "linear",
-                                        {"none", "step", "linear"}));
-  L.time.anneal_to = n.number("anneal_to", base.loop.time.anneal_to, 0, 1);
-  L.time.anneal_at = n.number("anneal_at", base.loop.time.anneal_at, 0, 1);
-  L.log_every = n.integer("log_every", base.loop.log_every, 1, 1'000'000);
-  L.checkpoint_every = n.integer("checkpoint_every", base.loop.checkpoint_every, 0, 10'000'000);
-  auto& O = r.objective;
-  O.cfg_scale = n.number("cfg_scale", base.objective.cfg_scale, 0, 1000);
-  auto wnames = weighting_names();
-  O.weighting = parse_weighting(n.choice("weighting", wnames[int(base.objective.weighting)], wnames));
-  O.gamma = n.number("gamma", base.objective.gamma, -10, 10);
-  O.eta = n.number("eta", base.objective.eta, 0, 10);
-  O.asd_real = n.boolean("asd_real", base.objective.asd_real);
-  O.dmd_normalize = n.boolean("dmd_normalize", base.objective.dmd_normalize);
-  O.logit_clamp = n.number("logit_clamp", base.objective.logit_clamp, 0, 100);
-  O.normalize_h = n.boolean("normalize_h", base.objective.normalize_h);
-  O.gan_weight = n.number("gan_weight", base.objective.gan_weight, 0, 1e6);
-  O.disc_weight = n.number("disc_weight", base.objective.disc_weight, 0, 1e6);
-  r.fake = n.choice("fake", base.fake, fake_kind_names());
-  r.fake_hidden = n.integer("fake_hidden", base.fake_hidden, 1, 65536);
-  r.fake_blocks = n.integer("fake_blocks", base.fake_blocks, 0, 64);
-  r.disc_hidden = n.integer("disc_hidden", base.disc_hidden, 1, 65536);
-  r.disc_blocks = n.integer("disc_blocks", base.disc_blocks, 0, 64);
-  r.particles = n.integer("particles", base.particles, 1, 10'000'000);
-  r.init_std = n.number("init_std", base.init_std, 0, 1e6);
-  r.latent_dim = n.integer("latent_dim", base.latent_dim, 1, 65536);
-  r.gen_hidden = n.integer("gen_hidden", base.gen_hidden, 1, 65536);
-  r.gen_blocks = n.integer("gen_blocks", base.gen_blocks, 0, 64);
-  return r;
+}  // namespace
+
+const OptionTable<RunSpec>& gmm_run_option_table() {
+  static const auto table = [] {
+    OptionTable<RunSpec> t;
+    t.choice("method", &RunSpec::method, objective_names(), "the objective")
+        .choice("generator", &RunSpec::generator, generator_names(),
+                "particles (N free samples) or network (one-step z -> x0)")
+        .text("name", &RunSpec::name, "run name (letters, digits, -_.), unique; empty: METHOD-GENERATOR")
+        .include(distill_loop_option_table(), &RunSpec::loop,
+                 {"steps", "batch", "critic_steps", "share_noise", "lr", "critic_lr", "lr_half_life", "weight_decay",
+                  "critic_weight_decay", "grad_clip", "critic_grad_clip", "t_min", "t_max", "anneal", "anneal_to",
+                  "anneal_at", "log_every", "checkpoint_every"})
+        .include(objective_option_table(), &RunSpec::objective)
+        .choice("fake", &RunSpec::fake, fake_kind_names(),
+                "fake score kind; the exact teacher supports delta (zero-initialised residual MLP around it)")
+        .integer("fake_hidden", &RunSpec::fake_hidden, 1, 65536, "delta MLP width")
+        .integer("fake_blocks", &RunSpec::fake_blocks, 0, 64, "delta MLP residual blocks")
+        .integer("disc_hidden", &RunSpec::disc_hidden, 1, 65536, "discriminator MLP width")
+        .integer("disc_blocks", &RunSpec::disc_blocks, 0, 64, "discriminator MLP residual blocks")
+        .integer("particles", &RunSpec::particles, 1, 10'000'000, "particle count")
+        .number("init_std", &RunSpec::init_std, 0, 1e6, "particles start from N(0, init_std²)")
+        .integer("latent_dim", &RunSpec::latent_dim, 1, 65536, "network generator: latent size")
+        .integer("gen_hidden", &RunSpec::gen_hidden, 1, 65536, "network generator: width")
+        .integer("gen_blocks", &RunSpec::gen_blocks, 0, 64, "network generator: residual blocks");
+    return t;
+  }();
+  return table;
 }
+
+namespace {
 
 void validate_run(ConfigNode& n, const RunSpec& r, bool conditional) {
   if (!conditional && r.objective.cfg_scale != 1.0)
@@ -108,8 +90,7 @@ void validate_run(ConfigNode& n, const RunSpec& r, bool conditional) {
     n.fail("gamma", fmt::format("{} <= -1: with a flexible fake score (delta) the ASD discriminator loss "
                                 "(1+gamma)|delta|^2 + ... is unbounded below; use gamma in (-1, 0]",
                                 r.objective.gamma));
-  if (r.method == "dmd2" && r.objective.gan_weight <= 0)
-    n.fail("gan_weight", "dmd2 is DMD plus a GAN term: set gan_weight > 0");
+  check_objective_options(n, r.method, r.objective);
 }
 
 }  // namespace
@@ -138,13 +119,15 @@ GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   cfg.eval.reference = ev.integer("reference", 5000, 10, 1'000'000);
 
   auto defaults_node = root.table("defaults");
-  RunSpec defaults = read_run(defaults_node, RunSpec{});
+  RunSpec defaults;
+  gmm_run_option_table().read(defaults_node, defaults);
   auto runs = root.tables("run");
   if (runs.empty()) root.fail("run", "no [[run]] given: nothing to benchmark");
   std::set<std::string> names;
   std::string context = sch.resolved_here() + target.resolved_here() + fmt::format("seed={}\n", cfg.seed);
   for (auto& n : runs) {
-    RunSpec r = read_run(n, defaults);
+    RunSpec r = defaults;
+    gmm_run_option_table().read(n, r);
     if (r.name.empty()) r.name = r.method + "-" + r.generator;
     for (char c : r.name)
       if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))

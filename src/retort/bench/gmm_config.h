@@ -46,6 +46,9 @@ struct GmmBenchConfig {
   std::string resolved;  // the whole resolved config, TOML
 };
 
+// The keys of a [[run]] (and of [defaults]).
+const OptionTable<RunSpec>& gmm_run_option_table();
+
 // Parses and validates everything up front; throws ConfigError naming file and key.
 GmmBenchConfig load_gmm_bench_config(const std::filesystem::path& path);
 GmmBenchConfig parse_gmm_bench_config(ConfigNode root);

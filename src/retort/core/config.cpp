@@ -9,7 +9,57 @@
 
 namespace retort {
 
-ConfigNode ConfigNode::from_file(const std::filesystem::path& path) {
+namespace {
+
+// "a.b.c=VALUE" (or "run.0.lr=VALUE" for the first [[run]]): VALUE is a TOML value when it parses
+// as one (3e-3, true, [999, 499], "text"), else it is taken as text (dmd2).
+void apply_override(toml::table& root, const std::string& item) {
+  const auto eq = item.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError(fmt::format("--set {}: expected KEY=VALUE, e.g. distill.gan_weight=3e-3", item));
+  const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    auto dot = key.find('.', start);
+    parts.push_back(key.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  for (const auto& p : parts)
+    if (p.empty()) throw ConfigError(fmt::format("--set {}: empty key component", item));
+  toml::table* table = &root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    auto* next = table->get(parts[i]);
+    if (!next) next = table->insert_or_assign(parts[i], toml::table{}).first->second.as_table();
+    if (auto* arr = next->as_array()) {  // [[run]]: the next part is an index
+      ++i;
+      size_t idx = 0;
+      try {
+        idx = std::stoul(parts.at(i));
+      } catch (const std::exception&) {
+        throw ConfigError(fmt::format("--set {}: {} is a list of tables; give an index, e.g. {}.0.KEY", item, parts[i - 1],
+                                      parts[i - 1]));
+      }
+      if (idx >= arr->size() || !(*arr)[idx].as_table())
+        throw ConfigError(fmt::format("--set {}: {} has {} tables", item, parts[i - 1], arr->size()));
+      if (i + 1 >= parts.size()) throw ConfigError(fmt::format("--set {}: name a key inside the table", item));
+      next = &(*arr)[idx];
+    }
+    table = next->as_table();
+    if (!table) throw ConfigError(fmt::format("--set {}: '{}' is a value, not a table", item, parts[i]));
+  }
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed.insert_or_assign("v", value);
+  }
+  table->insert_or_assign(parts.back(), *parsed.get("v"));
+}
+
+}  // namespace
+
+ConfigNode ConfigNode::from_file(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     throw ConfigError(fmt::format("{}: config file not found", path.string()));
@@ -21,10 +71,12 @@ ConfigNode ConfigNode::from_file(const std::filesystem::path& path) {
     throw ConfigError(fmt::format("{}:{}:{}: {}", path.string(), e.source().begin.line,
                                   e.source().begin.column, e.description()));
   }
+  for (const auto& o : overrides) apply_override(shared->root, o);
   return ConfigNode(shared, &shared->root, &shared->resolved, "");
 }
 
-ConfigNode ConfigNode::from_string(const std::string& text, const std::string& source_name) {
+ConfigNode ConfigNode::from_string(const std::string& text, const std::string& source_name,
+                                   const std::vector<std::string>& overrides) {
   auto shared = std::make_shared<Shared>();
   shared->source = source_name;
   try {
@@ -33,6 +85,15 @@ ConfigNode ConfigNode::from_string(const std::string& text, const std::string& s
     throw ConfigError(fmt::format("{}:{}:{}: {}", source_name, e.source().begin.line,
                                   e.source().begin.column, e.description()));
   }
+  for (const auto& o : overrides) apply_override(shared->root, o);
+  return ConfigNode(shared, &shared->root, &shared->resolved, "");
+}
+
+ConfigNode ConfigNode::with_overrides(const std::vector<std::string>& overrides) const {
+  auto shared = std::make_shared<Shared>();
+  shared->source = shared_->source;
+  shared->root = shared_->root;
+  for (const auto& o : overrides) apply_override(shared->root, o);
   return ConfigNode(shared, &shared->root, &shared->resolved, "");
 }
 

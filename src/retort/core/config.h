@@ -18,8 +18,13 @@ namespace retort {
 class ConfigNode {
  public:
   // Parses a file; throws ConfigError on syntax errors (with line and column) or a missing file.
-  static ConfigNode from_file(const std::filesystem::path& path);
-  static ConfigNode from_string(const std::string& text, const std::string& source_name);
+  // `overrides` ("distill.gan_weight=3e-3", the CLI's --set) are applied to the parsed tree before
+  // anything reads it, so they are checked and recorded like the file's own values.
+  static ConfigNode from_file(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
+  static ConfigNode from_string(const std::string& text, const std::string& source_name,
+                                const std::vector<std::string>& overrides = {});
+  // A fresh reader of this document's parsed tree with more overrides (nothing read yet).
+  ConfigNode with_overrides(const std::vector<std::string>& overrides) const;
 
   double number(const std::string& key, double def);
   double number(const std::string& key, double def, double min, double max);

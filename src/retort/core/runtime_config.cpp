@@ -6,13 +6,24 @@
 
 namespace retort {
 
+const OptionTable<RuntimeOptions>& runtime_option_table() {
+  static const auto table = [] {
+    using R = RuntimeOptions;
+    OptionTable<R> t;
+    t.text("device", &R::device, "cpu, cuda or cuda:N: where tensors live")
+        .integer("threads", &R::torch_threads, 0, 1024, "LibTorch intra-op threads; 0 = all cores")
+        .integer("blas_threads", &R::blas_threads, 0, 1024, "OpenBLAS threads (README, Speed)")
+        .flag("keep_freed_memory", &R::keep_freed_memory,
+              "glibc malloc keeps freed memory for reuse instead of returning it to the OS")
+        .check([](ConfigNode& n, const R& r) { parse_device(r.device, n.where("device")); });
+    return t;
+  }();
+  return table;
+}
+
 RuntimeOptions read_runtime_options(ConfigNode n) {
   RuntimeOptions r;
-  r.device = n.string("device", r.device);
-  parse_device(r.device, n.where("device"));
-  r.torch_threads = static_cast<int>(n.integer("threads", r.torch_threads, 0, 1024));
-  r.blas_threads = static_cast<int>(n.integer("blas_threads", r.blas_threads, 0, 1024));
-  r.keep_freed_memory = n.boolean("keep_freed_memory", r.keep_freed_memory);
+  runtime_option_table().read(n, r);
   return r;
 }
 

@@ -3,12 +3,13 @@
 #include <filesystem>
 
 #include "retort/core/config.h"
+#include "retort/core/options.h"
 #include "retort/core/runtime.h"
 
 namespace retort {
 
-// Keys: device ("cpu", "cuda", "cuda:N"), threads (LibTorch intra-op; 0 = all cores), blas_threads,
-// keep_freed_memory (glibc malloc tuning, runtime.h).
+// The [runtime] keys: device, threads, blas_threads, keep_freed_memory (runtime.h).
+const OptionTable<RuntimeOptions>& runtime_option_table();
 RuntimeOptions read_runtime_options(ConfigNode n);
 
 // Creates `dir` and its parents; IoError naming it when that fails.

@@ -16,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include "retort/core/options.h"
 #include "retort/diffusion/schedule.h"
 #include "retort/diffusion/timesteps.h"
 #include "retort/distill/fdiv.h"
@@ -66,6 +67,11 @@ struct ObjectiveOptions {
   // update (DMD2 uses 1e-2: its discriminator head shares the fake score's encoder)
   double disc_weight = 1.0;
 };
+
+// The keys of ObjectiveOptions (objective_options.cpp); a pipeline reads the rows it uses.
+const OptionTable<ObjectiveOptions>& objective_option_table();
+// Checks that need the method's name (dmd2 needs gan_weight > 0); throws ConfigError naming the key.
+void check_objective_options(ConfigNode& n, const std::string& method, const ObjectiveOptions& o);
 
 class Objective {
  public:

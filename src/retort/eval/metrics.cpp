@@ -11,7 +11,7 @@
 namespace retort {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kUndefined = std::numeric_limits<double>::quiet_NaN();
 // Entries per block of pairwise distances: 2 MB of float64 stays in cache and in the allocator's
 // free lists (32 MB blocks were 3x slower, mostly page faults).
 constexpr int64_t kPairEntries = int64_t{1} << 18;
@@ -125,7 +125,7 @@ double mmd_rbf(const torch::Tensor& x_in, const torch::Tensor& y_in, const std::
   if (bandwidths.empty()) throw Error("mmd_rbf: no bandwidths");
   for (double h : bandwidths)
     if (!(h > 0) || !std::isfinite(h)) throw Error(fmt::format("mmd_rbf: bandwidth {} must be positive", h));
-  if (!all_finite(x) || !all_finite(y)) return kNaN;
+  if (!all_finite(x) || !all_finite(y)) return kUndefined;
   double v = mean_kernel(x, x, bandwidths) + mean_kernel(y, y, bandwidths) - 2 * mean_kernel(x, y, bandwidths);
   return std::max(0.0, v);
 }
@@ -156,7 +156,7 @@ double sliced_w2(const torch::Tensor& x_in, const torch::Tensor& y_in, int64_t p
   // Draw the directions before any early return, so the random stream advances the same either way.
   auto dirs = rng.randn({projections, x.size(1)}).to(torch::kFloat64);
   dirs = dirs / dirs.norm(2, 1, true).clamp_min(1e-12);
-  if (!all_finite(x) || !all_finite(y)) return kNaN;
+  if (!all_finite(x) || !all_finite(y)) return kUndefined;
   auto px = std::get<0>(x.matmul(dirs.t()).sort(0));  // [N, P]
   auto py = std::get<0>(y.matmul(dirs.t()).sort(0));  // [M, P]
   const int64_t levels = std::max(x.size(0), y.size(0));
@@ -167,7 +167,7 @@ double sliced_w2(const torch::Tensor& x_in, const torch::Tensor& y_in, int64_t p
 double energy_distance(const torch::Tensor& x_in, const torch::Tensor& y_in) {
   auto x = as_samples(x_in, "energy_distance"), y = as_samples(y_in, "energy_distance");
   check_same_dim(x, y, "energy_distance");
-  if (!all_finite(x) || !all_finite(y)) return kNaN;
+  if (!all_finite(x) || !all_finite(y)) return kUndefined;
   double v = 2 * mean_dist(x, y) - mean_dist(x, x) - mean_dist(y, y);
   return std::max(0.0, v);
 }

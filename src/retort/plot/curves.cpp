@@ -19,12 +19,6 @@ namespace {
 constexpr int kWidth = 720, kHeight = 440;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-struct SurfaceDeleter {
-  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-struct ContextDeleter {
-  void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
 
 // Distinguishable on white (matplotlib's tab10 order).
 const double kPalette[][3] = {{0.12, 0.47, 0.71}, {1.00, 0.50, 0.05}, {0.17, 0.63, 0.17}, {0.84, 0.15, 0.16},

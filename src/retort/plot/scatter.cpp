@@ -16,14 +16,6 @@ namespace {
 // Log density shown over this many nats below the peak; lower is background.
 constexpr double kLogRange = 10.0;
 
-struct SurfaceDeleter {
-  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-struct ContextDeleter {
-  void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
-using Surface = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
-using Context = std::unique_ptr<cairo_t, ContextDeleter>;
 
 Surface image_surface(int w, int h) {
   Surface s(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h));

@@ -257,8 +257,9 @@ void write_world_preview(const fs::path& png, const WorldDataset& d, int64_t col
   write_png_grid(png, grid, columns);
 }
 
-std::string run_render_world(const fs::path& config, const fs::path& out_dir, bool progress) {
-  auto root = ConfigNode::from_file(config);
+std::string run_render_world(const fs::path& config, const fs::path& out_dir, bool progress,
+                             const std::vector<std::string>& overrides) {
+  auto root = ConfigNode::from_file(config, overrides);
   const auto opts = read_world_options(root.table("world"));
   root.finish();
   create_output_folder(out_dir);

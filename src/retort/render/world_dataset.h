@@ -66,6 +66,6 @@ void write_world_preview(const std::filesystem::path& png, const WorldDataset& d
 // `retort render-world --config FILE --out DIR`: reads [world] (other tables are refused), writes
 // DIR/world.safetensors, DIR/preview.png and DIR/config.resolved.toml; returns a one-line summary.
 std::string run_render_world(const std::filesystem::path& config, const std::filesystem::path& out_dir,
-                             bool progress = true);
+                             bool progress = true, const std::vector<std::string>& overrides = {});
 
 }  // namespace retort

@@ -19,11 +19,10 @@ namespace retort {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-Eval3dConfig read_eval3d_config(ConfigNode& root, const std::vector<std::string>& prompts) {
+Eval3dConfig read_eval3d_config(ConfigNode& root) {
   Eval3dConfig c;
-  c.evaluator = root.string("evaluator", "weights/world-evaluator.safetensors");
-  c.prompts = root.strings("prompts", {"a red torus", "a blue cube", "a green cone", "a yellow capsule"});
-  if (!prompts.empty()) c.prompts = prompts;
+  c.evaluator = root.string("evaluator", c.evaluator.string());
+  c.prompts = root.strings("prompts", c.prompts);
   c.methods = root.strings("methods", c.methods);
   if (c.prompts.empty()) root.fail("prompts", "give at least one prompt");
   if (c.methods.empty()) root.fail("methods", "give at least one method");
@@ -42,7 +41,14 @@ Eval3dConfig read_eval3d_config(ConfigNode& root, const std::vector<std::string>
   c.views = e.integer("views", c.views, 2, 100000);
   c.ring = e.integer("ring", c.ring, 2, 360);
   c.seed = uint64_t(e.integer("seed", 0, 0, INT64_MAX));
-  c.base = read_generate3d_config(root, c.prompts.front());
+  c.base = read_generate3d_config(root);
+  // Each method's run reads the file as generate3d would with that method, so its presets (SDS's
+  // lambda 100) apply unless the file sets the key; each run folder records its own resolved config.
+  for (const auto& m : c.methods) {
+    auto node = root.with_overrides({"generate3d.method=" + m});
+    c.runs[m] = read_generate3d_config(node);
+    c.run_configs[m] = node.resolved_toml();
+  }
   return c;
 }
 
@@ -165,14 +171,12 @@ std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progre
 
     for (size_t mi = 0; mi < cfg.methods.size(); ++mi) {
       const auto& method = cfg.methods[mi];
-      auto run = cfg.base;
+      auto run = cfg.runs.at(method);
       run.prompt = text;
-      run.method = method;
-      if (method == "sds" && run.objective.cfg_scale == 7.5) run.objective.cfg_scale = 100.0;
       auto dir = out / "runs" / method / slug(text);
       Scores s;
       const auto done = dir / "result.json";
-      const auto run_text = config_text + "\n# run: " + method + " / " + text + "\n";
+      const auto run_text = cfg.run_configs.at(method) + config_text + "\n# run: " + method + " / " + text + "\n";
       if (auto kept = kept_result(done, run_text); kept.contains("seconds_per_iteration")) {
         s.sec_per_it = kept["seconds_per_iteration"].get<double>();
       } else {

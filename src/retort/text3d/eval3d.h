@@ -8,6 +8,7 @@
 // The true object itself is scored too, as the ceiling of each column.
 #pragma once
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,17 +18,18 @@ namespace retort {
 
 struct Eval3dConfig {
   Generate3dConfig base;              // every run's settings ([generate3d], [field], [output], teacher)
-  std::filesystem::path evaluator;    // classifier over the world's 48 object classes
-  std::vector<std::string> prompts;
+  std::map<std::string, Generate3dConfig> runs;  // per method: the file read with that method's presets
+  std::map<std::string, std::string> run_configs;  // per method: its resolved config (run identity)
+  std::filesystem::path evaluator = "weights/world-evaluator.safetensors";  // classifier over the 48 classes
+  std::vector<std::string> prompts = {"a red torus", "a blue cube", "a green cone", "a yellow capsule"};
   std::vector<std::string> methods = {"sds", "vsd", "asd"};
   int64_t views = 32;                 // random renders per result
   int64_t ring = 12;                  // views of the consistency ring
   uint64_t seed = 0;
 };
 
-// Reads `evaluator`, `prompts`, `methods` and [eval3d] plus everything generate3d reads. Non-empty
-// `prompts` replace the file's (the CLI's --prompts "a red torus; a blue cube").
-Eval3dConfig read_eval3d_config(ConfigNode& root, const std::vector<std::string>& prompts = {});
+// Reads `evaluator`, `prompts`, `methods` and [eval3d] plus everything generate3d reads.
+Eval3dConfig read_eval3d_config(ConfigNode& root);
 
 // Writes out/results.md, out/results.json and out/overview.png (rows: true object, then each
 // method; a few views per prompt); returns the markdown table.

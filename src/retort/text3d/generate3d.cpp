@@ -20,68 +20,103 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> generate3d_method_names() { return {"sds", "vsd", "asd"}; }
 
-Generate3dConfig read_generate3d_config(ConfigNode& root, const std::string& prompt, const std::string& method) {
-  Generate3dConfig c;
-  c.teacher = root.string("teacher", "weights/world-teacher.safetensors");
-  c.prompt = root.string("prompt", c.prompt);
-  if (!prompt.empty()) c.prompt = prompt;
-  auto g = root.table("generate3d");
-  c.method = g.choice("method", c.method, generate3d_method_names());
-  if (!method.empty()) {
-    if (method != "sds" && method != "vsd" && method != "asd")
-      throw ConfigError(fmt::format("--method: unknown value '{}'; known: sds, vsd, asd", method));
-    c.method = method;
-  }
-  c.fake = g.choice("fake", c.fake, {"embedding", "copy"});
-  auto& L = c.loop;
-  L.steps = g.integer("iterations", 600, 1, 10'000'000);
-  L.batch = g.integer("batch", 1, 1, 64);
-  L.critic_steps = g.integer("critic_steps", 1, 1, 100);
-  L.share_noise = g.boolean("share_noise", true);
-  L.gen_optim = OptimOptions{g.number("lr", 1e-2, 1e-8, 10), 0.9, 0.99, 0.0, g.number("grad_clip", 0.0, 0, 1e9)};
-  double fake_lr_default = c.fake == "embedding" ? 1e-3 : 1e-4;
-  L.critic_optim = OptimOptions{g.number("fake_lr", fake_lr_default, 1e-10, 10), 0.9, 0.999, 0.0, 10.0};
-  L.time.min = g.number("t_min", 0.02, 0, 1);
-  L.time.max = g.number("t_max", 0.98, 0, 1);
-  if (L.time.min >= L.time.max) g.fail("t_min", fmt::format("{} is not below t_max = {}", L.time.min, L.time.max));
-  L.time.anneal = parse_anneal(g.choice("anneal", "step", {"none", "step", "linear"}));
-  L.time.anneal_to = g.number("anneal_to", 0.5, 0, 1);
-  L.time.anneal_at = g.number("anneal_at", 0.2, 0, 1);
-  L.log_every = g.integer("log_every", 10, 1, 1'000'000);
-  L.checkpoint_every = g.integer("checkpoint_every", 100, 1, 100'000'000);
-  auto& O = c.objective;
-  O.cfg_scale = g.number("cfg_scale", c.method == "sds" ? 100.0 : 7.5, 0, 1000);
-  O.gamma = g.number("gamma", -0.75, -10, 10);
-  O.weighting = parse_weighting(g.choice("weighting", "sigma2", weighting_names()));
-  auto& R = c.render;
-  R.resolution = g.integer("resolution", 32, 8, 256);
-  R.samples = g.integer("samples", 64, 4, 1024);
-  R.stratified = g.boolean("stratified", true);
-  R.sparsity_weight = g.number("sparsity_weight", 0.0, 0, 1e6);
-  R.opaque_weight = g.number("opaque_weight", 0.0, 0, 1e6);
-  auto range = [&](const std::string& key, double* r, double lo, double hi) {
-    auto v = g.numbers(key, {r[0], r[1]});
-    if (v.size() != 2 || v[0] > v[1] || v[0] < lo || v[1] > hi)
-      g.fail(key, fmt::format("expected [min, max] with {} <= min <= max <= {}", lo, hi));
-    r[0] = v[0];
-    r[1] = v[1];
+void apply_generate3d_presets(Generate3dConfig& c) {
+  c.objective.cfg_scale = c.method == "sds" ? 100.0 : 7.5;  // DreamFusion's 100 for SDS (methods.md)
+  c.loop.critic_optim.lr = c.fake == "copy" ? 1e-4 : 1e-3;   // a whole UNet copy wants a smaller rate
+}
+
+namespace {
+
+// An [min, max] pair within [lo, hi].
+template <class C>
+typename OptionTable<C>::Row interval(const std::string& key, double* (*ref)(C&), double lo, double hi,
+                                      const std::string& help) {
+  typename OptionTable<C>::Row r;
+  r.key = key;
+  r.help = help;
+  r.range = fmt::format("[min, max] within [{}, {}]", lo, hi);
+  r.read = [=](ConfigNode& n, C& c) {
+    double* v = ref(c);
+    auto got = n.numbers(key, {v[0], v[1]});
+    if (got.size() != 2 || got[0] > got[1] || got[0] < lo || got[1] > hi)
+      n.fail(key, fmt::format("expected [min, max] with {} <= min <= max <= {}", lo, hi));
+    v[0] = got[0];
+    v[1] = got[1];
   };
-  range("azimuth", R.cameras.azimuth, -360, 720);
-  range("elevation", R.cameras.elevation, -90, 90);
-  range("distance", R.cameras.distance, 0.75, 100);
-  range("fovy", R.cameras.fovy, 1, 170);
-  auto bg = g.numbers("background", {1, 1, 1});
-  if (bg.size() != 3) g.fail("background", "expected [r, g, b] in [0, 1]");
-  for (int i = 0; i < 3; ++i) R.background[i] = bg[i];
-  c.seed = uint64_t(g.integer("seed", 0, 0, INT64_MAX));
+  r.show = [=](const C& c) {
+    const double* v = ref(const_cast<C&>(c));
+    return fmt::format("[{}, {}]", v[0], v[1]);
+  };
+  r.save = [=](const C& c, nlohmann::json& j) { j[key] = {ref(const_cast<C&>(c))[0], ref(const_cast<C&>(c))[1]}; };
+  r.load = [=](const nlohmann::json& j, C& c) {
+    if (j.contains(key)) ref(c)[0] = j.at(key).at(0).get<double>(), ref(c)[1] = j.at(key).at(1).get<double>();
+  };
+  return r;
+}
+
+}  // namespace
+
+const OptionTable<Generate3dConfig>& generate3d_option_table() {
+  static const auto table = [] {
+    using C = Generate3dConfig;
+    OptionTable<C> t;
+    t.choice("method", &C::method, generate3d_method_names(), "the objective (presets below)")
+        .choice("fake", &C::fake, {"embedding", "copy"},
+                "VSD / ASD φ: embedding (textual inversion, one per view suffix) or copy (camera-conditioned "
+                "trainable copy of the teacher)")
+        .include(distill_loop_option_table(), &C::loop,
+                 {"steps", "batch", "critic_steps", "share_noise", "lr", "critic_lr", "grad_clip", "critic_grad_clip",
+                  "t_min", "t_max", "anneal", "anneal_to", "anneal_at", "log_every", "checkpoint_every"})
+        .include(objective_option_table(), &C::objective, {"cfg_scale", "gamma", "weighting"})
+        .integer("resolution", [](C& c) -> int64_t& { return c.render.resolution; }, 8, 256, "rendered size (the teacher's)")
+        .integer("samples", [](C& c) -> int64_t& { return c.render.samples; }, 4, 1024, "samples per ray")
+        .flag("stratified", [](C& c) -> bool& { return c.render.stratified; }, "jittered ray samples")
+        .number("sparsity_weight", [](C& c) -> double& { return c.render.sparsity_weight; }, 0, 1e6,
+                "penalty on total opacity")
+        .number("opaque_weight", [](C& c) -> double& { return c.render.opaque_weight; }, 0, 1e6,
+                "penalty on semi-transparent pixels")
+        .custom(interval<C>("azimuth", [](C& c) { return c.render.cameras.azimuth; }, -360, 720, "camera azimuth, degrees"))
+        .custom(interval<C>("elevation", [](C& c) { return c.render.cameras.elevation; }, -90, 90, "camera elevation, degrees"))
+        .custom(interval<C>("distance", [](C& c) { return c.render.cameras.distance; }, 0.75, 100, "camera distance"))
+        .custom(interval<C>("fovy", [](C& c) { return c.render.cameras.fovy; }, 1, 170, "vertical field of view, degrees"))
+        .numbers("background", [](C& c) -> std::array<double, 3>& { return c.render.background; }, 0, 1,
+                 "[r, g, b] behind the field")
+        .integer("seed", [](C& c) -> uint64_t& { return c.seed; }, 0, INT64_MAX, "random seed")
+        .check([](ConfigNode& n, const C& c) {
+          if (c.loop.checkpoint_every < 1) n.fail("checkpoint_every", "generate3d resumes from checkpoints: give >= 1");
+        });
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable<Generate3dOutputs>& generate3d_output_option_table() {
+  static const auto table = [] {
+    using O = Generate3dOutputs;
+    OptionTable<O> t;
+    t.integer("views", &O::views, 1, 64, "views in views.png")
+        .integer("resolution", &O::resolution, 8, 1024, "size of views.png and the turntable")
+        .integer("gif_frames", &O::gif_frames, 1, 720, "turntable frames")
+        .integer("mesh_resolution", &O::mesh_resolution, 8, 512, "marching-cubes grid per axis")
+        .number("mesh_threshold", &O::mesh_threshold, 0, 1e6, "density isosurface of the mesh");
+    return t;
+  }();
+  return table;
+}
+
+Generate3dConfig read_generate3d_config(ConfigNode& root) {
+  Generate3dConfig c;
+  c.teacher = root.string("teacher", c.teacher.string());
+  c.prompt = root.string("prompt", c.prompt);
+  auto g = root.table("generate3d");
+  const auto& T = generate3d_option_table();
+  T.read_key(g, c, "method");
+  T.read_key(g, c, "fake");
+  apply_generate3d_presets(c);
+  T.read(g, c);
   c.field = read_field_spec(root.table("field"));
   auto o = root.table("output");
-  auto& Out = c.outputs;
-  Out.views = o.integer("views", Out.views, 1, 64);
-  Out.resolution = o.integer("resolution", Out.resolution, 8, 1024);
-  Out.gif_frames = o.integer("gif_frames", Out.gif_frames, 1, 720);
-  Out.mesh_resolution = o.integer("mesh_resolution", Out.mesh_resolution, 8, 512);
-  Out.mesh_threshold = o.number("mesh_threshold", Out.mesh_threshold, 0, 1e6);
+  generate3d_output_option_table().read(o, c.outputs);
   c.runtime = read_runtime_options(root.table("runtime"));
   root.ignore({"evaluator", "prompts", "methods", "eval3d"});  // eval3d's keys; it shares the file
   // Fail before any slow work, naming the word.

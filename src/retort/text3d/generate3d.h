@@ -23,27 +23,50 @@ struct Generate3dOutputs {
   double mesh_threshold = 10;    // density isosurface
 };
 
+// generate3d's loop defaults (ASD / threestudio: Adam 1e-2 with betas 0.9 / 0.99 on the field).
+inline DistillLoopOptions generate3d_loop_defaults() {
+  DistillLoopOptions l;
+  l.steps = 600;
+  l.batch = 1;
+  l.gen_optim = OptimOptions{1e-2, 0.9, 0.99, 0.0, 0.0};
+  l.critic_optim = OptimOptions{1e-3, 0.9, 0.999, 0.0, 10.0};
+  l.time = TimeRange{0.02, 0.98, Anneal::Step, 0.5, 0.2};
+  l.log_every = 10;
+  l.checkpoint_every = 100;
+  return l;
+}
+// ASD's 3-D discriminator weight (official code): gamma -0.75.
+inline ObjectiveOptions generate3d_objective_defaults() {
+  ObjectiveOptions o;
+  o.cfg_scale = 7.5;
+  o.gamma = -0.75;
+  return o;
+}
+
 struct Generate3dConfig {
-  std::filesystem::path teacher;  // prompt-conditioned UNet (retort train-teacher on the world)
+  std::filesystem::path teacher = "weights/world-teacher.safetensors";  // prompt-conditioned UNet
   std::string prompt = "a red torus";
   std::string method = "asd";     // sds | vsd | asd
   std::string fake = "embedding";  // vsd / asd phi: embedding (textual inversion, one per view) |
                                    // copy (camera-conditioned full copy of the teacher)
   FieldSpec field;
   FieldGeneratorOptions render;
-  DistillLoopOptions loop;         // steps = iterations, batch = views per iteration
-  ObjectiveOptions objective;      // cfg_scale = lambda, gamma, weighting
+  DistillLoopOptions loop = generate3d_loop_defaults();  // batch = views per iteration
+  ObjectiveOptions objective = generate3d_objective_defaults();  // cfg_scale = lambda, gamma, weighting
   Generate3dOutputs outputs;
   uint64_t seed = 0;
   RuntimeOptions runtime;
 };
 
 std::vector<std::string> generate3d_method_names();  // sds, vsd, asd
-// Reads `teacher`, `prompt`, [generate3d], [field], [output], [runtime]. A non-empty `prompt` /
-// `method` overrides the file (the CLI's --prompt / --method); per-method defaults (lambda 100 for
-// SDS, 7.5 for VSD and ASD; gamma -0.75) apply unless the file sets them.
-Generate3dConfig read_generate3d_config(ConfigNode& root, const std::string& prompt = "",
-                                        const std::string& method = "");
+// The [generate3d] and [output] keys. The presets (apply_generate3d_presets: lambda 100 for SDS,
+// 7.5 for VSD and ASD; critic_lr 1e-4 for fake = "copy", else 1e-3) are applied after `method` and
+// `fake` are read and before the other keys.
+const OptionTable<Generate3dConfig>& generate3d_option_table();
+const OptionTable<Generate3dOutputs>& generate3d_output_option_table();
+void apply_generate3d_presets(Generate3dConfig& c);
+// Reads `teacher`, `prompt`, [generate3d], [field], [output], [runtime].
+Generate3dConfig read_generate3d_config(ConfigNode& root);
 
 struct Generate3dResult {
   double seconds_per_iteration = 0;  // of this invocation's training (0 when it only resumed)

@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "retort/core/options.h"
 #include "retort/core/rng.h"
 #include "retort/diffusion/timesteps.h"
 #include "retort/distill/objective.h"
@@ -44,6 +45,9 @@ struct DistillLoopOptions {
   // average): its warm-up counts them, so it does not restart at decay 0.1.
   int64_t ema_prior_updates = 0;
 };
+
+// The keys of DistillLoopOptions (loop_options.cpp); a pipeline reads the rows it uses.
+const OptionTable<DistillLoopOptions>& distill_loop_option_table();
 
 // Exact or data-set samples of the target, with their conditions.
 using RealSampler = std::function<GenBatch(int64_t n, Rng& rng)>;

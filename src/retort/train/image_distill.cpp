@@ -35,81 +35,65 @@ std::vector<std::string> distill_method_names() {
   return {"dmd", "dmd2", "fvgen", "rkl", "gan", "softened_rkl", "kl", "js", "hellinger", "jeffreys"};
 }
 
+void apply_method_preset(ImageDistillConfig& c) {
+  const auto plan = method_plan(c.method);
+  c.loop.critic_steps = plan.critic_steps;
+  c.objective.gan_weight = plan.gan_weight;
+  c.objective.disc_weight = plan.disc_weight;
+}
+
+const OptionTable<ImageDistillConfig>& image_distill_option_table() {
+  static const auto table = [] {
+    using C = ImageDistillConfig;
+    OptionTable<C> t;
+    t.choice("method", &C::method, distill_method_names(), "the recipe (presets below)")
+        .integer("student_steps", &C::student_steps, 1, 1000, "K, the student's sampling steps")
+        .numbers("timesteps", &C::timesteps, 0, 100000, "the student's K discrete timesteps; [] = 999, 749, ... spacing")
+        .flag("backward_simulation", &C::backward_simulation,
+              "train on the student's own intermediate x_t (DMD2) instead of noised data")
+        .integer("gan_init_steps", &C::gan_init_steps, 0, 100'000'000, "stage 1 (GAN initialisation) updates")
+        .include(distill_loop_option_table(), &C::loop)
+        .include(objective_option_table(), &C::objective,
+                 {"cfg_scale", "weighting", "dmd_normalize", "logit_clamp", "normalize_h", "gan_weight", "disc_weight"})
+        .number("regression_weight", [](C& c) -> double& { return c.regression.weight; }, 0, 1e6,
+                "DMD's regression loss on teacher noise -> image pairs; 0 = off")
+        .integer("regression_pairs", [](C& c) -> int64_t& { return c.regression.pairs; }, 1, 10'000'000,
+                 "teacher pairs, made once per run folder")
+        .integer("regression_batch", [](C& c) -> int64_t& { return c.regression.batch; }, 0, 1'000'000,
+                 "pairs per generator update; 0 = the distillation batch")
+        .integer("regression_teacher_steps", [](C& c) -> int64_t& { return c.regression.teacher_steps; }, 1, 1000,
+                 "DDIM steps of the teacher for the pairs")
+        .integer("seed", [](C& c) -> uint64_t& { return c.seed; }, 0, INT64_MAX, "random seed")
+        .text("init", &C::init, "another distill run's folder to start from; empty: the teacher's weights")
+        .check([](ConfigNode& n, const C& c) {
+          if (!c.timesteps.empty() && int64_t(c.timesteps.size()) != c.student_steps)
+            n.fail("timesteps", fmt::format("{} timesteps for student_steps = {}", c.timesteps.size(), c.student_steps));
+          if (c.loop.checkpoint_every < 1) n.fail("checkpoint_every", "distill resumes from checkpoints: give >= 1");
+          check_objective_options(n, c.method, c.objective);
+          if (method_plan(c.method).gan_init && c.method != "gan" && c.gan_init_steps == 0)
+            n.fail("gan_init_steps", fmt::format("method '{}' starts with a GAN initialisation; give it steps > 0", c.method));
+          if (c.method == "gan" && c.gan_init_steps + c.loop.steps == 0) n.fail("steps", "gan: gan_init_steps + steps is 0");
+        });
+    return t;
+  }();
+  return table;
+}
+
 ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfig& base) {
   ImageDistillConfig c = base;
-  c.method = n.choice("method", base.method, distill_method_names());
-  auto plan = method_plan(c.method);
-  c.student_steps = n.integer("student_steps", base.student_steps, 1, 1000);
-  auto ts = n.numbers("timesteps", {});
-  c.timesteps.clear();
-  for (double t : ts) c.timesteps.push_back(int64_t(t));
-  if (!c.timesteps.empty() && int64_t(c.timesteps.size()) != c.student_steps)
-    n.fail("timesteps", fmt::format("{} timesteps for student_steps = {}", c.timesteps.size(), c.student_steps));
-  c.backward_simulation = n.boolean("backward_simulation", base.backward_simulation);
-  c.gan_init_steps = n.integer("gan_init_steps", base.gan_init_steps, 0, 100'000'000);
-  auto& L = c.loop;
-  L.steps = n.integer("steps", base.loop.steps, 0, 100'000'000);
-  L.batch = n.integer("batch", base.loop.batch, 1, 1'000'000);
-  L.critic_steps = n.integer("critic_steps", plan.critic_steps, 1, 1000);
-  L.gen_optim.lr = n.number("lr", base.loop.gen_optim.lr, 1e-10, 10);
-  L.critic_optim.lr = n.number("critic_lr", base.loop.critic_optim.lr, 1e-10, 10);
-  L.gen_optim.half_life = n.number("lr_half_life", base.loop.gen_optim.half_life, 0, 1e9);
-  L.gen_optim.weight_decay = L.critic_optim.weight_decay = n.number("weight_decay", base.loop.gen_optim.weight_decay, 0, 1);
-  L.gen_optim.grad_clip = L.critic_optim.grad_clip = n.number("grad_clip", base.loop.gen_optim.grad_clip, 0, 1e9);
-  L.time.min = n.number("t_min", base.loop.time.min, 0, 1);
-  L.time.max = n.number("t_max", base.loop.time.max, 0, 1);
-  if (L.time.min > L.time.max) n.fail("t_min", fmt::format("{} is above t_max = {}", L.time.min, L.time.max));
-  L.log_every = n.integer("log_every", base.loop.log_every, 1, 1'000'000);
-  L.checkpoint_every = n.integer("checkpoint_every", base.loop.checkpoint_every, 1, 100'000'000);
-  L.ema = n.number("ema", base.loop.ema, 0, 0.99999);
-  auto& O = c.objective;
-  O.cfg_scale = n.number("cfg_scale", base.objective.cfg_scale, 0, 100);
-  O.gan_weight = n.number("gan_weight", plan.gan_weight, 0, 1e6);
-  O.disc_weight = n.number("disc_weight", plan.disc_weight, 0, 1e6);
-  O.logit_clamp = n.number("logit_clamp", base.objective.logit_clamp, 0, 100);
-  O.normalize_h = n.boolean("normalize_h", base.objective.normalize_h);
-  if (c.method == "dmd2" && O.gan_weight <= 0) n.fail("gan_weight", "dmd2 is DMD plus a GAN term: set gan_weight > 0");
-  if (plan.gan_init && c.method != "gan" && c.gan_init_steps == 0)
-    n.fail("gan_init_steps", fmt::format("method '{}' starts with a GAN initialisation; give it steps > 0", c.method));
-  if (c.method == "gan" && c.gan_init_steps + L.steps == 0) n.fail("steps", "gan: gan_init_steps + steps is 0");
-  auto& R = c.regression;
-  R.weight = n.number("regression_weight", base.regression.weight, 0, 1e6);
-  R.pairs = n.integer("regression_pairs", base.regression.pairs, 1, 10'000'000);
-  R.batch = n.integer("regression_batch", base.regression.batch, 0, 1'000'000);
-  R.teacher_steps = n.integer("regression_teacher_steps", base.regression.teacher_steps, 1, 1000);
-  c.seed = uint64_t(n.integer("seed", int64_t(base.seed), 0, INT64_MAX));
-  c.init = n.string("init", base.init.string());
+  image_distill_option_table().read_key(n, c, "method");
+  apply_method_preset(c);
+  image_distill_option_table().read(n, c);
   return c;
 }
 
-ImageDistillConfig read_image_distill_config(ConfigNode& root, const std::string& method, int64_t steps) {
+ImageDistillConfig read_image_distill_config(ConfigNode& root) {
   ImageDistillConfig base;
-  base.teacher = root.string("teacher", "weights/fmnist-teacher.safetensors");
+  base.teacher = root.string("teacher", base.teacher.string());
   base.data = read_data_config(root.table("data"));
   base.runtime = read_runtime_options(root.table("runtime"));
-  base.loop.steps = 1000;
-  base.loop.batch = 32;
-  base.loop.gen_optim = OptimOptions{1e-4, 0.9, 0.999, 0.01, 10.0};
-  base.loop.critic_optim = base.loop.gen_optim;
-  base.loop.log_every = 20;
-  base.loop.checkpoint_every = 100;
   auto d = root.table("distill");
-  if (!method.empty()) base.method = method;
-  if (steps > 0) base.student_steps = steps;
-  // The CLI overrides win over the file: read the file's keys first, then reapply.
-  auto c = read_image_distill_run(d, base);
-  if (!method.empty() && c.method != method) {
-    c.method = method;
-    auto plan = method_plan(method);
-    c.loop.critic_steps = plan.critic_steps;
-    c.objective.gan_weight = plan.gan_weight;
-    c.objective.disc_weight = plan.disc_weight;
-  }
-  if (steps > 0 && c.student_steps != steps) {
-    c.student_steps = steps;
-    c.timesteps.clear();
-  }
-  return c;
+  return read_image_distill_run(d, base);
 }
 
 namespace {

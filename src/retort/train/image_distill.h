@@ -44,8 +44,20 @@ struct RegressionOptions {
   int64_t teacher_steps = 50; // DDIM steps of the teacher (guided by cfg_scale)
 };
 
+// The image students' loop defaults: DMD2's rates at batch 32.
+inline DistillLoopOptions image_distill_loop_defaults() {
+  DistillLoopOptions l;
+  l.steps = 1000;
+  l.batch = 32;
+  l.gen_optim = OptimOptions{1e-4, 0.9, 0.999, 0.01, 10.0};
+  l.critic_optim = l.gen_optim;
+  l.log_every = 20;
+  l.checkpoint_every = 100;
+  return l;
+}
+
 struct ImageDistillConfig {
-  std::filesystem::path teacher;  // teacher.safetensors
+  std::filesystem::path teacher = "weights/fmnist-teacher.safetensors";
   // Another distill run's folder to start from (warm_start in the .cpp); empty: the teacher's weights.
   std::filesystem::path init;
   DataConfig data;                // real images (GAN stages, discriminators)
@@ -54,16 +66,19 @@ struct ImageDistillConfig {
   std::vector<int64_t> timesteps;  // empty: 999, 749, 499, 249 spacing for student_steps
   bool backward_simulation = true;
   int64_t gan_init_steps = 300;    // stage 1 length (methods with GAN init)
-  DistillLoopOptions loop;         // stage 2 (and, for "gan", stage 1 runs gan_init_steps + loop.steps)
+  DistillLoopOptions loop = image_distill_loop_defaults();  // stage 2 (and, for "gan", stage 1 runs gan_init_steps + loop.steps)
   ObjectiveOptions objective;
   RegressionOptions regression;
   uint64_t seed = 0;
   RuntimeOptions runtime;
 };
 
-// Reads the [distill] table and the top-level `teacher`, [data], [runtime]. `method` / `steps`
-// override the config when non-empty / > 0 (the CLI's --method / --steps).
-ImageDistillConfig read_image_distill_config(ConfigNode& root, const std::string& method = "", int64_t steps = 0);
+// The [distill] keys. A method's preset (apply_method_preset: its plan's critic_steps, gan_weight,
+// disc_weight) is applied after `method` is read and before the other keys.
+const OptionTable<ImageDistillConfig>& image_distill_option_table();
+void apply_method_preset(ImageDistillConfig& c);
+// Reads the [distill] table and the top-level `teacher`, [data], [runtime].
+ImageDistillConfig read_image_distill_config(ConfigNode& root);
 // The same keys from a bench run table, on top of `base`.
 ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfig& base);
 

@@ -1,0 +1,23 @@
+#!/bin/sh
+# The README's generated key tables must equal what `retort config CMD` prints now.
+# Usage: readme_keys.sh RETORT README
+set -eu
+retort=$1 readme=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+for cmd in $("$retort" config --list); do
+  start="<!-- retort config $cmd: generated, checked by tests/scripts/readme_keys.sh -->"
+  end="<!-- end retort config $cmd -->"
+  awk -v s="$start" -v e="$end" '$0 == e {on = 0} on {print} $0 == s {on = 1}' "$readme" > "$tmp/readme.md"
+  "$retort" config "$cmd" > "$tmp/now.md"
+  if [ ! -s "$tmp/readme.md" ]; then
+    echo "README has no generated table for $cmd (markers '$start' ... '$end')"; status=1
+  elif ! diff -u "$tmp/readme.md" "$tmp/now.md" > "$tmp/diff"; then
+    echo "README's table for $cmd differs from 'retort config $cmd' (regenerate it):"; cat "$tmp/diff"; status=1
+  else
+    echo "README matches retort config $cmd"
+  fi
+done
+[ $status -eq 0 ] && echo "README key tables agree"
+exit $status
