@@ -4,6 +4,7 @@
 #include "retort/bench/gmm_config.h"
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
+#include "test_util.h"
 
 namespace retort {
 namespace {
@@ -126,12 +127,7 @@ TEST(Config, OverridesAreAppliedBeforeReading) {
   EXPECT_EQ(runs[1].integer("y", 0, 0, 10), 7);
   EXPECT_NE(root.resolved_toml().find("x = 5"), std::string::npos);
   auto error = [](const std::string& set) {
-    try {
-      ConfigNode::from_string("[a]\nx = 1\n[[run]]\ny = 2\n", "o.toml", {set});
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return test::error_of<ConfigError>([&] { ConfigNode::from_string("[a]\nx = 1\n[[run]]\ny = 2\n", "o.toml", {set}); });
   };
   EXPECT_NE(error("a.x").find("expected KEY=VALUE"), std::string::npos);
   EXPECT_NE(error("a.x.z=1").find("'x' is a value, not a table"), std::string::npos);
@@ -181,16 +177,13 @@ TEST(Options, OneRowReadsPrintsAndRoundTrips) {
   EXPECT_EQ(x.weighting, Weighting::Uniform);
   EXPECT_NE(root.resolved_toml().find("count = 3"), std::string::npos);  // defaults recorded
   auto error = [](const std::string& toml) {
-    Toy y;
-    try {
+    return test::error_of<ConfigError>([&] {
+      Toy y;
       auto r = ConfigNode::from_string(toml, "t.toml");
       auto t = r.table("t");
       toy_table().read(t, y);
       r.finish();
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    });
   };
   EXPECT_EQ(error("[t]\nrate = 2\n"), "t.toml: t.rate: 2 is out of range [0, 1]");
   EXPECT_EQ(error("[t]\nkind = \"c\"\n"), "t.toml: t.kind: unknown value 'c'; known: a, b");

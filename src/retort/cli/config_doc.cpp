@@ -35,13 +35,11 @@ std::string generate3d_doc() {
   std::string presets = "| method | fake | preset (applied before the file's keys) |\n|---|---|---|\n";
   for (const auto& m : generate3d_method_names())
     for (const std::string fake : {"embedding", "copy"}) {
-      Generate3dConfig c;
-      c.method = m;
-      c.fake = fake;
-      apply_generate3d_presets(c);
       Generate3dConfig base;
       base.method = m;
       base.fake = fake;
+      auto c = base;
+      apply_generate3d_presets(c);
       const auto d = t.differences(base, c);
       presets += fmt::format("| `{}` | `{}` | {} |\n", m, fake, d.empty() ? "the defaults" : d);
     }

@@ -42,7 +42,7 @@ class OptionTable {
       auto& v = std::invoke(ref, s);
       v = static_cast<std::remove_reference_t<decltype(v)>>(n.number(key, double(v), lo, hi));
     };
-    r.show = [ref](const S& s) { return option_number_text(double(std::invoke(ref, const_cast<S&>(s)))); };
+    r.show = [ref](const S& s) { return option_number_text(double(value(ref, s))); };
     add_json(r, key, ref);
     rows_.push_back(std::move(r));
     return *this;
@@ -54,7 +54,7 @@ class OptionTable {
       auto& v = std::invoke(ref, s);
       v = static_cast<std::remove_reference_t<decltype(v)>>(n.integer(key, int64_t(v), lo, hi));
     };
-    r.show = [ref](const S& s) { return fmt::format("{}", int64_t(std::invoke(ref, const_cast<S&>(s)))); };
+    r.show = [ref](const S& s) { return fmt::format("{}", int64_t(value(ref, s))); };
     add_json(r, key, ref);
     rows_.push_back(std::move(r));
     return *this;
@@ -66,7 +66,7 @@ class OptionTable {
       auto& v = std::invoke(ref, s);
       v = n.boolean(key, v);
     };
-    r.show = [ref](const S& s) { return std::string(std::invoke(ref, const_cast<S&>(s)) ? "true" : "false"); };
+    r.show = [ref](const S& s) { return std::string(value(ref, s) ? "true" : "false"); };
     add_json(r, key, ref);
     rows_.push_back(std::move(r));
     return *this;
@@ -78,9 +78,9 @@ class OptionTable {
       auto& v = std::invoke(ref, s);
       v = n.string(key, std::string(v));
     };
-    r.show = [ref](const S& s) { return fmt::format("\"{}\"", std::string(std::invoke(ref, const_cast<S&>(s)))); };
+    r.show = [ref](const S& s) { return fmt::format("\"{}\"", std::string(value(ref, s))); };
     // std::string or std::filesystem::path members: JSON holds the text.
-    r.save = [key, ref](const S& s, nlohmann::json& j) { j[key] = std::string(std::invoke(ref, const_cast<S&>(s))); };
+    r.save = [key, ref](const S& s, nlohmann::json& j) { j[key] = std::string(value(ref, s)); };
     r.load = [key, ref](const nlohmann::json& j, S& s) {
       if (j.contains(key)) std::invoke(ref, s) = j.at(key).get<std::string>();
     };
@@ -95,7 +95,7 @@ class OptionTable {
       auto& v = std::invoke(ref, s);
       v = n.choice(key, v, choices);
     };
-    r.show = [ref](const S& s) { return fmt::format("\"{}\"", std::invoke(ref, const_cast<S&>(s))); };
+    r.show = [ref](const S& s) { return fmt::format("\"{}\"", value(ref, s)); };
     add_json(r, key, ref);
     rows_.push_back(std::move(r));
     return *this;
@@ -110,8 +110,8 @@ class OptionTable {
       for (size_t i = 0; i < names.size(); ++i)
         if (names[i] == text) v = static_cast<std::remove_reference_t<decltype(v)>>(i);
     };
-    r.show = [ref, names](const S& s) { return fmt::format("\"{}\"", names.at(size_t(std::invoke(ref, const_cast<S&>(s))))); };
-    r.save = [key, ref, names](const S& s, nlohmann::json& j) { j[key] = names.at(size_t(std::invoke(ref, const_cast<S&>(s)))); };
+    r.show = [ref, names](const S& s) { return fmt::format("\"{}\"", names.at(size_t(value(ref, s)))); };
+    r.save = [key, ref, names](const S& s, nlohmann::json& j) { j[key] = names.at(size_t(value(ref, s))); };
     r.load = [key, ref, names](const nlohmann::json& j, S& s) {
       if (!j.contains(key)) return;
       const auto text = j.at(key).get<std::string>();
@@ -143,7 +143,7 @@ class OptionTable {
       }
     };
     r.show = [ref](const S& s) {
-      const auto& v = std::invoke(ref, const_cast<S&>(s));
+      const auto& v = value(ref, s);
       std::vector<std::string> parts;
       for (auto x : v) parts.push_back(option_number_text(double(x)));
       return fmt::format("[{}]", fmt::join(parts, ", "));
@@ -166,7 +166,7 @@ class OptionTable {
     };
     r.show = [ref](const S& s) {
       std::vector<std::string> parts;
-      for (const auto& x : std::invoke(ref, const_cast<S&>(s))) parts.push_back("\"" + x + "\"");
+      for (const auto& x : value(ref, s)) parts.push_back("\"" + x + "\"");
       return fmt::format("[{}]", fmt::join(parts, ", "));
     };
     add_json(r, key, ref);
@@ -176,16 +176,17 @@ class OptionTable {
   // Every row of `sub`, reached through `ref` (S& -> T&); `keys` non-empty: only those rows.
   template <class T, class Ref>
   OptionTable& include(const OptionTable<T>& sub, Ref ref, const std::vector<std::string>& keys = {}) {
+    for (const auto& k : keys) sub.row(k);  // a misspelt key in the list throws instead of dropping a row
     for (const auto& row : sub.rows()) {
       if (!keys.empty() && std::find(keys.begin(), keys.end(), row.key) == keys.end()) continue;
       Row r = start(row.key, row.help, row.range);
       r.read = [row, ref](ConfigNode& n, S& s) { row.read(n, std::invoke(ref, s)); };
-      r.show = [row, ref](const S& s) { return row.show(std::invoke(ref, const_cast<S&>(s))); };
-      r.save = [row, ref](const S& s, nlohmann::json& j) { row.save(std::invoke(ref, const_cast<S&>(s)), j); };
+      r.show = [row, ref](const S& s) { return row.show(value(ref, s)); };
+      r.save = [row, ref](const S& s, nlohmann::json& j) { row.save(value(ref, s), j); };
       r.load = [row, ref](const nlohmann::json& j, S& s) { row.load(j, std::invoke(ref, s)); };
       rows_.push_back(std::move(r));
     }
-    for (const auto& c : sub.checks()) checks_.push_back([c, ref](ConfigNode& n, const S& s) { c(n, std::invoke(ref, const_cast<S&>(s))); });
+    for (const auto& c : sub.checks()) checks_.push_back([c, ref](ConfigNode& n, const S& s) { c(n, value(ref, s)); });
     return *this;
   }
   // A hand-made row (a value with its own shape, e.g. an [min, max] pair).
@@ -244,6 +245,11 @@ class OptionTable {
   const std::vector<Check>& checks() const { return checks_; }
 
  private:
+  // The member `ref` reaches in a const struct (accessors are written for S&; they only return a reference).
+  template <class Ref>
+  static decltype(auto) value(const Ref& ref, const S& s) {
+    return std::invoke(ref, const_cast<S&>(s));
+  }
   static Row start(std::string key, std::string help, std::string range) {
     Row r;
     r.key = std::move(key);
@@ -258,7 +264,7 @@ class OptionTable {
   }
   template <class Ref>
   static void add_json(Row& r, const std::string& key, Ref ref) {
-    r.save = [key, ref](const S& s, nlohmann::json& j) { j[key] = std::invoke(ref, const_cast<S&>(s)); };
+    r.save = [key, ref](const S& s, nlohmann::json& j) { j[key] = value(ref, s); };
     r.load = [key, ref](const nlohmann::json& j, S& s) {
       if (!j.contains(key)) return;
       auto& v = std::invoke(ref, s);

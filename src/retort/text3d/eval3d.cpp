@@ -1,5 +1,6 @@
 #include "retort/text3d/eval3d.h"
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 
@@ -26,8 +27,10 @@ Eval3dConfig read_eval3d_config(ConfigNode& root) {
   c.methods = root.strings("methods", c.methods);
   if (c.prompts.empty()) root.fail("prompts", "give at least one prompt");
   if (c.methods.empty()) root.fail("methods", "give at least one method");
+  const auto names = generate3d_method_names();
   for (const auto& m : c.methods)
-    if (m != "sds" && m != "vsd" && m != "asd") root.fail("methods", fmt::format("unknown method '{}'; known: sds, vsd, asd", m));
+    if (std::find(names.begin(), names.end(), m) == names.end())
+      root.fail("methods", fmt::format("unknown method '{}'; known: {}", m, fmt::join(names, ", ")));
   for (const auto& p : c.prompts) {
     Prompt parsed;
     try {
