@@ -10,7 +10,9 @@
 #include "retort/core/error.h"
 #include "retort/data/image_folder.h"
 #include "retort/eval/image_metrics.h"
+#include "retort/generators/few_step_student.h"
 #include "retort/generators/image_sampling.h"
+#include "retort/io/fingerprint.h"
 #include "retort/train/checkpoint.h"
 
 namespace retort {
@@ -30,6 +32,10 @@ DistillBenchConfig read_distill_bench_config(ConfigNode root) {
     c.teacher_steps.push_back(int64_t(s));
   }
   if (c.teacher_steps.empty()) e.fail("teacher_steps", "needs at least one step count (the speed-up reference)");
+  for (const auto& file : e.strings("students", {})) {
+    if (!fs::is_regular_file(file)) e.fail("students", fmt::format("{}: no such student file", file));
+    c.students.push_back(file);
+  }
   for (auto& r : root.tables("run")) {
     auto run = read_image_distill_run(r, c.base);
     auto name = r.string("name", fmt::format("{}-{}step", run.method, run.student_steps));
@@ -38,7 +44,8 @@ DistillBenchConfig read_distill_bench_config(ConfigNode root) {
     c.names.push_back(name);
     c.runs.push_back(run);
   }
-  if (c.runs.empty()) root.fail("run", "no [[run]] tables: nothing to benchmark");
+  if (c.runs.empty() && c.students.empty())
+    root.fail("run", "no [[run]] tables and no [eval] students: nothing to benchmark");
   root.finish();
   return c;
 }
@@ -97,6 +104,34 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
     std::fprintf(stderr, "%s: FID %.2f\n", row["name"].get<std::string>().c_str(), row["fid"].get<double>());
     rows.push_back(row);
   }
+  for (const auto& file : cfg.students) {
+    auto dir = out / "runs" / ("file-" + file.stem().string());
+    const auto run_text = config_text + "\n# student file " + file_fingerprint(file) + "\n";
+    if (auto kept = kept_result(dir / "result.json", run_text); !kept.is_null()) {
+      rows.push_back(kept);
+      continue;
+    }
+    auto student = load_student(file);
+    if (!student) throw ConfigError(fmt::format("eval.students: {} is a teacher, not a few-step student", file.string()));
+    const auto& so = student->net->net->options();
+    const auto& to = teacher->net->options();
+    if (so.num_classes != to.num_classes || so.resolution != to.resolution || so.channels != to.channels)
+      throw ConfigError(fmt::format("eval.students: {} makes {}x{}x{} images of {} classes; the teacher {}x{}x{} of {}",
+                                    file.string(), so.channels, so.resolution, so.resolution, so.num_classes,
+                                    to.channels, to.resolution, to.resolution, to.num_classes));
+    student->to(device);
+    fs::create_directories(dir);
+    Rng rng(cfg.seed);
+    auto t0 = std::chrono::steady_clock::now();
+    auto images = student->sample(labels, rng);
+    double sec = since(t0);
+    auto row = score(fmt::format("{} (file)", file.string()), "student file", int64_t(student->timesteps().size()),
+                     images, labels, sec, evaluator, ref, cfg.k);
+    write_png_grid(dir / "samples.png", images.narrow(0, 0, std::min<int64_t>(100, cfg.n)), 10);
+    keep_result(dir / "result.json", row, run_text);
+    std::fprintf(stderr, "%s: FID %.2f\n", row["name"].get<std::string>().c_str(), row["fid"].get<double>());
+    rows.push_back(row);
+  }
   for (size_t i = 0; i < cfg.runs.size(); ++i) {
     auto dir = out / "runs" / cfg.names[i];
     const auto run_text = config_text + "\n# run " + cfg.names[i] + "\n";
@@ -111,8 +146,10 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
     auto t0 = std::chrono::steady_clock::now();
     auto images = student->sample(labels, rng);
     double sec = since(t0);
-    auto row = score(cfg.names[i], run.method, int64_t(student->timesteps().size()), images, labels, sec, evaluator,
-                     ref, cfg.k);
+    const auto plan = method_plan(run.method);
+    const int64_t updates = (plan.gan_init ? run.gan_init_steps : 0) + run.loop.steps;
+    auto row = score(fmt::format("{} (trained here, {} updates)", cfg.names[i], updates), run.method,
+                     int64_t(student->timesteps().size()), images, labels, sec, evaluator, ref, cfg.k);
     row["train_seconds"] = train_sec;
     keep_result(dir / "result.json", row, run_text);
     std::fprintf(stderr, "%s: FID %.2f\n", cfg.names[i].c_str(), row["fid"].get<double>());
