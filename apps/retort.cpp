@@ -13,6 +13,7 @@
 #include "retort/cli/config_doc.h"
 #include "retort/core/error.h"
 #include "retort/eval/image_metrics.h"
+#include "retort/eval/view_metrics.h"
 #include "retort/generators/sample_command.h"
 #include "retort/train/image_distill.h"
 #include "retort/train/teacher_train.h"
@@ -149,6 +150,12 @@ int main(int argc, char** argv) {
   distill->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
 
+  std::string compare_image, compare_reference;
+  auto* compare = app.add_subcommand("compare", "PSNR and SSIM of an image against a reference image (novel-view "
+                                                "metrics; SSIM as scikit-image computes it)");
+  compare->add_option("image", compare_image, "PNG or JPEG")->required();
+  compare->add_option("reference", compare_reference, "PNG or JPEG of the same size")->required();
+
   std::vector<std::string> average_inputs;
   std::string average_out;
   auto* average = app.add_subcommand("average-weights", "Element-wise mean of weight files of one architecture "
@@ -204,9 +211,9 @@ int main(int argc, char** argv) {
       auto r = retort::train_teacher(cfg, out, !no_progress, root.resolved_toml(), stop_after);
       std::cout << fmt::format("trained {} steps, final loss {:.4f}, {:.0f} s in this invocation\n", r.steps,
                                r.final_loss, r.seconds);
-      if (r.steps < cfg.steps)
+      if (!r.finished)
         std::fprintf(stderr, "stopped at step %lld of %lld; rerun to continue\n", (long long)r.steps,
-                     (long long)cfg.steps);
+                     (long long)cfg.train.steps);
       else
         std::fprintf(stderr, "wrote %s/teacher.safetensors, samples.png, loss.png, metrics.csv\n", out.c_str());
     } else if (*sample) {
@@ -226,6 +233,8 @@ int main(int argc, char** argv) {
       auto results = retort::run_distill_bench(cfg, out, !no_progress, root.resolved_toml() + weights_line(cfg.base.teacher));
       std::cout << retort::distill_results_markdown(results);
       std::fprintf(stderr, "wrote %s/results.md, results.json, runs/*/samples.png\n", out.c_str());
+    } else if (*compare) {
+      std::cout << retort::compare_image_files(compare_image, compare_reference) << std::endl;
     } else if (*average) {
       std::vector<std::filesystem::path> inputs(average_inputs.begin(), average_inputs.end());
       retort::average_weights(inputs, average_out);

@@ -11,6 +11,7 @@ PACKAGES=(
   libstb-dev libcairo2-dev zlib1g-dev
   libgd-dev               # animated GIF turntables of radiance fields
   libgtest-dev
+  python3-skimage         # the reference SSIM the tests check ours against
   dataset-fashion-mnist   # the default image data set
   python3-torch           # only for the Python side of the speed comparison
 )

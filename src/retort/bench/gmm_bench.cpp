@@ -105,7 +105,7 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const
   auto target_dev = target.to(device);
   RealSampler real = [&target_dev, device](int64_t n, Rng& g) {
     auto labels = draw_labels(target_dev.classes(), target_dev.class_weights(), n, g, device);
-    return GenBatch{target_dev.sample(n, g, labels), Cond{labels, {}, {}}};
+    return GenBatch{target_dev.sample(n, g, labels), Cond::classes(labels)};
   };
   Models mm{models.teacher.get(), models.fake ? models.fake.get() : nullptr,
             models.disc ? models.disc.get() : nullptr};

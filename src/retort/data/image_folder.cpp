@@ -65,6 +65,17 @@ void load_into(const fs::path& path, int64_t resolution, int64_t channels, uint8
 
 }  // namespace
 
+torch::Tensor read_image(const fs::path& path, int64_t channels) {
+  if (channels != 1 && channels != 3) throw Error(fmt::format("read_image: channels must be 1 or 3, got {}", channels));
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw IoError(fmt::format("{}: no such image file", path.string()));
+  int w = 0, h = 0, n = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &n, int(channels)), stbi_image_free);
+  if (!px) throw IoError(fmt::format("{}: cannot decode image: {}", path.string(), stbi_failure_reason()));
+  auto hwc = torch::from_blob(px.get(), {h, w, channels}, torch::kUInt8);
+  return hwc.permute({2, 0, 1}).to(torch::kFloat32).div(255.0).contiguous();
+}
+
 ImageDataset load_image_folder(const fs::path& dir, int64_t resolution, int64_t channels) {
   if (channels != 1 && channels != 3)
     throw ConfigError(fmt::format("{}: channels must be 1 or 3, got {}", dir.string(), channels));

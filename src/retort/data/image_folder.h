@@ -16,6 +16,10 @@ namespace retort {
 // ignored. Throws IoError naming the file for an undecodable image, or for an empty folder/class.
 ImageDataset load_image_folder(const std::filesystem::path& dir, int64_t resolution, int64_t channels);
 
+// One PNG / JPEG file as float [channels,H,W] in [0,1] at its own size (channels 1 or 3). Throws
+// IoError naming the file when it is missing or cannot be decoded.
+torch::Tensor read_image(const std::filesystem::path& path, int64_t channels = 3);
+
 // Writes images [N,C,H,W] (C 1, 3 or 4; values in [-1,1], clamped) as one PNG, `columns` per row,
 // separated and framed by `pad` black pixels. Throws IoError when the file cannot be written.
 void write_png_grid(const std::filesystem::path& path, const torch::Tensor& images, int64_t columns,

@@ -39,6 +39,16 @@ torch::Tensor FewStepStudentImpl::labels(int64_t n, Rng& rng, const torch::Devic
   return rng.randint(0, C, {n}, device);
 }
 
+Cond FewStepStudentImpl::conditions(int64_t n, Rng& rng, const torch::Device& device) const {
+  return conditions_ ? conditions_(n, rng, device) : Cond::classes(labels(n, rng, device));
+}
+
+std::vector<int64_t> FewStepStudentImpl::shape(int64_t n) const {
+  const auto& o = net->net->options();
+  if (o.frames > 0) return {n, o.frames, o.channels, o.resolution, o.resolution};
+  return {n, o.channels, o.resolution, o.resolution};
+}
+
 torch::Tensor FewStepStudentImpl::simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng) {
   torch::NoGradGuard ng;
   for (int64_t i = 0; i < upto; ++i) {
@@ -51,10 +61,9 @@ torch::Tensor FewStepStudentImpl::simulate(torch::Tensor x, const Cond& cond, in
 }
 
 GenBatch FewStepStudentImpl::draw(int64_t batch, Rng& rng) {
-  const auto& o = net->net->options();
   auto device = net->net->parameters().front().device();
-  Cond cond = Cond::classes(labels(batch, rng, device));
-  auto x = rng.randn({batch, o.channels, o.resolution, o.resolution}, device);
+  Cond cond = conditions(batch, rng, device);
+  auto x = rng.randn(shape(batch), device);
   const int64_t K = timesteps_.size();
   int64_t k = backward_simulation_ ? rng.randint(0, K, {1}).item<int64_t>() : 0;
   x = simulate(x, cond, k, rng);
@@ -62,15 +71,18 @@ GenBatch FewStepStudentImpl::draw(int64_t batch, Rng& rng) {
 }
 
 torch::Tensor FewStepStudentImpl::sample(const torch::Tensor& lab, Rng& rng, int64_t batch) {
+  return sample(Cond::classes(lab), lab.size(0), rng, batch);
+}
+
+torch::Tensor FewStepStudentImpl::sample(const Cond& all, int64_t N, Rng& rng, int64_t batch) {
   torch::NoGradGuard ng;
-  const auto& o = net->net->options();
   auto device = net->net->parameters().front().device();
   std::vector<torch::Tensor> out;
-  const int64_t N = lab.size(0), K = timesteps_.size();
+  const int64_t K = timesteps_.size();
   for (int64_t i = 0; i < N; i += batch) {
     const int64_t b = std::min(batch, N - i);
-    Cond cond = Cond::classes(lab.narrow(0, i, b).to(device));
-    auto x = simulate(rng.randn({b, o.channels, o.resolution, o.resolution}, device), cond, K - 1, rng);
+    Cond cond = all.slice(i, b, device);
+    auto x = simulate(rng.randn(shape(b), device), cond, K - 1, rng);
     out.push_back(net->x0(x, time(K - 1, b, device), cond));
   }
   return torch::cat(out).clamp(-1, 1);
@@ -78,8 +90,8 @@ torch::Tensor FewStepStudentImpl::sample(const torch::Tensor& lab, Rng& rng, int
 
 GenBatch FewStepStudentImpl::draw_eval(int64_t n, Rng& rng) {
   auto device = net->net->parameters().front().device();
-  auto lab = labels(n, rng, device);
-  return {sample(lab, rng), Cond::classes(lab)};
+  Cond cond = conditions(n, rng, device);
+  return {sample(cond, n, rng), cond};
 }
 
 void FewStepStudentImpl::set_regression(RegressionPairs pairs, double weight, int64_t batch) {

@@ -4,6 +4,7 @@
 // without gradients, and returns step k's prediction with its graph, so the student is trained
 // on the inputs it will see when sampling.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "retort/generators/generator.h"
@@ -20,6 +21,10 @@ struct RegressionPairs {
 // Discrete timesteps of a K-step student, DMD2's spacing: K = 4 gives 999, 749, 499, 249.
 std::vector<int64_t> default_student_timesteps(int64_t K, int64_t schedule_steps = 1000);
 
+// The conditions of a batch of n student draws (e.g. the point-cloud renders of random training
+// clips); the default is random classes.
+using ConditionSampler = std::function<Cond(int64_t n, Rng& rng, const torch::Device& device)>;
+
 class FewStepStudentImpl : public Generator {
  public:
   // `net` is trained in place (start it from the teacher's weights). `timesteps` are discrete
@@ -29,6 +34,10 @@ class FewStepStudentImpl : public Generator {
   GenBatch draw_eval(int64_t n, Rng& rng) override;   // the full K-step chain, balanced classes
   // The full K-step chain for the given labels (no graph), clamped to [-1, 1].
   torch::Tensor sample(const torch::Tensor& labels, Rng& rng, int64_t batch = 250);
+  // The same for n samples under `cond` (a video student: [n,K,C,R,R]).
+  torch::Tensor sample(const Cond& cond, int64_t n, Rng& rng, int64_t batch = 250);
+  // Where draw() and draw_eval() take their conditions from (instead of random classes).
+  void set_conditions(ConditionSampler sampler) { conditions_ = std::move(sampler); }
   const std::vector<int64_t>& timesteps() const { return timesteps_; }
   // DMD's regression loss: weight * mean squared error between the student's first step from a
   // pair's noise and the teacher's image for it, on `batch` random pairs per generator update.
@@ -43,7 +52,11 @@ class FewStepStudentImpl : public Generator {
   // Runs steps [0, upto) without gradients from noise; returns x at t_upto.
   torch::Tensor simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng);
   torch::Tensor labels(int64_t n, Rng& rng, const torch::Device& device) const;
+  Cond conditions(int64_t n, Rng& rng, const torch::Device& device) const;
+  // The shape of n samples: [n,C,R,R], or [n,K,C,R,R] for a video model.
+  std::vector<int64_t> shape(int64_t n) const;
   std::vector<int64_t> timesteps_;
+  ConditionSampler conditions_;
   bool backward_simulation_;
   RegressionPairs pairs_;
   double regression_weight_ = 0.0;

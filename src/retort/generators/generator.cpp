@@ -30,7 +30,7 @@ ParticleGeneratorImpl::ParticleGeneratorImpl(int64_t count, int64_t dim, double 
 
 GenBatch ParticleGeneratorImpl::draw(int64_t batch, Rng& rng) {
   const int64_t n = particles.size(0);
-  if (batch >= n) return {particles, Cond{labels_, {}, {}}};
+  if (batch >= n) return {particles, Cond::classes(labels_)};
   auto idx = rng.randint(0, n, {batch}, particles.device());
   Cond c;
   if (labels_.defined()) c.labels = labels_.index_select(0, idx);
@@ -38,7 +38,7 @@ GenBatch ParticleGeneratorImpl::draw(int64_t batch, Rng& rng) {
 }
 
 GenBatch ParticleGeneratorImpl::draw_eval(int64_t, Rng&) {
-  return {particles.detach().clone(), Cond{labels_, {}, {}}};
+  return {particles.detach().clone(), Cond::classes(labels_)};
 }
 
 OneStepGeneratorImpl::OneStepGeneratorImpl(const OneStepOptions& opts, std::vector<int64_t> classes,

@@ -6,18 +6,23 @@ namespace retort {
 
 torch::Tensor sample_teacher(UNetDenoiser& model, const torch::Tensor& labels, const TeacherSampling& opts,
                              Rng& rng, const torch::Tensor& noise) {
+  return sample_teacher(model, Cond::classes(labels), labels.size(0), opts, rng, noise);
+}
+
+torch::Tensor sample_teacher(UNetDenoiser& model, const Cond& all, int64_t N, const TeacherSampling& opts,
+                             Rng& rng, const torch::Tensor& noise) {
   torch::NoGradGuard ng;
   model->eval();
   const auto& o = model->net->options();
   auto device = model->net->parameters().front().device();
   auto times = sampling_times(model->schedule, opts.steps);
   std::vector<torch::Tensor> out;
-  const int64_t N = labels.size(0);
   for (int64_t i = 0; i < N; i += opts.batch) {
     const int64_t b = std::min(opts.batch, N - i);
-    Cond cond = Cond::classes(labels.narrow(0, i, b).to(device));
-    auto x = noise.defined() ? noise.narrow(0, i, b).to(device)
-                             : rng.randn({b, o.channels, o.resolution, o.resolution}, device);
+    Cond cond = all.slice(i, b, device);
+    std::vector<int64_t> shape{b, o.channels, o.resolution, o.resolution};
+    if (o.frames > 0) shape.insert(shape.begin() + 1, o.frames);
+    auto x = noise.defined() ? noise.narrow(0, i, b).to(device) : rng.randn(shape, device);
     EpsFn eps = [&](const torch::Tensor& xt, const torch::Tensor& t) {
       return eps_cfg(*model, xt, t, cond, opts.cfg);
     };

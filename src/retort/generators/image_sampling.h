@@ -21,6 +21,9 @@ struct TeacherSampling {
 // drawn from `rng`.
 torch::Tensor sample_teacher(UNetDenoiser& model, const torch::Tensor& labels, const TeacherSampling& opts,
                              Rng& rng, const torch::Tensor& noise = {});
+// `n` samples under `cond` (its tensors have n rows; a video model gives [n,K,C,R,R]).
+torch::Tensor sample_teacher(UNetDenoiser& model, const Cond& cond, int64_t n, const TeacherSampling& opts,
+                             Rng& rng, const torch::Tensor& noise = {});
 
 // Labels 0..classes-1, each repeated `per_class` times in a row (a class-per-row grid), or
 // `per_class` null labels when the model is unconditional (classes == 0).

@@ -5,14 +5,27 @@
 namespace retort {
 
 Cond Cond::null(int64_t batch, const torch::Device& device) {
-  return Cond{torch::full({batch}, kNullClass, torch::TensorOptions().dtype(torch::kLong).device(device)),
-              {}, {}};
+  return Cond::classes(torch::full({batch}, kNullClass, torch::TensorOptions().dtype(torch::kLong).device(device)));
 }
 
 Cond Cond::as_null() const {
   Cond c = *this;
   if (labels.defined()) c.labels = torch::full_like(labels, kNullClass);
   c.embedding = torch::Tensor();
+  if (concat.defined()) c.concat = torch::zeros_like(concat);
+  return c;
+}
+
+Cond Cond::dropped(const torch::Tensor& drop) const {
+  TORCH_CHECK(!embedding.defined() && !camera.defined(), "Cond::dropped: only labels and concat can be dropped");
+  Cond c = *this;
+  if (labels.defined()) c.labels = torch::where(drop, torch::full_like(labels, kNullClass), labels);
+  if (concat.defined()) {
+    auto keep = (~drop).to(concat.scalar_type());
+    std::vector<int64_t> shape(concat.dim(), 1);
+    shape[0] = concat.size(0);
+    c.concat = concat * keep.reshape(shape);
+  }
   return c;
 }
 
@@ -21,7 +34,13 @@ Cond Cond::index(const torch::Tensor& idx) const {
   if (labels.defined()) c.labels = labels.index_select(0, idx);
   if (embedding.defined()) c.embedding = embedding.index_select(0, idx);
   if (camera.defined()) c.camera = camera.index_select(0, idx);
+  if (concat.defined()) c.concat = concat.index_select(0, idx);
   return c;
+}
+
+Cond Cond::slice(int64_t start, int64_t length, const torch::Device& device) const {
+  auto part = [&](const torch::Tensor& x) { return x.defined() ? x.narrow(0, start, length).to(device) : x; };
+  return Cond{part(labels), part(embedding), part(camera), part(concat)};
 }
 
 namespace {
@@ -35,11 +54,12 @@ torch::Tensor cat_or_undefined(const torch::Tensor& a, const torch::Tensor& b, c
 Cond Cond::cat(const Cond& a, const Cond& b) {
   return Cond{cat_or_undefined(a.labels, b.labels, "labels"),
               cat_or_undefined(a.embedding, b.embedding, "embedding"),
-              cat_or_undefined(a.camera, b.camera, "camera")};
+              cat_or_undefined(a.camera, b.camera, "camera"), cat_or_undefined(a.concat, b.concat, "concat")};
 }
 
 bool Cond::unconditional() const {
   if (embedding.defined()) return false;
+  if (concat.defined() && concat.ne(0).any().item<bool>()) return false;
   return !labels.defined() || (labels == kNullClass).all().item<bool>();
 }
 

@@ -15,12 +15,19 @@ struct Cond {
   torch::Tensor labels;     // int64 [B]; kNullClass entries are unconditional
   torch::Tensor embedding;  // float [B, E]: replaces the label's embedding (textual inversion, ASD's phi)
   torch::Tensor camera;     // float [B, C]: for camera-aware models
+  // float [B, ..., Cc, H, W]: channels appended to the model's input (ViewCrafter's c_concat: the
+  // point-cloud renders of a trajectory). The null condition is all zeros.
+  torch::Tensor concat;
 
   static Cond null(int64_t batch, const torch::Device& device);
-  static Cond classes(const torch::Tensor& labels) { return Cond{labels, {}, {}}; }
-  // The same condition with every label replaced by the null class (embedding dropped).
+  static Cond classes(const torch::Tensor& labels) { Cond c; c.labels = labels; return c; }
+  // The same condition with every label replaced by the null class (embedding dropped, concat zeroed).
   Cond as_null() const;
+  // Samples where `drop` [B] (bool) is true become null, the others stay (condition dropout for CFG).
+  Cond dropped(const torch::Tensor& drop) const;
   Cond index(const torch::Tensor& idx) const;
+  // Samples [start, start + length), moved to `device`.
+  Cond slice(int64_t start, int64_t length, const torch::Device& device) const;
   static Cond cat(const Cond& a, const Cond& b);
   bool unconditional() const;
 };

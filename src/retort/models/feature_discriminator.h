@@ -2,7 +2,8 @@
 //  * FVGen: the frozen teacher's encoder + a small trainable head;
 //  * DMD2: the fake score's encoder + a head, trained together with the fake score.
 // The head is DMD2's: [conv 4x4 stride 2 + GroupNorm + SiLU] down to 1x1, then a 1x1 conv to a
-// logit. The backbone is held but not registered, so parameters() / checkpoints of the
+// logit; for a video backbone (FVGen) the same with 3-D convolutions over (frames, height, width)
+// and the logit averaged over frames. The backbone is held but not registered, so parameters() / checkpoints of the
 // discriminator hold only the head; the backbone's own owner trains (or freezes) it.
 #pragma once
 #include "retort/models/denoiser.h"
@@ -18,6 +19,7 @@ class FeatureDiscriminatorImpl : public Discriminator {
 
  private:
   UNetDenoiser backbone_;
+  bool video_ = false;
 };
 TORCH_MODULE(FeatureDiscriminator);
 

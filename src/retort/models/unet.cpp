@@ -66,11 +66,45 @@ torch::Tensor AttentionBlockImpl::forward(const torch::Tensor& x) {
   return x + proj->forward(out);
 }
 
+TemporalAttentionImpl::TemporalAttentionImpl(int64_t channels, int64_t heads, int64_t groups, int64_t frames)
+    : heads_(heads), frames_(frames) {
+  if (channels % heads != 0 || channels % 2 != 0)
+    throw ConfigError(fmt::format("unet: temporal_heads = {} must divide width {} (and widths with temporal "
+                                  "attention must be even)", heads, channels));
+  norm = register_module("norm", nn::GroupNorm(groups, channels));
+  qkv = register_module("qkv", nn::Linear(channels, 3 * channels));
+  proj = register_module("proj", nn::Linear(channels, channels));
+  torch::NoGradGuard ng;
+  proj->weight.zero_();
+  proj->bias.zero_();
+}
+
+torch::Tensor TemporalAttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t K = frames_, B = x.size(0) / K, C = x.size(1), H = x.size(2), W = x.size(3), d = C / heads_;
+  // [B*K, C, H, W] -> one sequence of K frames per pixel: [B, HW, K, C]
+  auto h = norm->forward(x).reshape({B, K, C, H * W}).permute({0, 3, 1, 2});
+  auto frame = torch::arange(K, x.options().dtype(torch::kFloat32)) / 1000.0;  // time_features scales by 1000
+  h = h + time_features(frame, C).to(x.scalar_type());
+  auto qkv_ = qkv->forward(h).reshape({B * H * W, K, 3, heads_, d}).permute({2, 0, 3, 1, 4});
+  auto q = qkv_[0].reshape({-1, K, d}), k = qkv_[1].reshape({-1, K, d}), v = qkv_[2].reshape({-1, K, d});
+  auto attn = torch::softmax(torch::bmm(q, k.transpose(1, 2)) / std::sqrt(double(d)), -1);
+  auto out = torch::bmm(attn, v).reshape({B * H * W, heads_, K, d}).permute({0, 2, 1, 3}).reshape({B, H * W, K, C});
+  out = proj->forward(out).permute({0, 2, 3, 1}).reshape({B * K, C, H, W});
+  return x + out;
+}
+
 UNetImpl::UNetImpl(const UNetOptions& o) : opts_(o) {
   if (o.widths.empty()) throw ConfigError("unet.widths must name at least one level");
   for (auto w : o.widths)
     if (w % o.groups != 0)
       throw ConfigError(fmt::format("unet: groups = {} must divide every width (got {})", o.groups, w));
+  const int64_t L = o.widths.size();
+  if (o.frames < 0 || o.concat_channels < 0 || o.temporal_heads < 0)
+    throw ConfigError("unet: frames, concat_channels and temporal_heads must be >= 0");
+  if (o.temporal_heads > 0 && o.frames == 0)
+    throw ConfigError("unet: temporal_heads > 0 needs a video model (frames > 0)");
+  if (o.temporal_from < 0 || o.temporal_from > L)
+    throw ConfigError(fmt::format("unet: temporal_from = {} must be in [0, {}] (the number of levels)", o.temporal_from, L));
   const int64_t E = o.time_dim;
   time_mlp = register_module("time_mlp", nn::Sequential(nn::Linear(E, E), nn::SiLU(), nn::Linear(E, E)));
   // Index num_classes is the null class of classifier-free guidance.
@@ -81,8 +115,20 @@ UNetImpl::UNetImpl(const UNetOptions& o) : opts_(o) {
     camera_proj->weight.zero_();
     camera_proj->bias.zero_();
   }
-  in_conv = register_module("in_conv", conv3(o.channels, o.widths[0]));
-  const int64_t L = o.widths.size();
+  in_conv = register_module("in_conv", conv3(o.channels + o.concat_channels, o.widths[0]));
+  if (o.temporal_heads > 0) {  // image models keep their module tree (and checkpoints) as before
+    down_temporal = register_module("down_temporal", nn::ModuleList());
+    up_temporal = register_module("up_temporal", nn::ModuleList());
+  }
+  // A temporal block after residual block i at level l, when level l has temporal attention.
+  auto add_temporal = [&](nn::ModuleList& list, std::vector<int64_t>& index, int64_t l, int64_t width) {
+    if (o.temporal_heads > 0 && l >= o.temporal_from) {
+      index.push_back(int64_t(list->size()));
+      list->push_back(TemporalAttention(width, o.temporal_heads, o.groups, o.frames));
+    } else {
+      index.push_back(-1);
+    }
+  };
   std::vector<int64_t> skip_ch{o.widths[0]};
   int64_t ch = o.widths[0];
   down_blocks = register_module("down_blocks", nn::ModuleList());
@@ -90,6 +136,7 @@ UNetImpl::UNetImpl(const UNetOptions& o) : opts_(o) {
   for (int64_t l = 0; l < L; ++l) {
     for (int64_t b = 0; b < o.blocks; ++b) {
       down_blocks->push_back(ResBlock(ch, o.widths[l], E, o.groups, o.dropout));
+      add_temporal(down_temporal, down_temporal_index, l, o.widths[l]);
       ch = o.widths[l];
       skip_ch.push_back(ch);
     }
@@ -100,6 +147,8 @@ UNetImpl::UNetImpl(const UNetOptions& o) : opts_(o) {
   }
   mid1 = register_module("mid1", ResBlock(ch, ch, E, o.groups, o.dropout));
   if (o.heads > 0) mid_attn = register_module("mid_attn", AttentionBlock(ch, o.heads, o.groups));
+  if (o.temporal_heads > 0)
+    mid_temporal = register_module("mid_temporal", TemporalAttention(ch, o.temporal_heads, o.groups, o.frames));
   mid2 = register_module("mid2", ResBlock(ch, ch, E, o.groups, o.dropout));
   up_blocks = register_module("up_blocks", nn::ModuleList());
   upsamples = register_module("upsamples", nn::ModuleList());
@@ -108,6 +157,7 @@ UNetImpl::UNetImpl(const UNetOptions& o) : opts_(o) {
       int64_t s = skip_ch.back();
       skip_ch.pop_back();
       up_blocks->push_back(ResBlock(ch + s, o.widths[l], E, o.groups, o.dropout));
+      add_temporal(up_temporal, up_temporal_index, l, o.widths[l]);
       ch = o.widths[l];
     }
     if (l > 0) upsamples->push_back(conv3(ch, ch));
@@ -134,17 +184,44 @@ torch::Tensor UNetImpl::embed(const torch::Tensor& t, const Cond& cond, int64_t 
   return emb;
 }
 
+torch::Tensor UNetImpl::input(const torch::Tensor& x, const Cond& cond) {
+  const int64_t K = opts_.frames, C = opts_.channels, Cc = opts_.concat_channels;
+  const bool video = K > 0;
+  if (video ? (x.dim() != 5 || x.size(1) != K || x.size(2) != C) : (x.dim() != 4 || x.size(1) != C))
+    throw Error(fmt::format("unet: expected {} [B,{}{},H,W], got [{}]", video ? "videos" : "images",
+                            video ? fmt::format("{},", K) : "", C, fmt::join(x.sizes(), ",")));
+  auto h = x;
+  const int64_t channel_dim = video ? 2 : 1;
+  if (Cc > 0) {
+    if (!cond.concat.defined())
+      throw Error(fmt::format("unet: this model reads {} condition channels (Cond::concat); none given", Cc));
+    auto want = x.sizes().vec();
+    want[channel_dim] = Cc;
+    if (cond.concat.sizes().vec() != want)
+      throw Error(fmt::format("unet: Cond::concat must be [{}], got [{}]", fmt::join(want, ","),
+                              fmt::join(cond.concat.sizes(), ",")));
+    h = torch::cat({x, cond.concat.to(x.options())}, channel_dim);
+  } else if (cond.concat.defined()) {
+    throw Error("unet: Cond::concat given to a model without condition channels (concat_channels = 0)");
+  }
+  return video ? h.flatten(0, 1) : h;
+}
+
+torch::Tensor UNetImpl::temporal(const std::vector<int64_t>& index, nn::ModuleList& blocks, int64_t i,
+                                 const torch::Tensor& h) {
+  if (index.empty() || index[i] < 0) return h;
+  return blocks[index[i]]->as<TemporalAttentionImpl>()->forward(h);
+}
+
 torch::Tensor UNetImpl::down(const torch::Tensor& x, const torch::Tensor& emb, std::vector<torch::Tensor>* skips) {
-  if (x.dim() != 4 || x.size(1) != opts_.channels)
-    throw Error(fmt::format("unet: expected images [B,{},H,W], got [{}]", opts_.channels,
-                                 fmt::join(x.sizes(), ",")));
   auto h = in_conv->forward(x);
   if (skips) skips->push_back(h);
   const int64_t L = opts_.widths.size();
   int64_t i = 0;
   for (int64_t l = 0; l < L; ++l) {
     for (int64_t b = 0; b < opts_.blocks; ++b) {
-      h = down_blocks[i++]->as<ResBlockImpl>()->forward(h, emb);
+      h = down_blocks[i]->as<ResBlockImpl>()->forward(h, emb);
+      h = temporal(down_temporal_index, down_temporal, i++, h);
       if (skips) skips->push_back(h);
     }
     if (l + 1 < L) {
@@ -154,22 +231,38 @@ torch::Tensor UNetImpl::down(const torch::Tensor& x, const torch::Tensor& emb, s
   }
   h = mid1->forward(h, emb);
   if (mid_attn) h = mid_attn->forward(h);
+  if (mid_temporal) h = mid_temporal->forward(h);
   return mid2->forward(h, emb);
 }
 
+namespace {
+// [B*K, ...] back to [B, K, ...] for a video model.
+torch::Tensor unfold_frames(const torch::Tensor& h, int64_t frames) {
+  if (frames == 0) return h;
+  auto shape = h.sizes().vec();
+  shape[0] /= frames;
+  shape.insert(shape.begin() + 1, frames);
+  return h.reshape(shape);
+}
+}  // namespace
+
 torch::Tensor UNetImpl::encode(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond) {
-  return down(x, embed(t, cond, x.size(0)), nullptr);
+  auto emb = embed(t, cond, x.size(0));
+  if (opts_.frames > 0) emb = emb.repeat_interleave(opts_.frames, 0);
+  return unfold_frames(down(input(x, cond), emb, nullptr), opts_.frames);
 }
 
 torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond) {
   auto emb = embed(t, cond, x.size(0));
+  if (opts_.frames > 0) emb = emb.repeat_interleave(opts_.frames, 0);  // one embedding per clip, shared by its frames
   std::vector<torch::Tensor> skips;
-  auto h = down(x, emb, &skips);
+  auto h = down(input(x, cond), emb, &skips);
   const int64_t L = opts_.widths.size();
   int64_t i = 0;
   for (int64_t l = L - 1; l >= 0; --l) {
     for (int64_t b = 0; b <= opts_.blocks; ++b) {
-      h = up_blocks[i++]->as<ResBlockImpl>()->forward(torch::cat({h, skips.back()}, 1), emb);
+      h = up_blocks[i]->as<ResBlockImpl>()->forward(torch::cat({h, skips.back()}, 1), emb);
+      h = temporal(up_temporal_index, up_temporal, i++, h);
       skips.pop_back();
     }
     if (l > 0) {
@@ -181,7 +274,7 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, 
       h = upsamples[L - 1 - l]->as<nn::Conv2dImpl>()->forward(h);
     }
   }
-  return out_conv->forward(F::silu(out_norm->forward(h)));
+  return unfold_frames(out_conv->forward(F::silu(out_norm->forward(h))), opts_.frames);
 }
 
 UNetDenoiserImpl::UNetDenoiserImpl(const UNetOptions& opts, Schedule schedule_, Prediction prediction_)
@@ -256,6 +349,8 @@ std::string describe(UNetDenoiser& m) {
                       {"time_dim", o.time_dim},   {"num_classes", o.num_classes},
                       {"groups", o.groups},       {"heads", o.heads},
                       {"dropout", o.dropout},     {"camera_dim", o.camera_dim},
+                      {"concat_channels", o.concat_channels}, {"frames", o.frames},
+                      {"temporal_heads", o.temporal_heads},   {"temporal_from", o.temporal_from},
                       {"prediction", std::vector<std::string>{"eps", "x0", "v"}[int(m->prediction)]},
                       {"schedule", schedule_kind_names()[int(s.kind)]},
                       {"schedule_steps", s.steps}, {"schedule_continuous", s.continuous}};
@@ -291,6 +386,10 @@ UNetDenoiser load_unet(const std::filesystem::path& path, std::map<std::string, 
     o.heads = j.at("heads");
     o.dropout = j.at("dropout");
     o.camera_dim = j.value("camera_dim", int64_t{0});  // absent in files from before camera conditioning
+    o.concat_channels = j.value("concat_channels", int64_t{0});  // absent in files from before video models
+    o.frames = j.value("frames", int64_t{0});
+    o.temporal_heads = j.value("temporal_heads", int64_t{0});
+    o.temporal_from = j.value("temporal_from", int64_t{1});
     pred = parse_prediction(j.at("prediction").get<std::string>());
     s.kind = parse_schedule_kind(j.at("schedule").get<std::string>());
     s.steps = j.at("schedule_steps");

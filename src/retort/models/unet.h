@@ -1,6 +1,9 @@
 // A small image UNet (DDPM / ADM style): sinusoidal time embedding plus a class embedding with a
 // null class for classifier-free guidance, residual blocks conditioned on both, self-attention at
 // the lowest resolution. It is the Fashion-MNIST teacher, the fake score and the few-step student.
+// With `frames` > 0 it is a video model (DynamiCrafter / ViewCrafter style): every frame goes
+// through the same 2-D blocks, temporal self-attention mixes the frames at the low resolutions,
+// and Cond::concat (the point-cloud renders) is appended to each frame's input channels.
 #pragma once
 #include <filesystem>
 #include <map>
@@ -27,6 +30,11 @@ struct UNetOptions {
   double dropout = 0.0;
   int64_t camera_dim = 0;                    // > 0: Cond::camera [B, camera_dim] is added to the embedding
                                              // through a zero-initialised linear map (ASD's camera-aware phi)
+  int64_t concat_channels = 0;               // Cond::concat channels appended to the input (0: none)
+  int64_t frames = 0;                        // > 0: a video model over x [B, frames, channels, H, W]
+  int64_t temporal_heads = 0;                // > 0: temporal self-attention across frames (video models)
+  int64_t temporal_from = 1;                 // first level with temporal attention (0 = full resolution);
+                                             // the middle block always has it when temporal_heads > 0
 };
 
 class ResBlockImpl : public torch::nn::Module {
@@ -54,13 +62,29 @@ class AttentionBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(AttentionBlock);
 
+// Self-attention across the frames at each pixel: x [B*K, C, H, W] with the K frames of a clip
+// adjacent, a fixed sinusoidal frame-position code added to the normalised features. The output
+// projection starts at zero, so at initialisation the block is the identity (each frame alone).
+class TemporalAttentionImpl : public torch::nn::Module {
+ public:
+  TemporalAttentionImpl(int64_t channels, int64_t heads, int64_t groups, int64_t frames);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  int64_t heads_, frames_;
+  torch::nn::GroupNorm norm{nullptr};
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+};
+TORCH_MODULE(TemporalAttention);
+
 // The network itself: forward() returns the raw output in units of the model's prediction.
 class UNetImpl : public torch::nn::Module {
  public:
   explicit UNetImpl(const UNetOptions& opts);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond);
-  // The bottleneck features [B, widths.back(), r, r] after the middle blocks: what FVGen's and
-  // DMD2's discriminator heads read. Costs only the encoder half.
+  // The bottleneck features [B, widths.back(), r, r] after the middle blocks ([B, K, widths.back(),
+  // r, r] for a video model): what FVGen's and DMD2's discriminator heads read. Costs only the
+  // encoder half.
   torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond);
   // The class embedding used for `cond` ([B, time_dim]); Cond::embedding replaces it.
   torch::Tensor condition_embedding(const Cond& cond, int64_t batch);
@@ -68,8 +92,13 @@ class UNetImpl : public torch::nn::Module {
 
  private:
   torch::Tensor embed(const torch::Tensor& t, const Cond& cond, int64_t batch);
+  // Checks x, appends Cond::concat and folds frames into the batch: [B(*K), channels + concat, H, W].
+  torch::Tensor input(const torch::Tensor& x, const Cond& cond);
   // Encoder + middle; fills `skips` when given.
   torch::Tensor down(const torch::Tensor& x, const torch::Tensor& emb, std::vector<torch::Tensor>* skips);
+  // The temporal block after residual block `i` of `blocks` (down or up), if any.
+  torch::Tensor temporal(const std::vector<int64_t>& index, torch::nn::ModuleList& blocks, int64_t i,
+                         const torch::Tensor& h);
 
   UNetOptions opts_;
   torch::nn::Sequential time_mlp{nullptr};
@@ -80,6 +109,9 @@ class UNetImpl : public torch::nn::Module {
   torch::nn::ModuleList down_blocks, downsamples, up_blocks, upsamples;
   ResBlock mid1{nullptr}, mid2{nullptr};
   AttentionBlock mid_attn{nullptr};
+  torch::nn::ModuleList down_temporal, up_temporal;
+  std::vector<int64_t> down_temporal_index, up_temporal_index;  // per residual block: entry or -1
+  TemporalAttention mid_temporal{nullptr};
 };
 TORCH_MODULE(UNet);
 

@@ -11,26 +11,15 @@
 #include "retort/data/dataset_config.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/models/unet.h"
+#include "retort/train/denoiser_train.h"
 
 namespace retort {
 
 struct TeacherConfig {
   DataConfig data;
-  UNetOptions model;  // channels, resolution and num_classes come from the data set
-  ScheduleOptions schedule{ScheduleKind::Cosine, 1000, false};
-  Prediction prediction = Prediction::V;  // v stays well conditioned at t = 1, where students start
+  TeacherModel model;  // net: channels, resolution and num_classes come from the data set
   bool conditional = true;                // false: ignore labels (unconditional model)
-  int64_t steps = 20000;
-  int64_t batch = 128;
-  double lr = 2e-4;
-  int64_t warmup = 500;        // linear learning-rate warm-up steps
-  double weight_decay = 0.0;
-  double grad_clip = 1.0;
-  double ema = 0.999;          // EMA decay of the saved weights
-  double cond_drop = 0.1;      // probability of training a sample as unconditional (for CFG)
-  uint64_t seed = 0;
-  int64_t log_every = 50;
-  int64_t checkpoint_every = 500;
+  DenoiserTrainOptions train;
   TeacherSampling preview{50, 2.0, 0.0, 1.0, 250};  // the samples.png written at the end
   int64_t preview_classes = 0;    // rows of samples.png: 0 = every class, else that many spread evenly
   int64_t preview_per_class = 10;  // columns of samples.png
@@ -39,17 +28,11 @@ struct TeacherConfig {
 
 TeacherConfig read_teacher_config(ConfigNode root);
 
-struct TeacherReport {
-  int64_t steps = 0;
-  double final_loss = 0;  // mean of the last logged window
-  double seconds = 0;     // wall time of the run, summed over resumed calls (work lost to a kill not counted)
-};
-
 // Trains into `out`: checkpoint.pt, metrics.csv/jsonl, loss.png, teacher.safetensors (EMA
 // weights), samples.png (a class-per-row grid), config.resolved.toml. `stop_after` > 0 ends this
 // invocation (with a checkpoint) after that many steps, for time-boxed jobs; a rerun continues.
 // The final files are written only once cfg.steps are done.
-TeacherReport train_teacher(const TeacherConfig& cfg, const std::filesystem::path& out, bool progress,
+DenoiserReport train_teacher(const TeacherConfig& cfg, const std::filesystem::path& out, bool progress,
                             const std::string& config_text, int64_t stop_after = 0);
 
 }  // namespace retort

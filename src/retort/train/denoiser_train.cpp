@@ -1,0 +1,120 @@
+#include "retort/train/denoiser_train.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "retort/core/error.h"
+#include "retort/plot/curves.h"
+#include "retort/train/checkpoint.h"
+#include "retort/train/distill_loop.h"
+#include "retort/train/ema.h"
+#include "retort/train/metrics_log.h"
+#include "retort/train/progress.h"
+
+namespace retort {
+
+const OptionTable<DenoiserTrainOptions>& denoiser_train_option_table() {
+  using O = DenoiserTrainOptions;
+  static const auto table = OptionTable<O>()
+      .integer("steps", &O::steps, 1, 100'000'000, "training steps (where to stop: rerun with more to continue)")
+      .integer("batch", &O::batch, 1, 1'000'000, "samples per step")
+      .number("lr", &O::lr, 1e-10, 10, "AdamW learning rate (constant after warm-up)")
+      .integer("warmup", &O::warmup, 0, 100'000'000, "linear learning-rate warm-up steps")
+      .number("weight_decay", &O::weight_decay, 0, 10, "AdamW weight decay")
+      .number("grad_clip", &O::grad_clip, 0, 1e9, "gradient-norm clip (0 = none)")
+      .number("ema", &O::ema, 0, 1, "EMA decay of the saved weights")
+      .number("cond_drop", &O::cond_drop, 0, 1, "probability of training a sample unconditionally (for CFG)")
+      .integer("seed", &O::seed, 0, INT64_MAX, "random seed (initial weights and batches)")
+      .integer("log_every", &O::log_every, 1, 1'000'000, "steps per metrics row")
+      .integer("checkpoint_every", &O::checkpoint_every, 1, 100'000'000, "steps per checkpoint");
+  return table;
+}
+
+const OptionTable<ScheduleOptions>& teacher_schedule_option_table() {
+  using O = ScheduleOptions;
+  static const auto table = OptionTable<O>()
+      .named("kind", &O::kind, schedule_kind_names(), "noise schedule")
+      .integer("steps", &O::steps, 2, 100000, "T, the steps of the discrete schedule");
+  return table;
+}
+
+const OptionTable<TeacherModel>& teacher_prediction_option_table() {
+  static const auto table = OptionTable<TeacherModel>().named(
+      "prediction", &TeacherModel::prediction, {"eps", "x0", "v"}, "what the network predicts");
+  return table;
+}
+
+DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& model, UNetDenoiser& ema,
+                              const DenoiserBatchFn& next_batch, Rng& rng, const torch::Device& device,
+                              const std::filesystem::path& out, bool progress, const std::string& config_text,
+                              int64_t stop_after, const std::string& name) {
+  namespace fs = std::filesystem;
+  auto t0 = std::chrono::steady_clock::now();
+  const Schedule& schedule = model->schedule;
+  auto params = trainable_parameters(*model);
+  auto opt = make_adamw(params, OptimOptions{opts.lr, 0.9, 0.999, opts.weight_decay, opts.grad_clip});
+
+  RunSeconds seconds;
+  CheckpointParts parts{{{"model", model.get()}, {"ema", ema.get()}}, {{"optimizer", &opt}}, {{"seconds", &seconds.seconds}}};
+  const auto ckpt = out / "checkpoint.pt";
+  // The learning rate is constant after warm-up, so [train] steps may grow between invocations;
+  // the run may also continue on another device or thread count.
+  const auto same_run = same_run_but_length(config_text, "train");
+  int64_t step = fs::exists(ckpt) ? load_checkpoint(ckpt, parts, rng, config_text, same_run) : 0;
+  if (step > opts.steps)
+    throw ConfigError(fmt::format("{}: the checkpoint is at step {}, beyond train.steps = {}; raise it or use "
+                                  "another output folder", ckpt.string(), step, opts.steps));
+  write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
+  seconds.resume(t0);
+  MetricsLog log(out, step);
+  ProgressBar bar("train-" + name, opts.steps, step, progress);
+  double window = 0;
+  int64_t window_n = 0;
+  DenoiserReport report;
+  model->train();
+  const int64_t T = schedule.options().steps;
+  const int64_t stop = stop_after > 0 ? std::min(opts.steps, step + stop_after) : opts.steps;
+  while (step < stop) {
+    auto [x0, cond] = next_batch(rng, opts.batch, device);
+    if (cond.labels.defined() || cond.concat.defined()) cond = cond.dropped(rng.rand({opts.batch}, device) < opts.cond_drop);
+    // Discrete step k uniform in [0, T), at t = (k + 1) / T (schedule.h).
+    auto t = (rng.randint(0, T, {opts.batch}, device).to(torch::kFloat32) + 1) / double(T);
+    auto eps = rng.randn(x0.sizes(), device);
+    auto abar = schedule.alpha_bar(t).to(torch::kFloat32);
+    auto alpha = abar.sqrt(), sigma = (1 - abar).sqrt();
+    auto xt = per_sample(alpha, x0) * x0 + per_sample(sigma, x0) * eps;
+    auto target = training_target(model->prediction, x0, eps, alpha, sigma);
+    auto loss = (model->net->forward(xt, t, cond) - target).pow(2).mean();
+    const double lr = opts.lr * std::min(1.0, double(step + 1) / double(std::max<int64_t>(opts.warmup, 1)));
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt.zero_grad();
+    loss.backward();
+    double gnorm = finalize_gradients(params, opts.grad_clip, name, step);
+    opt.step();
+    ema_update(*ema, *model, ema_decay(opts.ema, step));
+    ++step;
+    window += loss.item<double>();
+    ++window_n;
+    if (step % opts.log_every == 0 || step == opts.steps) {
+      report.final_loss = window / window_n;
+      log.write(step, {{"loss", report.final_loss}, {"grad_norm", gnorm}, {"lr", lr}});
+      window = 0;
+      window_n = 0;
+    }
+    if (step % opts.checkpoint_every == 0 || step == stop) {
+      seconds.seconds = seconds.now();
+      save_checkpoint(ckpt, parts, step, rng, config_text);
+    }
+    bar.update(step, fmt::format("loss {:.4f}", report.final_loss));
+  }
+  bar.finish();
+  if (window_n > 0) report.final_loss = window / window_n;  // the steps since the last log row
+  report.steps = step;
+  report.finished = step >= opts.steps;
+  if (report.finished) plot_metrics_csv(out / "metrics.csv", out / "loss.png", {"loss"}, name + " denoising loss", true);
+  report.seconds = seconds.now();
+  return report;
+}
+
+}  // namespace retort
