@@ -5,6 +5,9 @@
 #include <cmath>
 
 #include "retort/core/error.h"
+#include "retort/data/image_folder.h"
+#include "retort/models/classifier.h"
+#include "retort/models/classifier.h"
 
 namespace retort {
 
@@ -70,11 +73,21 @@ torch::Tensor ssim(const torch::Tensor& images, const torch::Tensor& reference) 
   return map.flatten(1).mean(1);
 }
 
-}  // namespace retort
-
-#include "retort/data/image_folder.h"
-
-namespace retort {
+torch::Tensor feature_distance(ClassifierImpl& net, const torch::Tensor& images, const torch::Tensor& reference) {
+  check_pair(images, reference, "feature_distance");
+  torch::NoGradGuard ng;
+  net.eval();
+  auto device = net.parameters().front().device();
+  auto to_net = [&](const torch::Tensor& x) { return x.to(device, torch::kFloat32).clamp(0, 1) * 2 - 1; };
+  auto fa = net.conv_features(to_net(images)), fb = net.conv_features(to_net(reference));
+  auto d = torch::zeros({images.size(0)}, torch::dtype(torch::kFloat64).device(device));
+  for (size_t l = 0; l < fa.size(); ++l) {
+    auto unit_a = fa[l] / (fa[l].pow(2).sum(1, true).sqrt() + 1e-10);  // LPIPS's normalize_tensor
+    auto unit_b = fb[l] / (fb[l].pow(2).sum(1, true).sqrt() + 1e-10);
+    d = d + (unit_a - unit_b).pow(2).sum(1).flatten(1).mean(1).to(torch::kFloat64);
+  }
+  return d.cpu();
+}
 
 std::string compare_image_files(const std::filesystem::path& image, const std::filesystem::path& reference) {
   auto a = read_image(image), b = read_image(reference);

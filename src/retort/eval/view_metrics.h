@@ -2,6 +2,9 @@
 // SSIM of MVSplat360's / FVGen's tables). Images are [N,C,H,W] with values in [0,1]; both are
 // clipped to [0,1] first. Results are per image, [N] float64.
 #pragma once
+#include <filesystem>
+#include <string>
+
 #include <torch/torch.h>
 
 namespace retort {
@@ -20,12 +23,14 @@ torch::Tensor masked_psnr(const torch::Tensor& images, const torch::Tensor& refe
 // channel_axis=0). Images must be at least 11x11 (an Error otherwise).
 torch::Tensor ssim(const torch::Tensor& images, const torch::Tensor& reference);
 
-}  // namespace retort
+class ClassifierImpl;
+// LPIPS's formula without its learned weights (its `lpips=False` baseline) on the convolution
+// stages of a classifier retort trained itself (e.g. weights/world-evaluator.safetensors): per
+// stage, features unit-normalised over channels, squared difference summed over channels and
+// averaged over positions; summed over stages. 0 for identical images. Not comparable with
+// published LPIPS values (other network, no calibration). Images in [0,1] at the classifier's size.
+torch::Tensor feature_distance(ClassifierImpl& net, const torch::Tensor& images, const torch::Tensor& reference);
 
-#include <filesystem>
-#include <string>
-
-namespace retort {
 
 // `retort compare IMAGE REFERENCE`: PSNR and SSIM of two image files of one size (RGB), as one line
 // "psnr 23.45678901 ssim 0.81234567". IoError for a missing or undecodable file, Error for a size

@@ -64,6 +64,18 @@ torch::Tensor ClassifierImpl::trunk(const torch::Tensor& x) {
 
 torch::Tensor ClassifierImpl::features(const torch::Tensor& x) { return trunk(x); }
 
+std::vector<torch::Tensor> ClassifierImpl::conv_features(const torch::Tensor& x) {
+  check_input(x);
+  std::vector<torch::Tensor> out;
+  auto h = x;
+  for (auto& m : *convs) {
+    if (m.ptr()->as<torch::nn::FlattenImpl>()) break;
+    h = m.forward(h);
+    if (m.ptr()->as<torch::nn::ReLUImpl>()) out.push_back(h);
+  }
+  return out;
+}
+
 torch::Tensor ClassifierImpl::logits_from_features(const torch::Tensor& f) { return head(f); }
 
 torch::Tensor ClassifierImpl::forward(const torch::Tensor& x) { return logits_from_features(trunk(x)); }

@@ -4,6 +4,7 @@
 // whether a class-conditional student draws the class it was asked for.
 #pragma once
 #include <filesystem>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -23,6 +24,9 @@ class ClassifierImpl : public torch::nn::Module {
   explicit ClassifierImpl(const ClassifierOptions& opts = {});
   // [B, feature_dim]: the post-ReLU penultimate layer.
   torch::Tensor features(const torch::Tensor& x);
+  // The three convolution stages' activations (after each ReLU: [B,w,R,R], [B,2w,R/2,R/2],
+  // [B,2w,R/4,R/4]): what a perceptual (LPIPS-style) distance compares.
+  std::vector<torch::Tensor> conv_features(const torch::Tensor& x);
   // [B, num_classes] logits.
   torch::Tensor forward(const torch::Tensor& x);
   // The head alone: forward(x) == logits_from_features(features(x)), so an evaluation needs one pass.
