@@ -1,4 +1,4 @@
-// Image folders (PNG / JPEG) as in-memory data sets, and PNG grids for looking at samples.
+// Image folders (PNG / JPEG) as in-memory data sets.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -15,10 +15,5 @@ namespace retort {
 // class: labels are the subfolder's index. Otherwise the set is unlabelled and subfolders are
 // ignored. Throws IoError naming the file for an undecodable image, or for an empty folder/class.
 ImageDataset load_image_folder(const std::filesystem::path& dir, int64_t resolution, int64_t channels);
-
-// Writes images [N,C,H,W] (C 1, 3 or 4; values in [-1,1], clamped) as one PNG, `columns` per row,
-// separated and framed by `pad` black pixels. Throws IoError when the file cannot be written.
-void write_png_grid(const std::filesystem::path& path, const torch::Tensor& images, int64_t columns,
-                    int64_t pad = 2);
 
 }  // namespace retort

@@ -1,4 +1,4 @@
-#include "retort/train/teacher_train.h"
+#include "retort/image/teacher_train.h"
 
 #include <fmt/format.h>
 
@@ -7,13 +7,14 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
-#include "retort/data/image_folder.h"
+#include "retort/io/png.h"
 #include "retort/plot/curves.h"
 #include "retort/train/checkpoint.h"
 #include "retort/train/distill_loop.h"
 #include "retort/train/ema.h"
 #include "retort/train/metrics_log.h"
-#include "retort/train/progress.h"
+#include "retort/run/progress.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 
