@@ -7,22 +7,17 @@
 #include <cstdio>
 #include <iostream>
 
-#include "retort/bench/distill_bench.h"
-#include "retort/bench/gmm_bench.h"
+#include "retort/bench/commands.h"
 #include "retort/bench/step_bench.h"
 #include "retort/cli/config_doc.h"
 #include "retort/core/error.h"
-#include "retort/eval/image_metrics.h"
+#include "retort/image/commands.h"
+#include "retort/image/image_eval.h"
+#include "retort/image/sample_command.h"
 #include "retort/eval/view_metrics.h"
-#include "retort/generators/sample_command.h"
-#include "retort/train/image_distill.h"
-#include "retort/train/teacher_train.h"
-#include "retort/train/evaluator_train.h"
-#include "retort/render/world_dataset.h"
-#include "retort/text3d/eval3d.h"
 #include "retort/io/average_weights.h"
-#include "retort/io/fingerprint.h"
-#include "retort/text3d/generate3d.h"
+#include "retort/render/world_dataset.h"
+#include "retort/text3d/commands.h"
 
 namespace {
 
@@ -41,25 +36,10 @@ std::string quoted(const std::string& key, const std::string& value) {
   return key + "=" + nlohmann::json(value).dump();
 }
 
-// Appended to a run's config text: its checkpoints and finished runs belong to the teacher's
-// contents, so a teacher retrained in place starts the runs afresh instead of resuming them.
-std::string weights_line(const std::filesystem::path& teacher) {
-  return "# teacher " + retort::file_fingerprint(teacher) + "\n";
-}
-
-// "a red torus; a blue cube" -> {"a red torus", "a blue cube"}.
-std::vector<std::string> split_prompts(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(';', start);
-    if (end == std::string::npos) end = text.size();
-    auto item = text.substr(start, end - start);
-    auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
-    start = end + 1;
-  }
-  return out;
+// Prints a command's report: its result on stdout, its note on stderr.
+void print(const retort::CommandReport& r) {
+  std::cout << r.result;
+  std::cerr << r.note;
 }
 
 int report(const char* kind, const std::string& what, int code) {
@@ -192,47 +172,24 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    const retort::RunRequest run{out, !no_progress};
+    auto parsed = [&] { return retort::ConfigNode::from_file(config, sets); };
     if (*gmm) {
-      auto cfg = retort::parse_gmm_bench_config(retort::ConfigNode::from_file(config, sets));
-      auto results = retort::run_gmm_bench(cfg, out, {!no_progress});
-      std::cout << retort::results_markdown(results);
-      std::fprintf(stderr, "wrote %s/results.json, results.md, overview.png\n", out.c_str());
+      print(retort::bench_gmm_command(parsed(), run));
     } else if (*train_eval) {
-      auto cfg = retort::read_evaluator_config(retort::ConfigNode::from_file(config, sets));
-      auto r = retort::train_evaluator(cfg, out, !no_progress, cfg.resolved);
-      std::cout << fmt::format("test accuracy {:.4f} ({} test images, {} steps, {:.0f} s)\n", r.test_accuracy,
-                               r.test_size, r.steps, r.seconds);
-      std::fprintf(stderr, "wrote %s/evaluator.safetensors, evaluator.json, loss.png\n", out.c_str());
+      print(retort::train_evaluator_command(parsed(), run));
     } else if (*eval) {
       std::cout << retort::image_eval_markdown(retort::run_image_eval(eval_req));
     } else if (*teacher) {
-      auto root = retort::ConfigNode::from_file(config, sets);
-      auto cfg = retort::read_teacher_config(root);
-      auto r = retort::train_teacher(cfg, out, !no_progress, root.resolved_toml(), stop_after);
-      std::cout << fmt::format("trained {} steps, final loss {:.4f}, {:.0f} s in this invocation\n", r.steps,
-                               r.final_loss, r.seconds);
-      if (!r.finished)
-        std::fprintf(stderr, "stopped at step %lld of %lld; rerun to continue\n", (long long)r.steps,
-                     (long long)cfg.train.steps);
-      else
-        std::fprintf(stderr, "wrote %s/teacher.safetensors, samples.png, loss.png, metrics.csv\n", out.c_str());
+      print(retort::train_teacher_command(parsed(), run, stop_after));
     } else if (*sample) {
       std::cout << retort::run_sample(sample_req) << std::endl;
     } else if (*distill) {
       if (!method.empty()) sets.push_back(quoted("distill.method", method));
       if (student_steps > 0) sets.push_back(fmt::format("distill.student_steps={}", student_steps));
-      auto root = retort::ConfigNode::from_file(config, sets);
-      auto cfg = retort::read_image_distill_config(root);
-      root.finish();
-      auto text = root.resolved_toml() + weights_line(cfg.teacher);
-      retort::distill_images(cfg, out, !no_progress, text);
-      std::fprintf(stderr, "wrote %s/student.safetensors, samples.png, stage*/loss.png\n", out.c_str());
+      print(retort::distill_command(parsed(), run));
     } else if (*bench_distill) {
-      auto root = retort::ConfigNode::from_file(config, sets);
-      auto cfg = retort::read_distill_bench_config(root);
-      auto results = retort::run_distill_bench(cfg, out, !no_progress, root.resolved_toml() + weights_line(cfg.base.teacher));
-      std::cout << retort::distill_results_markdown(results);
-      std::fprintf(stderr, "wrote %s/results.md, results.json, runs/*/samples.png\n", out.c_str());
+      print(retort::bench_distill_command(parsed(), run));
     } else if (*compare) {
       std::cout << retort::compare_image_files(compare_image, compare_reference) << std::endl;
     } else if (*average) {
@@ -244,26 +201,10 @@ int main(int argc, char** argv) {
     } else if (*gen3d) {
       if (!prompt.empty()) sets.push_back(quoted("prompt", prompt));
       if (!method.empty()) sets.push_back(quoted("generate3d.method", method));
-      auto root = retort::ConfigNode::from_file(config, sets);
-      auto cfg = retort::read_generate3d_config(root);
-      root.finish();
-      auto text = root.resolved_toml() + weights_line(cfg.teacher);
-      auto r = retort::run_generate3d(cfg, out, !no_progress, text);
-      if (r.seconds_per_iteration > 0)
-        std::cout << fmt::format("{} '{}': {} iterations, {:.3f} s/iteration in this invocation\n", cfg.method,
-                                 cfg.prompt, r.iterations, r.seconds_per_iteration);
-      else
-        std::cout << fmt::format("{} '{}': {} iterations, already finished (none trained in this invocation)\n",
-                                 cfg.method, cfg.prompt, r.iterations);
-      std::fprintf(stderr, "wrote %s/field.safetensors, views.png, turntable.gif, mesh.obj, mesh.ply, loss.png\n",
-                   out.c_str());
+      print(retort::generate3d_command(parsed(), run));
     } else if (*eval3d) {
-      if (!prompts.empty()) sets.push_back("prompts=" + nlohmann::json(split_prompts(prompts)).dump());
-      auto root = retort::ConfigNode::from_file(config, sets);
-      auto cfg = retort::read_eval3d_config(root);
-      root.finish();
-      std::cout << retort::run_eval3d(cfg, out, !no_progress, root.resolved_toml() + weights_line(cfg.base.teacher));
-      std::fprintf(stderr, "wrote %s/results.md, results.json, overview.png, runs/*/*/\n", out.c_str());
+      if (!prompts.empty()) sets.push_back(retort::prompts_override(prompts));
+      print(retort::eval3d_command(parsed(), run));
     } else if (*config_cmd) {
       if (config_list)
         for (const auto& c : retort::documented_commands()) std::cout << c << "\n";

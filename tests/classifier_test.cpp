@@ -10,9 +10,10 @@
 #include "retort/core/error.h"
 #include "retort/core/rng.h"
 #include "retort/eval/image_metrics.h"
+#include "retort/image/image_eval.h"
 #include "retort/io/safetensors.h"
 #include "retort/models/classifier.h"
-#include "retort/train/evaluator_train.h"
+#include "retort/image/evaluator_train.h"
 #include "test_util.h"
 
 namespace retort {

@@ -7,7 +7,9 @@
 //    w(t)(eps_y - eps_phi) is VSD's divided by (1 + gamma), and gamma <= -1 is unbounded.
 #include <gtest/gtest.h>
 
-#include "retort/distill/methods.h"
+#include "retort/distill/distribution_matching.h"
+#include "retort/distill/gan.h"
+#include "retort/distill/score_distillation.h"
 #include "retort/models/fake_score.h"
 #include "retort/models/gaussian_mixture.h"
 #include "test_util.h"

@@ -11,6 +11,7 @@
 #include "retort/core/error.h"
 #include "retort/data/idx.h"
 #include "retort/data/image_folder.h"
+#include "retort/io/png.h"
 #include "test_util.h"
 
 namespace retort {

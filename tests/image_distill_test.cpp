@@ -16,8 +16,8 @@
 #include "retort/models/feature_discriminator.h"
 #include "retort/train/checkpoint.h"
 #include "retort/train/distill_loop.h"
-#include "retort/train/image_distill.h"
-#include "retort/train/teacher_train.h"
+#include "retort/image/image_distill.h"
+#include "retort/image/teacher_train.h"
 
 namespace retort {
 namespace {

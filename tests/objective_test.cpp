@@ -4,7 +4,9 @@
 
 #include "retort/core/error.h"
 #include "retort/diffusion/parameterization.h"
-#include "retort/distill/methods.h"
+#include "retort/distill/distribution_matching.h"
+#include "retort/distill/gan.h"
+#include "retort/distill/score_distillation.h"
 #include "retort/models/fake_score.h"
 #include "retort/models/gaussian_mixture.h"
 #include "retort/models/mlp.h"

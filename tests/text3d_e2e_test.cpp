@@ -8,8 +8,8 @@
 #include "retort/models/classifier.h"
 #include "retort/render/world_dataset.h"
 #include "retort/text3d/generate3d.h"
-#include "retort/train/evaluator_train.h"
-#include "retort/train/teacher_train.h"
+#include "retort/image/evaluator_train.h"
+#include "retort/image/teacher_train.h"
 #include "test_util.h"
 
 namespace retort {

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "retort/train/kept_result.h"
+#include "retort/run/kept_result.h"
 #include "retort/io/fingerprint.h"
 #include "retort/core/error.h"
 #include "retort/distill/objective.h"

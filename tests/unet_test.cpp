@@ -8,7 +8,7 @@
 #include "retort/models/feature_discriminator.h"
 #include "retort/models/unet.h"
 #include "retort/train/checkpoint.h"
-#include "retort/train/teacher_train.h"
+#include "retort/image/teacher_train.h"
 
 namespace retort {
 namespace {

@@ -5,15 +5,14 @@
 #include <chrono>
 #include <cmath>
 
-#include "retort/bench/gmm_bench.h"
-#include "retort/train/kept_result.h"
+#include "retort/run/kept_result.h"
 #include "retort/core/error.h"
-#include "retort/data/image_folder.h"
+#include "retort/io/png.h"
 #include "retort/eval/image_metrics.h"
 #include "retort/generators/few_step_student.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/io/fingerprint.h"
-#include "retort/train/checkpoint.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 namespace fs = std::filesystem;
@@ -70,9 +69,7 @@ double since(std::chrono::steady_clock::time_point t0) {
 
 nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& out, bool progress,
                                  const std::string& config_text) {
-  ensure_writable_dir(out);
-  apply_runtime(cfg.base.runtime);
-  auto device = parse_device(cfg.base.runtime.device);
+  auto device = start_run(out, cfg.base.runtime);
   write_text_atomic(out / "config.resolved.toml", config_text);
   auto evaluator = load_classifier(cfg.evaluator);
   auto test = load_dataset(cfg.base.data, "test");
@@ -89,7 +86,7 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
       rows.push_back(kept);
       continue;
     }
-    fs::create_directories(dir);
+    create_output_folder(dir);
     Rng rng(cfg.seed);
     TeacherSampling s;
     s.steps = steps;
@@ -120,7 +117,7 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
                                     file.string(), so.channels, so.resolution, so.resolution, so.num_classes,
                                     to.channels, to.resolution, to.resolution, to.num_classes));
     student->to(device);
-    fs::create_directories(dir);
+    create_output_folder(dir);
     Rng rng(cfg.seed);
     auto t0 = std::chrono::steady_clock::now();
     auto images = student->sample(labels, rng);

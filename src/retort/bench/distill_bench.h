@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "retort/train/image_distill.h"
+#include "retort/image/image_distill.h"
 
 namespace retort {
 

@@ -1,5 +1,5 @@
 #include "retort/bench/gmm_bench.h"
-#include "retort/train/kept_result.h"
+#include "retort/run/kept_result.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 #include "retort/eval/metrics.h"
 #include "retort/models/fake_score.h"
 #include "retort/plot/scatter.h"
-#include "retort/train/checkpoint.h"
+#include "retort/run/run_folder.h"
 
 namespace fs = std::filesystem;
 
@@ -78,18 +78,6 @@ std::string run_subtitle(const nlohmann::json& r) {
 }
 
 }  // namespace
-
-void ensure_writable_dir(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create output folder ({})", dir.string(), ec.message()));
-  auto probe = dir / ".write-probe";
-  {
-    std::ofstream f(probe);
-    if (!(f << "ok")) throw IoError(fmt::format("{}: output folder is not writable", dir.string()));
-  }
-  fs::remove(probe, ec);
-}
 
 nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const fs::path& run_dir, bool progress) {
   const auto device = parse_device(cfg.runtime.device);
@@ -162,7 +150,7 @@ std::string results_markdown(const nlohmann::json& results) {
 }
 
 nlohmann::json run_gmm_bench(const GmmBenchConfig& cfg, const fs::path& out, const GmmBenchOptions& opts) {
-  ensure_writable_dir(out);
+  create_output_folder(out);
   std::fprintf(stderr, "%s\n", apply_runtime(cfg.runtime).c_str());
   write_text_atomic(out / "config.resolved.toml", cfg.resolved);
   // A stale results.json from an earlier invocation must not pass for this one's.
@@ -172,7 +160,7 @@ nlohmann::json run_gmm_bench(const GmmBenchConfig& cfg, const fs::path& out, con
   std::vector<ScatterPanel> panels;
   for (const auto& r : cfg.runs) {
     const auto run_dir = out / "runs" / r.name;
-    fs::create_directories(run_dir);
+    create_output_folder(run_dir);
     const auto result_path = run_dir / "result.json";
     auto result = kept_result(result_path, r.config_text);
     if (result.is_null()) {

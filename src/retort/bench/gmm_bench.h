@@ -25,7 +25,5 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& run, con
                               bool progress);
 // The results as a Markdown table.
 std::string results_markdown(const nlohmann::json& results);
-// Fails early with IoError if `dir` cannot be created or written.
-void ensure_writable_dir(const std::filesystem::path& dir);
 
 }  // namespace retort

@@ -6,7 +6,7 @@
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
 #include "retort/text3d/generate3d.h"
-#include "retort/train/image_distill.h"
+#include "retort/image/image_distill.h"
 
 namespace retort {
 namespace {

@@ -27,16 +27,4 @@ RuntimeOptions read_runtime_options(ConfigNode n) {
   return r;
 }
 
-void create_output_folder(const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", dir.string(), ec.message()));
-}
-
-torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime) {
-  create_output_folder(out);
-  apply_runtime(runtime);
-  return parse_device(runtime.device);
-}
-
 }  // namespace retort

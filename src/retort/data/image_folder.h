@@ -1,4 +1,4 @@
-// Image folders (PNG / JPEG) as in-memory data sets, and PNG grids for looking at samples.
+// Image folders (PNG / JPEG) as in-memory data sets.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -19,10 +19,5 @@ ImageDataset load_image_folder(const std::filesystem::path& dir, int64_t resolut
 // One PNG / JPEG file as float [channels,H,W] in [0,1] at its own size (channels 1 or 3). Throws
 // IoError naming the file when it is missing or cannot be decoded.
 torch::Tensor read_image(const std::filesystem::path& path, int64_t channels = 3);
-
-// Writes images [N,C,H,W] (C 1, 3 or 4; values in [-1,1], clamped) as one PNG, `columns` per row,
-// separated and framed by `pad` black pixels. Throws IoError when the file cannot be written.
-void write_png_grid(const std::filesystem::path& path, const torch::Tensor& images, int64_t columns,
-                    int64_t pad = 2);
 
 }  // namespace retort

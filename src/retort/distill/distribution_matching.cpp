@@ -1,6 +1,7 @@
 #include "retort/core/error.h"
 #include "retort/diffusion/parameterization.h"
-#include "retort/distill/methods.h"
+#include "retort/distill/distribution_matching.h"
+#include "retort/distill/gan.h"
 
 namespace retort {
 

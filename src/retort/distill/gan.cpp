@@ -1,4 +1,4 @@
-#include "retort/distill/methods.h"
+#include "retort/distill/gan.h"
 
 namespace retort {
 namespace F = torch::nn::functional;

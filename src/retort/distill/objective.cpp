@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include "retort/core/error.h"
-#include "retort/distill/methods.h"
+#include "retort/distill/distribution_matching.h"
+#include "retort/distill/gan.h"
+#include "retort/distill/score_distillation.h"
 
 namespace retort {
 

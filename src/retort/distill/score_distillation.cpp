@@ -1,5 +1,5 @@
 #include "retort/core/error.h"
-#include "retort/distill/methods.h"
+#include "retort/distill/score_distillation.h"
 
 namespace retort {
 

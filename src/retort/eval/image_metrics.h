@@ -47,16 +47,6 @@ ImageEval evaluate_images(Classifier& model, const torch::Tensor& images, const 
 // One-row markdown table: n, FID, precision, recall, class accuracy.
 std::string image_eval_markdown(const ImageEval& e);
 
-// `retort eval`: the evaluator file scores `images` against the whole test split of the [data] table
-// of `config` (its [runtime] table is honoured, other tables are ignored). `images` is a safetensors
-// file (see load_image_file), or "data:train" / "data:test" for that split of the data itself (the
-// real-data baseline). limit > 0 keeps the first `limit` images.
-struct ImageEvalRequest {
-  std::filesystem::path config, evaluator, images;
-  int64_t k = 3, limit = 0;
-};
-ImageEval run_image_eval(const ImageEvalRequest& request);
-
 // Images (and labels when present) from a safetensors file holding "images" float [N,C,H,W] and
 // optionally "labels" int64 [N]. IoError naming the file for a missing/ill-shaped tensor.
 void load_image_file(const std::filesystem::path& path, torch::Tensor* images, torch::Tensor* labels);

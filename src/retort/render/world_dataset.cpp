@@ -11,11 +11,11 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
-#include "retort/data/image_folder.h"
+#include "retort/io/png.h"
 #include "retort/io/safetensors.h"
 #include "retort/render/prompt.h"
-#include "retort/train/checkpoint.h"
-#include "retort/train/progress.h"
+#include "retort/run/run_folder.h"
+#include "retort/run/progress.h"
 
 namespace retort {
 namespace {

@@ -9,12 +9,12 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
-#include "retort/data/image_folder.h"
+#include "retort/io/png.h"
 #include "retort/eval/image_metrics.h"
 #include "retort/render/world.h"
 #include "retort/text3d/view_consistency.h"
-#include "retort/train/checkpoint.h"
-#include "retort/train/kept_result.h"
+#include "retort/run/run_folder.h"
+#include "retort/run/kept_result.h"
 
 namespace retort {
 namespace fs = std::filesystem;

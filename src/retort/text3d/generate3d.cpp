@@ -6,7 +6,7 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
-#include "retort/data/image_folder.h"
+#include "retort/io/png.h"
 #include "retort/field/marching_cubes.h"
 #include "retort/field/mesh_io.h"
 #include "retort/field/turntable.h"
@@ -14,6 +14,7 @@
 #include "retort/models/unet.h"
 #include "retort/plot/curves.h"
 #include "retort/train/checkpoint.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 namespace fs = std::filesystem;

@@ -9,7 +9,7 @@
 #include "retort/core/config.h"
 #include "retort/core/runtime.h"
 #include "retort/distill/objective.h"
-#include "retort/text3d/field_config.h"
+#include "retort/field/field_spec.h"
 #include "retort/text3d/field_generator.h"
 #include "retort/train/distill_loop.h"
 

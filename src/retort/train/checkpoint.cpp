@@ -23,17 +23,6 @@ std::string tensor_string(const torch::Tensor& t) {
 }
 }  // namespace
 
-void write_text_atomic(const std::filesystem::path& path, const std::string& text) {
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out) throw IoError(fmt::format("{}: cannot write", tmp.string()));
-  }
-  std::filesystem::rename(tmp, path);
-}
-
 void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, int64_t step,
                      const Rng& rng, const std::string& config_text) {
   torch::serialize::OutputArchive ar;

@@ -64,7 +64,5 @@ int64_t require_same_config(const std::filesystem::path& path, const std::string
 // [runtime]: where a run stops and how fast it goes, not what it computes. A finished run then
 // continues when rerun with more steps (for runs whose schedules do not depend on the total).
 SameRun same_run_but_length(const std::string& config_text, const std::string& table);
-// Atomic text file write (tmp + rename).
-void write_text_atomic(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace retort

@@ -10,7 +10,8 @@
 #include "retort/train/distill_loop.h"
 #include "retort/train/ema.h"
 #include "retort/train/metrics_log.h"
-#include "retort/train/progress.h"
+#include "retort/run/progress.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 

@@ -8,7 +8,8 @@
 #include "retort/train/checkpoint.h"
 #include "retort/train/ema.h"
 #include "retort/train/metrics_log.h"
-#include "retort/train/progress.h"
+#include "retort/run/progress.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 
@@ -116,7 +117,7 @@ std::map<std::string, double> DistillLoop::critic_update(const GenBatch& shared,
 
 void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text,
                       const SameRun& same_run) {
-  std::filesystem::create_directories(dir);
+  create_output_folder(dir);
   const auto ckpt = dir / "checkpoint.pt";
   CheckpointParts parts;
   parts.modules["generator"] = &gen_;

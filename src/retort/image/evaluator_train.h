@@ -8,7 +8,7 @@
 #include "retort/core/config.h"
 #include "retort/core/runtime.h"
 #include "retort/core/runtime_config.h"
-#include "retort/data/dataset_config.h"
+#include "retort/image/dataset_config.h"
 #include "retort/models/classifier.h"
 
 namespace retort {

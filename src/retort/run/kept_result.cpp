@@ -1,8 +1,8 @@
-#include "retort/train/kept_result.h"
+#include "retort/run/kept_result.h"
 
 #include <fstream>
 
-#include "retort/train/checkpoint.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 

@@ -1,4 +1,4 @@
-#include "retort/data/dataset_config.h"
+#include "retort/image/dataset_config.h"
 
 #include <fmt/format.h>
 

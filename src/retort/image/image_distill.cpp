@@ -1,4 +1,4 @@
-#include "retort/train/image_distill.h"
+#include "retort/image/image_distill.h"
 
 #include <fmt/format.h>
 
@@ -6,12 +6,13 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
-#include "retort/data/image_folder.h"
+#include "retort/io/png.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/io/safetensors.h"
 #include "retort/models/feature_discriminator.h"
 #include "retort/plot/curves.h"
 #include "retort/train/checkpoint.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 namespace fs = std::filesystem;

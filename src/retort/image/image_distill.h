@@ -13,7 +13,7 @@
 
 #include "retort/core/config.h"
 #include "retort/core/runtime.h"
-#include "retort/data/dataset_config.h"
+#include "retort/image/dataset_config.h"
 #include "retort/distill/objective.h"
 #include "retort/generators/few_step_student.h"
 #include "retort/train/distill_loop.h"

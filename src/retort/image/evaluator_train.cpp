@@ -1,4 +1,4 @@
-#include "retort/train/evaluator_train.h"
+#include "retort/image/evaluator_train.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -12,7 +12,8 @@
 #include "retort/plot/curves.h"
 #include "retort/train/checkpoint.h"
 #include "retort/train/metrics_log.h"
-#include "retort/train/progress.h"
+#include "retort/run/progress.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 namespace {

@@ -1,4 +1,4 @@
-#include "retort/text3d/field_config.h"
+#include "retort/field/field_spec.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

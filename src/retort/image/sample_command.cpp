@@ -1,4 +1,4 @@
-#include "retort/generators/sample_command.h"
+#include "retort/image/sample_command.h"
 
 #include <fmt/format.h>
 
@@ -6,10 +6,11 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
-#include "retort/data/image_folder.h"
+#include "retort/io/png.h"
 #include "retort/generators/few_step_student.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/io/safetensors.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 

@@ -1,4 +1,4 @@
-#include "retort/train/teacher_train.h"
+#include "retort/image/teacher_train.h"
 
 #include <fmt/format.h>
 
@@ -6,8 +6,9 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
+#include "retort/io/png.h"
 #include "retort/models/unet_options.h"
-#include "retort/data/image_folder.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 

@@ -8,7 +8,7 @@
 
 #include "retort/core/config.h"
 #include "retort/core/runtime.h"
-#include "retort/data/dataset_config.h"
+#include "retort/image/dataset_config.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/models/unet.h"
 #include "retort/train/denoiser_train.h"

@@ -1,4 +1,4 @@
-#include "retort/train/progress.h"
+#include "retort/run/progress.h"
 
 #include <fmt/format.h>
 #include <unistd.h>

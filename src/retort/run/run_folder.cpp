@@ -1,0 +1,45 @@
+#include "retort/run/run_folder.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "retort/core/error.h"
+#include "retort/io/fingerprint.h"
+
+namespace retort {
+
+void create_output_folder(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot create output folder: {}", dir.string(), ec.message()));
+  auto probe = dir / ".write-probe";
+  {
+    std::ofstream f(probe);
+    if (!(f << "ok")) throw IoError(fmt::format("{}: output folder is not writable", dir.string()));
+  }
+  std::filesystem::remove(probe, ec);
+}
+
+torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime) {
+  create_output_folder(out);
+  apply_runtime(runtime);
+  return parse_device(runtime.device);
+}
+
+void write_text_atomic(const std::filesystem::path& path, const std::string& text) {
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) throw IoError(fmt::format("{}: cannot write", tmp.string()));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string run_identity(const std::string& resolved_toml, const std::filesystem::path& teacher) {
+  return resolved_toml + "# teacher " + file_fingerprint(teacher) + "\n";
+}
+
+}  // namespace retort

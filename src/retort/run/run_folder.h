@@ -1,0 +1,25 @@
+// What every command that writes a run folder uses: creating the folder, writing its files
+// atomically, and the run's identity (what makes a checkpoint or a kept result belong to a run).
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "retort/core/runtime.h"
+
+namespace retort {
+
+// Creates `dir` and its parents and checks it can be written; IoError naming it when either fails.
+// The one way an output folder is made.
+void create_output_folder(const std::filesystem::path& dir);
+// The start of every command that writes a run folder: creates `out`, applies the thread policy
+// and returns the device.
+torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime);
+// Atomic text file write (tmp + rename).
+void write_text_atomic(const std::filesystem::path& path, const std::string& text);
+// A run's identity: its resolved config, then the teacher's fingerprint, so a teacher retrained in
+// place starts its runs afresh instead of resuming them. Checkpoints and kept results store it.
+std::string run_identity(const std::string& resolved_toml, const std::filesystem::path& teacher);
+
+}  // namespace retort
