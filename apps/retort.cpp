@@ -18,6 +18,7 @@
 #include "retort/train/teacher_train.h"
 #include "retort/train/evaluator_train.h"
 #include "retort/render/world_dataset.h"
+#include "retort/nvs/scene_dataset.h"
 #include "retort/text3d/eval3d.h"
 #include "retort/io/average_weights.h"
 #include "retort/io/fingerprint.h"
@@ -80,7 +81,7 @@ int main(int argc, char** argv) {
   auto* config_cmd = app.add_subcommand("config", "Print every config key of a command (default, range, meaning) "
                                                   "as markdown");
   bool config_list = false;
-  config_cmd->add_option("command", config_command, "bench-gmm, distill or generate3d");
+  config_cmd->add_option("command", config_command, "bench-gmm, distill, generate3d or render-scenes");
   config_cmd->add_flag("--list", config_list, "the commands it documents, one a line");
   auto* gmm = app.add_subcommand("bench-gmm", "Run every method x generator of a config against the exact "
                                               "Gaussian-mixture teacher; write results.json/.md and PNGs");
@@ -167,6 +168,11 @@ int main(int argc, char** argv) {
   add_run_options(render_world, config, sets, out, no_progress, "configs/world.toml",
                   "output folder: world.safetensors, preview.png");
 
+  auto* render_scenes = app.add_subcommand("render-scenes", "Render novel-view-synthesis scenes: trajectories, "
+                                                           "ground truth and point-cloud renders (train/test)");
+  add_run_options(render_scenes, config, sets, out, no_progress, "configs/scenes.toml",
+                  "output folder: train.safetensors, test.safetensors, preview.png");
+
   std::string prompt, prompts;
   auto* gen3d = app.add_subcommand("generate3d", "Text-to-3D by score distillation (ASD Algorithm 1; SDS, VSD): a "
                                                  "radiance field, views.png, turntable.gif, mesh.obj/.ply");
@@ -232,6 +238,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "wrote %s, the mean of %zu files\n", average_out.c_str(), inputs.size());
     } else if (*render_world) {
       std::cout << retort::run_render_world(config, out, !no_progress, sets) << std::endl;
+    } else if (*render_scenes) {
+      std::cout << retort::run_render_scenes(config, out, !no_progress, sets) << std::endl;
     } else if (*gen3d) {
       if (!prompt.empty()) sets.push_back(quoted("prompt", prompt));
       if (!method.empty()) sets.push_back(quoted("generate3d.method", method));
