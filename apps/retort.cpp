@@ -14,7 +14,9 @@
 #include "retort/image/commands.h"
 #include "retort/image/image_eval.h"
 #include "retort/image/sample_command.h"
-#include "retort/eval/view_metrics.h"
+#include "retort/nvs/commands.h"
+#include "retort/nvs/nvs_command.h"
+#include "retort/nvs/scene_dataset.h"
 #include "retort/io/average_weights.h"
 #include "retort/render/world_dataset.h"
 #include "retort/text3d/commands.h"
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
   auto* config_cmd = app.add_subcommand("config", "Print every config key of a command (default, range, meaning) "
                                                   "as markdown");
   bool config_list = false;
-  config_cmd->add_option("command", config_command, "bench-gmm, distill or generate3d");
+  config_cmd->add_option("command", config_command, "bench-gmm, distill, generate3d or render-scenes");
   config_cmd->add_flag("--list", config_list, "the commands it documents, one a line");
   auto* gmm = app.add_subcommand("bench-gmm", "Run every method x generator of a config against the exact "
                                               "Gaussian-mixture teacher; write results.json/.md and PNGs");
@@ -103,6 +105,34 @@ int main(int argc, char** argv) {
   int64_t stop_after = 0;
   teacher->add_option("--stop-after", stop_after, "end this invocation after N steps (rerun to continue)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+
+  auto* nvs_teacher = app.add_subcommand("train-nvs-teacher", "Train the novel-view video teacher: a UNet over clips "
+                                                              "with temporal attention, conditioned on point-cloud renders");
+  add_run_options(nvs_teacher, config, sets, out, no_progress, "configs/nvs-teacher.toml");
+  nvs_teacher->add_option("--stop-after", stop_after, "end this invocation after N steps (rerun to continue)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+
+  retort::NvsRequest nvs_req;
+  auto* nvs = app.add_subcommand("nvs", "Novel views from input view(s) and depth with a video teacher or student: "
+                                        "point cloud, renders, generated clip (PNG frames, GIF, MP4, PLY, strip.png)");
+  nvs->add_option("--model", nvs_req.model, "nvs-teacher.safetensors or a student of it")->required();
+  nvs->add_option("--out", nvs_req.out, "output folder")->required();
+  nvs->add_option("--scenes", nvs_req.scenes, "a render-scenes file: its input view(s), depth and trajectory");
+  nvs->add_option("--index", nvs_req.index, "sample of --scenes")->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  nvs->add_option("--input", nvs_req.input, "your input view (PNG at the model's resolution)");
+  nvs->add_option("--depth", nvs_req.depth, "its z-depth: safetensors with float32 \"depth\" [R,R]");
+  nvs->add_option("--input2", nvs_req.input2, "a second input view");
+  nvs->add_option("--depth2", nvs_req.depth2, "its z-depth");
+  nvs->add_option("--fovy", nvs_req.fovy, "the input camera's vertical field of view (degrees)")->check(CLI::Range(1.0, 170.0));
+  nvs->add_option("--elevation", nvs_req.elevation, "the input camera's elevation (degrees)")->check(CLI::Range(-89.0, 89.0));
+  nvs->add_option("--distance", nvs_req.distance, "orbit radius (0 = the centre pixel's depth)")->check(CLI::Range(0.0, 1e6));
+  nvs->add_option("--trajectory", nvs_req.trajectory, "offset:DPHI,DTHETA,DR or file:PATH (default with --scenes: its own)");
+  nvs->add_option("--steps", nvs_req.steps, "teacher sampler steps (a student uses its own)")->check(CLI::Range(1, 100000));
+  nvs->add_option("--cfg", nvs_req.cfg, "teacher guidance scale (1 = none)")->check(CLI::Range(0.0, 100.0));
+  nvs->add_option("--sampler", nvs_req.sampler, "ddim or ddpm")->check(CLI::IsMember({"ddim", "ddpm"}));
+  nvs->add_option("--seed", nvs_req.seed, "random seed");
+  nvs->add_option("--device", nvs_req.device, "cpu, cuda or cuda:N");
+  nvs->add_option("--threads", nvs_req.threads, "LibTorch threads (0 = all cores)")->check(CLI::Range(0, 1024));
 
   retort::SampleRequest sample_req;
   auto* sample = app.add_subcommand("sample", "Sample a teacher (DDIM/DDPM, N steps, CFG) or a few-step student "
@@ -154,6 +184,11 @@ int main(int argc, char** argv) {
   add_run_options(render_world, config, sets, out, no_progress, "configs/world.toml",
                   "output folder: world.safetensors, preview.png");
 
+  auto* render_scenes = app.add_subcommand("render-scenes", "Render novel-view-synthesis scenes: trajectories, "
+                                                           "ground truth and point-cloud renders (train/test)");
+  add_run_options(render_scenes, config, sets, out, no_progress, "configs/scenes.toml",
+                  "output folder: train.safetensors, test.safetensors, preview.png");
+
   std::string prompt, prompts;
   auto* gen3d = app.add_subcommand("generate3d", "Text-to-3D by score distillation (ASD Algorithm 1; SDS, VSD): a "
                                                  "radiance field, views.png, turntable.gif, mesh.obj/.ply");
@@ -182,6 +217,10 @@ int main(int argc, char** argv) {
       std::cout << retort::image_eval_markdown(retort::run_image_eval(eval_req));
     } else if (*teacher) {
       print(retort::train_teacher_command(parsed(), run, stop_after));
+    } else if (*nvs_teacher) {
+      print(retort::train_nvs_teacher_command(parsed(), run, stop_after));
+    } else if (*nvs) {
+      std::cout << retort::run_nvs(nvs_req) << std::endl;
     } else if (*sample) {
       std::cout << retort::run_sample(sample_req) << std::endl;
     } else if (*distill) {
@@ -198,6 +237,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "wrote %s, the mean of %zu files\n", average_out.c_str(), inputs.size());
     } else if (*render_world) {
       std::cout << retort::run_render_world(config, out, !no_progress, sets) << std::endl;
+    } else if (*render_scenes) {
+      std::cout << retort::run_render_scenes(config, out, !no_progress, sets) << std::endl;
     } else if (*gen3d) {
       if (!prompt.empty()) sets.push_back(quoted("prompt", prompt));
       if (!method.empty()) sets.push_back(quoted("generate3d.method", method));

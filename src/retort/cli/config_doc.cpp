@@ -5,6 +5,8 @@
 #include "retort/bench/gmm_config.h"
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
+#include "retort/nvs/scene_dataset.h"
+#include "retort/nvs/video_teacher.h"
 #include "retort/text3d/generate3d.h"
 #include "retort/image/image_distill.h"
 
@@ -53,13 +55,15 @@ std::string gmm_doc() {
 
 }  // namespace
 
-std::vector<std::string> documented_commands() { return {"bench-gmm", "distill", "generate3d"}; }
+std::vector<std::string> documented_commands() { return {"bench-gmm", "distill", "generate3d", "render-scenes", "train-nvs-teacher"}; }
 
 std::string config_markdown(const std::string& command) {
   std::string doc;
   if (command == "bench-gmm") doc = gmm_doc();
   if (command == "distill") doc = distill_doc();
   if (command == "generate3d") doc = generate3d_doc();
+  if (command == "render-scenes") doc = section("`[scenes]`", scene_dataset_option_table().markdown());
+  if (command == "train-nvs-teacher") doc = nvs_teacher_config_markdown() + runtime_section();
   while (doc.size() > 1 && doc[doc.size() - 2] == '\n') doc.pop_back();  // one final newline
   if (!doc.empty()) return doc;
   throw ConfigError(fmt::format("config: '{}' has no option tables yet; documented: {}", command,

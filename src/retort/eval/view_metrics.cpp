@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "retort/core/error.h"
-#include "retort/data/image_folder.h"
 #include "retort/models/classifier.h"
 #include "retort/models/classifier.h"
 
@@ -89,13 +88,5 @@ torch::Tensor feature_distance(ClassifierImpl& net, const torch::Tensor& images,
   return d.cpu();
 }
 
-std::string compare_image_files(const std::filesystem::path& image, const std::filesystem::path& reference) {
-  auto a = read_image(image), b = read_image(reference);
-  if (!a.sizes().equals(b.sizes()))
-    throw Error(fmt::format("compare: {} is {}x{}, {} is {}x{}", image.string(), a.size(2), a.size(1),
-                            reference.string(), b.size(2), b.size(1)));
-  a = a.unsqueeze(0), b = b.unsqueeze(0);
-  return fmt::format("psnr {:.8f} ssim {:.8f}", psnr(a, b).item<double>(), ssim(a, b).item<double>());
-}
 
 }  // namespace retort

@@ -2,9 +2,6 @@
 // SSIM of MVSplat360's / FVGen's tables). Images are [N,C,H,W] with values in [0,1]; both are
 // clipped to [0,1] first. Results are per image, [N] float64.
 #pragma once
-#include <filesystem>
-#include <string>
-
 #include <torch/torch.h>
 
 namespace retort {
@@ -31,10 +28,5 @@ class ClassifierImpl;
 // published LPIPS values (other network, no calibration). Images in [0,1] at the classifier's size.
 torch::Tensor feature_distance(ClassifierImpl& net, const torch::Tensor& images, const torch::Tensor& reference);
 
-
-// `retort compare IMAGE REFERENCE`: PSNR and SSIM of two image files of one size (RGB), as one line
-// "psnr 23.45678901 ssim 0.81234567". IoError for a missing or undecodable file, Error for a size
-// mismatch.
-std::string compare_image_files(const std::filesystem::path& image, const std::filesystem::path& reference);
 
 }  // namespace retort

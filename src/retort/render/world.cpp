@@ -144,43 +144,47 @@ double bounding_radius(Shape s, double scale) {
   return r * scale;
 }
 
-Rendering render_object(const Object& o, const Camera& cam, int64_t res, const RenderOptions& opts) {
-  if (!(o.scale > 0 && o.scale <= 1.0))
-    throw Error(fmt::format("object scale {} must be in (0, 1] to stay inside the 0.35 bound", o.scale));
-  check_shape(o.shape);
-  const CameraBasis b = camera_basis(cam, res);
-  const Vec3 albedo = colour_rgb(o.colour);
-  const Vec3 light = normalize(opts.light ? *opts.light : b.back + b.up * 0.6 - b.right * 0.3);
+std::optional<SurfaceHit> trace_object(const Object& o, const Vec3& origin, const Vec3& dir) {
   // A little slack over the exact bound so tracing never starts inside the surface.
   const double radius = bounding_radius(o.shape, o.scale) + 1e-3;
+  const auto t = trace(o, origin, dir, radius);
+  if (!t) return std::nullopt;
+  return SurfaceHit{*t, normal_at(o, origin + dir * *t), colour_rgb(o.colour)};
+}
+
+Rendering render_rays(const RayCast& cast, const Camera& cam, int64_t res, const RenderOptions& opts) {
+  const CameraBasis b = camera_basis(cam, res);
+  const Vec3 light = normalize(opts.light ? *opts.light : b.back + b.up * 0.6 - b.right * 0.3);
   const int sub = opts.supersample ? 2 : 1;
   const double weight = 1.0 / (sub * sub);
 
   auto image = torch::empty({3, res, res}, torch::kFloat);
   auto depth = torch::empty({res, res}, torch::kFloat);
   auto alpha = torch::empty({res, res}, torch::kFloat);
+  auto z_depth = torch::empty({res, res}, torch::kFloat);
   float* pi = image.data_ptr<float>();
   float* pd = depth.data_ptr<float>();
   float* pa = alpha.data_ptr<float>();
+  float* pz = z_depth.data_ptr<float>();
   const int64_t plane = res * res;
   for (int64_t i = 0; i < res; ++i)
     for (int64_t j = 0; j < res; ++j) {
       Vec3 rgb{};
-      double hits = 0, depth_sum = 0;
+      double hits = 0, depth_sum = 0, z_sum = 0;
       for (int si = 0; si < sub; ++si)
         for (int sj = 0; sj < sub; ++sj) {
           const double u = j + (sj + 0.5) / sub, v = i + (si + 0.5) / sub;
           const Vec3 rd = b.direction(u, v);
-          const auto t = trace(o, b.position, rd, radius);
-          if (!t) {
+          const auto hit = cast(b.position, rd);
+          if (!hit) {
             rgb = rgb + opts.background;
             continue;
           }
-          const Vec3 n = normal_at(o, b.position + rd * *t);
-          const double shade = opts.ambient + (1 - opts.ambient) * std::max(0.0, dot(n, light));
-          rgb = rgb + albedo * shade;
+          const double shade = opts.ambient + (1 - opts.ambient) * std::max(0.0, dot(hit->normal, light));
+          rgb = rgb + hit->albedo * shade;
           hits += 1;
-          depth_sum += *t;
+          depth_sum += hit->t;
+          z_sum -= hit->t * dot(rd, b.back);
         }
       const int64_t k = i * res + j;
       pi[k] = float(std::clamp(rgb.x * weight, 0.0, 1.0));
@@ -188,8 +192,17 @@ Rendering render_object(const Object& o, const Camera& cam, int64_t res, const R
       pi[2 * plane + k] = float(std::clamp(rgb.z * weight, 0.0, 1.0));
       pa[k] = float(hits * weight);
       pd[k] = hits > 0 ? float(depth_sum / hits) : std::numeric_limits<float>::infinity();
+      pz[k] = hits > 0 ? float(z_sum / hits) : std::numeric_limits<float>::infinity();
     }
-  return {image, depth, alpha};
+  return {image, depth, alpha, z_depth};
+}
+
+Rendering render_object(const Object& o, const Camera& cam, int64_t res, const RenderOptions& opts) {
+  if (!(o.scale > 0 && o.scale <= 1.0))
+    throw Error(fmt::format("object scale {} must be in (0, 1] to stay inside the 0.35 bound", o.scale));
+  check_shape(o.shape);
+  colour_name(o.colour);  // range check
+  return render_rays([&](const Vec3& ro, const Vec3& rd) { return trace_object(o, ro, rd); }, cam, res, opts);
 }
 
 Vec3 random_light(const Camera& cam, std::mt19937_64& rng) {

@@ -3,6 +3,7 @@
 // bounding radius is at most 0.35 at scale 1, and scales are only ever jittered downwards.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,9 +56,29 @@ struct Rendering {
   torch::Tensor image;  // float32 [3,H,W] in [0,1]
   torch::Tensor depth;  // float32 [H,W]: distance along the ray (mean over hit samples), +inf on background
   torch::Tensor alpha;  // float32 [H,W]: fraction of samples that hit the object
+  // float32 [H,W]: z-depth, the distance along the optical axis (-z_cam), mean over hit samples, +inf
+  // on background. A pixel's point is position + z_depth * (x right + y up - back) (camera.h's pixel
+  // convention), which is what unprojection wants; `depth` is z_depth / cos(ray, axis) per sample.
+  torch::Tensor z_depth;
 };
 
 Rendering render_object(const Object& o, const Camera& cam, int64_t res, const RenderOptions& opts = {});
+
+// The world's one tracer, for render_object and the multi-object scenes of nvs/scene.h.
+// The first surface a ray meets: distance t along the unit ray, unit outward normal, albedo.
+struct SurfaceHit {
+  double t = 0;
+  Vec3 normal, albedo;
+};
+// A scene as the pixel loop sees it: the first hit of origin + t dir (dir unit), or nothing.
+using RayCast = std::function<std::optional<SurfaceHit>(const Vec3& origin, const Vec3& dir)>;
+// The pixel loop: opts.supersample's sub-pixel rays, Lambert shading with opts.light (unset: the
+// headlight), opts.background where nothing is hit, mean depths over the hits, alpha.
+Rendering render_rays(const RayCast& cast, const Camera& cam, int64_t res, const RenderOptions& opts = {});
+// Sphere-traces one object standing at the origin (the ray in the object's frame): the ray is clipped
+// to the bounding sphere first, the normal comes from central differences of the SDF. The object
+// must be valid (render_object checks it).
+std::optional<SurfaceHit> trace_object(const Object& o, const Vec3& origin, const Vec3& dir);
 
 // A light direction for one image: azimuth within ±60° of the camera's, elevation 20..70°, so the
 // side facing the camera is lit and nothing renders black.

@@ -1,0 +1,14 @@
+// The novel-view-synthesis pipeline's config-driven commands (render-scenes reads its own config:
+// scene_dataset.h; `retort nvs` and `retort compare` take flags: nvs_command.h).
+#pragma once
+#include <cstdint>
+
+#include "retort/core/config.h"
+#include "retort/run/command.h"
+
+namespace retort {
+
+// `retort train-nvs-teacher`: `stop_after` > 0 ends this invocation after that many steps.
+CommandReport train_nvs_teacher_command(ConfigNode root, const RunRequest& run, int64_t stop_after = 0);
+
+}  // namespace retort
