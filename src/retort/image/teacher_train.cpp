@@ -18,49 +18,57 @@
 
 namespace retort {
 
+const std::vector<std::pair<std::string, const OptionTable<TeacherConfig>*>>& teacher_option_tables() {
+  using C = TeacherConfig;
+  static const auto model = [] {
+    OptionTable<C> t;
+    t.flag("conditional", &C::conditional, "class-conditional (false: labels ignored, an unconditional model)")
+        .include(unet_option_table(), &C::model, {"widths", "blocks", "time_dim", "groups", "heads", "dropout"})
+        .named("prediction", &C::prediction, {"eps", "x0", "v"},
+               "what the network predicts: the noise, the clean image or the velocity");
+    return t;
+  }();
+  static const auto schedule = [] {
+    OptionTable<C> t;
+    t.include(schedule_option_table(), &C::schedule, {"kind", "steps"});
+    return t;
+  }();
+  static const auto train = [] {
+    OptionTable<C> t;
+    t.integer("steps", &C::steps, 1, 100'000'000, "optimiser steps (raise and rerun to continue a finished run)")
+        .integer("batch", &C::batch, 1, 1'000'000, "images per step")
+        .number("lr", &C::lr, 1e-9, 10, "AdamW learning rate, constant after the warm-up")
+        .integer("warmup", &C::warmup, 0, 100'000'000, "linear learning-rate warm-up steps")
+        .number("weight_decay", &C::weight_decay, 0, 10, "AdamW weight decay")
+        .number("grad_clip", &C::grad_clip, 0, 1e9, "gradient norm clip (0: none)")
+        .number("ema", &C::ema, 0, 1, "EMA decay of the saved weights")
+        .number("cond_drop", &C::cond_drop, 0, 1, "probability of training a sample as unconditional (for CFG)")
+        .integer("seed", &C::seed, 0, INT64_MAX, "seed of the initialisation, batches and noise")
+        .integer("log_every", &C::log_every, 1, 1'000'000, "steps per metrics row")
+        .integer("checkpoint_every", &C::checkpoint_every, 1, 100'000'000, "steps per checkpoint");
+    return t;
+  }();
+  static const auto preview = [] {
+    OptionTable<C> t;
+    t.integer("steps", [](C& c) -> int64_t& { return c.preview.steps; }, 1, 10000, "DDIM steps of samples.png")
+        .number("cfg", [](C& c) -> double& { return c.preview.cfg; }, 0, 100, "guidance scale of samples.png")
+        .integer("classes", &C::preview_classes, 0, 100000,
+                 "rows of samples.png: 0 = every class, else that many spread evenly")
+        .integer("per_class", &C::preview_per_class, 1, 1000, "columns of samples.png");
+    return t;
+  }();
+  static const std::vector<std::pair<std::string, const OptionTable<C>*>> tables = {
+      {"model", &model}, {"schedule", &schedule}, {"train", &train}, {"preview", &preview}};
+  return tables;
+}
+
 TeacherConfig read_teacher_config(ConfigNode root) {
   TeacherConfig c;
   c.data = read_data_config(root.table("data"));
-  auto m = root.table("model");
-  c.conditional = m.boolean("conditional", c.conditional);
-  auto widths = m.numbers("widths", {32, 64, 64});
-  c.model.widths.clear();
-  for (double w : widths) {
-    if (w < 1 || w != std::floor(w)) m.fail("widths", fmt::format("{} is not a positive integer", w));
-    c.model.widths.push_back(int64_t(w));
+  for (const auto& [name, table] : teacher_option_tables()) {
+    auto n = root.table(name);
+    table->read(n, c);
   }
-  if (c.model.widths.empty()) m.fail("widths", "needs at least one level");
-  c.model.blocks = m.integer("blocks", c.model.blocks, 1, 16);
-  c.model.time_dim = m.integer("time_dim", c.model.time_dim, 8, 4096);
-  if (c.model.time_dim % 2) m.fail("time_dim", "must be even (sin and cos halves)");
-  c.model.groups = m.integer("groups", c.model.groups, 1, 256);
-  for (auto w : c.model.widths)
-    if (w % c.model.groups) m.fail("groups", fmt::format("{} does not divide width {}", c.model.groups, w));
-  c.model.heads = m.integer("heads", c.model.heads, 0, 64);
-  if (c.model.heads > 0 && c.model.widths.back() % c.model.heads)
-    m.fail("heads", fmt::format("{} does not divide the lowest width {}", c.model.heads, c.model.widths.back()));
-  c.model.dropout = m.number("dropout", 0.0, 0.0, 0.9);
-  c.prediction = parse_prediction(m.choice("prediction", "v", {"eps", "x0", "v"}));
-  auto s = root.table("schedule");
-  c.schedule.kind = parse_schedule_kind(s.choice("kind", "cosine", schedule_kind_names()));
-  c.schedule.steps = s.integer("steps", 1000, 2, 100000);
-  auto t = root.table("train");
-  c.steps = t.integer("steps", c.steps, 1, 100'000'000);
-  c.batch = t.integer("batch", c.batch, 1, 1'000'000);
-  c.lr = t.number("lr", c.lr, 1e-9, 10);
-  c.warmup = t.integer("warmup", c.warmup, 0, 100'000'000);
-  c.weight_decay = t.number("weight_decay", c.weight_decay, 0, 10);
-  c.grad_clip = t.number("grad_clip", c.grad_clip, 0, 1e9);
-  c.ema = t.number("ema", c.ema, 0, 1);
-  c.cond_drop = t.number("cond_drop", c.cond_drop, 0, 1);
-  c.seed = uint64_t(t.integer("seed", 0, 0, INT64_MAX));
-  c.log_every = t.integer("log_every", c.log_every, 1, 1'000'000);
-  c.checkpoint_every = t.integer("checkpoint_every", c.checkpoint_every, 1, 100'000'000);
-  auto p = root.table("preview");
-  c.preview.steps = p.integer("steps", c.preview.steps, 1, 10000);
-  c.preview.cfg = p.number("cfg", c.preview.cfg, 0, 100);
-  c.preview_classes = p.integer("classes", c.preview_classes, 0, 100000);
-  c.preview_per_class = p.integer("per_class", c.preview_per_class, 1, 1000);
   c.runtime = read_runtime_options(root.table("runtime"));
   root.finish();
   return c;

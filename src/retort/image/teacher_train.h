@@ -5,6 +5,8 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "retort/core/config.h"
 #include "retort/core/runtime.h"
@@ -37,6 +39,9 @@ struct TeacherConfig {
   RuntimeOptions runtime;
 };
 
+// The teacher's option tables, one per TOML table: [model], [schedule], [train], [preview].
+const std::vector<std::pair<std::string, const OptionTable<TeacherConfig>*>>& teacher_option_tables();
+// Reads [data], the tables above and [runtime]; unknown keys are ConfigErrors (root.finish()).
 TeacherConfig read_teacher_config(ConfigNode root);
 
 struct TeacherReport {
