@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   auto* config_cmd = app.add_subcommand("config", "Print every config key of a command (default, range, meaning) "
                                                   "as markdown");
   bool config_list = false;
-  config_cmd->add_option("command", config_command, "bench-gmm, distill, generate3d or render-scenes");
+  config_cmd->add_option("command", config_command, "a config-driven command (retort config --list)");
   config_cmd->add_flag("--list", config_list, "the commands it documents, one a line");
   auto* gmm = app.add_subcommand("bench-gmm", "Run every method x generator of a config against the exact "
                                               "Gaussian-mixture teacher; write results.json/.md and PNGs");

@@ -17,24 +17,43 @@
 namespace retort {
 namespace fs = std::filesystem;
 
+const OptionTable<DistillBenchConfig>& distill_bench_option_table() {
+  static const auto table = [] {
+    using C = DistillBenchConfig;
+    OptionTable<C> t;
+    t.text("evaluator", &C::evaluator, "evaluator.safetensors from train-evaluator (the FID features)");
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable<DistillBenchConfig>& distill_bench_eval_option_table() {
+  static const auto table = [] {
+    using C = DistillBenchConfig;
+    OptionTable<C> t;
+    t.integer("n", &C::n, 10, 1'000'000, "generated images per row (balanced over classes)")
+        .integer("k", &C::k, 1, 1000, "neighbours of precision / recall")
+        .integer("seed", &C::seed, 0, INT64_MAX, "seed of the labels and noise of every row")
+        .integers("teacher_steps", &C::teacher_steps, 1, 1'000'000,
+                  "DDIM step counts of the teacher rows (the first is the speed-up reference)")
+        .strings("students", &C::students, {}, "student files scored as they are, without training")
+        .check([](ConfigNode& e, const C& c) {
+          if (c.teacher_steps.empty())
+            e.fail("teacher_steps", "needs at least one step count (the speed-up reference)");
+          for (const auto& file : c.students)
+            if (!fs::is_regular_file(file)) e.fail("students", fmt::format("{}: no such student file", file));
+        });
+    return t;
+  }();
+  return table;
+}
+
 DistillBenchConfig read_distill_bench_config(ConfigNode root) {
   DistillBenchConfig c;
-  c.evaluator = root.string("evaluator", "weights/fmnist-evaluator.safetensors");
+  distill_bench_option_table().read(root, c);
   c.base = read_image_distill_config(root);
   auto e = root.table("eval");
-  c.n = e.integer("n", c.n, 10, 1'000'000);
-  c.k = e.integer("k", c.k, 1, 1000);
-  c.seed = uint64_t(e.integer("seed", 0, 0, INT64_MAX));
-  c.teacher_steps.clear();
-  for (double s : e.numbers("teacher_steps", {50, 10})) {
-    if (s < 1 || s != std::floor(s)) e.fail("teacher_steps", fmt::format("{} is not a positive integer", s));
-    c.teacher_steps.push_back(int64_t(s));
-  }
-  if (c.teacher_steps.empty()) e.fail("teacher_steps", "needs at least one step count (the speed-up reference)");
-  for (const auto& file : e.strings("students", {})) {
-    if (!fs::is_regular_file(file)) e.fail("students", fmt::format("{}: no such student file", file));
-    c.students.push_back(file);
-  }
+  distill_bench_eval_option_table().read(e, c);
   for (auto& r : root.tables("run")) {
     auto run = read_image_distill_run(r, c.base);
     auto name = r.string("name", fmt::format("{}-{}step", run.method, run.student_steps));
@@ -101,7 +120,7 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
     std::fprintf(stderr, "%s: FID %.2f\n", row["name"].get<std::string>().c_str(), row["fid"].get<double>());
     rows.push_back(row);
   }
-  for (const auto& file : cfg.students) {
+  for (const fs::path file : cfg.students) {
     auto dir = out / "runs" / ("file-" + file.stem().string());
     const auto run_text = config_text + "\n# student file " + file_fingerprint(file) + "\n";
     if (auto kept = kept_result(dir / "result.json", run_text); !kept.is_null()) {

@@ -17,17 +17,20 @@
 namespace retort {
 
 struct DistillBenchConfig {
-  std::filesystem::path evaluator;       // evaluator.safetensors (train-evaluator)
+  std::filesystem::path evaluator = "weights/fmnist-evaluator.safetensors";  // from train-evaluator
   ImageDistillConfig base;               // teacher, data, runtime, [distill] defaults
   std::vector<ImageDistillConfig> runs;  // [[run]] tables on top of base
   std::vector<std::string> names;
-  std::vector<std::filesystem::path> students;  // [eval] students: student files scored as they are
+  std::vector<std::string> students;  // [eval] students: student files scored as they are
   std::vector<int64_t> teacher_steps = {50, 10};
   int64_t n = 2000;  // generated images per row (balanced over classes)
   int64_t k = 3;     // neighbours of precision / recall
   uint64_t seed = 0;
 };
 
+// The top-level `evaluator` and the [eval] keys.
+const OptionTable<DistillBenchConfig>& distill_bench_option_table();
+const OptionTable<DistillBenchConfig>& distill_bench_eval_option_table();
 DistillBenchConfig read_distill_bench_config(ConfigNode root);
 nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const std::filesystem::path& out, bool progress,
                                  const std::string& config_text);

@@ -13,15 +13,9 @@ namespace retort {
 namespace {
 
 std::vector<MixtureComponent> read_target(ConfigNode t) {
-  auto preset = t.choice("preset", "ring", {"ring", "modes"});
-  if (preset == "ring") {
-    int64_t modes = t.integer("modes", 8, 1, 1000);
-    int64_t dim = t.integer("dim", 2, 2, 4096);
-    double radius = t.number("radius", 2.0, 0.0, 1e6);
-    double std = t.number("std", 0.1, 1e-6, 1e6);
-    bool classes = t.boolean("classes", false);
-    return ring_components(modes, dim, radius, std, classes);
-  }
+  TargetSpec ring;
+  gmm_target_option_table().read(t, ring);
+  if (ring.preset == "ring") return ring_components(ring.modes, ring.dim, ring.radius, ring.std, ring.classes);
   auto modes = t.tables("mode");
   if (modes.empty()) t.fail("mode", "preset = \"modes\" needs at least one [[target.mode]]");
   std::vector<MixtureComponent> comps;
@@ -95,6 +89,38 @@ void validate_run(ConfigNode& n, const RunSpec& r, bool conditional) {
 
 }  // namespace
 
+const OptionTable<TargetSpec>& gmm_target_option_table() {
+  static const auto table = [] {
+    using T = TargetSpec;
+    auto ring = [](const T& t) { return t.preset == "ring"; };
+    OptionTable<T> t;
+    t.choice("preset", &T::preset, {"ring", "modes"}, "ring, or modes for explicit [[target.mode]] tables")
+        .integer("modes", &T::modes, 1, 1000, "K, the modes on the circle")
+        .when(ring, "ring")
+        .integer("dim", &T::dim, 2, 4096, "D, the data dimension (the circle lies in the first two)")
+        .when(ring, "ring")
+        .number("radius", &T::radius, 0.0, 1e6, "the circle's radius")
+        .when(ring, "ring")
+        .number("std", &T::std, 1e-6, 1e6, "each mode's isotropic standard deviation")
+        .when(ring, "ring")
+        .flag("classes", &T::classes, "mode k has class k (a conditional target, CFG)")
+        .when(ring, "ring");
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable<EvalSpec>& gmm_eval_option_table() {
+  static const auto table = [] {
+    using E = EvalSpec;
+    OptionTable<E> t;
+    t.integer("samples", &E::samples, 10, 1'000'000, "generated samples scored (network generators; particles: all)")
+        .integer("reference", &E::reference, 10, 1'000'000, "exact target samples");
+    return t;
+  }();
+  return table;
+}
+
 GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   GmmBenchConfig cfg;
   cfg.seed = static_cast<uint64_t>(root.integer("seed", 0, 0, int64_t{1} << 62));
@@ -110,13 +136,10 @@ GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   bool conditional = cfg.components.front().cls != kNullClass;
 
   auto sch = root.table("schedule");
-  cfg.schedule.kind = parse_schedule_kind(sch.choice("kind", "linear", schedule_kind_names()));
-  cfg.schedule.steps = sch.integer("steps", 1000, 2, 100000);
-  cfg.schedule.continuous = sch.boolean("continuous", false);
+  schedule_option_table().read(sch, cfg.schedule);
 
   auto ev = root.table("eval");
-  cfg.eval.samples = ev.integer("samples", 2000, 10, 1'000'000);
-  cfg.eval.reference = ev.integer("reference", 5000, 10, 1'000'000);
+  gmm_eval_option_table().read(ev, cfg.eval);
 
   auto defaults_node = root.table("defaults");
   RunSpec defaults;

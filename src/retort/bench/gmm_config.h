@@ -31,6 +31,14 @@ struct RunSpec {
   std::string config_text;  // resolved keys of this run (+ target, schedule, seed): resume identity
 };
 
+// [target] with preset = "ring" (preset = "modes" reads [[target.mode]] tables instead).
+struct TargetSpec {
+  std::string preset = "ring";
+  int64_t modes = 8, dim = 2;  // K isotropic modes on a circle in the first two coordinates
+  double radius = 2.0, std = 0.1;
+  bool classes = false;  // mode k has class k (a conditional target, CFG)
+};
+
 struct EvalSpec {
   int64_t samples = 2000;    // generated samples scored (network generators; particles use all)
   int64_t reference = 5000;  // exact target samples
@@ -46,6 +54,9 @@ struct GmmBenchConfig {
   std::string resolved;  // the whole resolved config, TOML
 };
 
+// The [target] (ring) and [eval] keys; [schedule] is schedule_option_table().
+const OptionTable<TargetSpec>& gmm_target_option_table();
+const OptionTable<EvalSpec>& gmm_eval_option_table();
 // The keys of a [[run]] (and of [defaults]).
 const OptionTable<RunSpec>& gmm_run_option_table();
 

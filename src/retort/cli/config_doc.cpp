@@ -2,13 +2,20 @@
 
 #include <fmt/format.h>
 
+#include "retort/bench/distill_bench.h"
 #include "retort/bench/gmm_config.h"
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
+#include "retort/field/field_spec.h"
+#include "retort/image/dataset_config.h"
+#include "retort/image/evaluator_train.h"
 #include "retort/nvs/scene_dataset.h"
 #include "retort/nvs/video_teacher.h"
 #include "retort/text3d/generate3d.h"
 #include "retort/image/image_distill.h"
+#include "retort/image/teacher_train.h"
+#include "retort/render/world_dataset.h"
+#include "retort/text3d/eval3d.h"
 
 namespace retort {
 namespace {
@@ -17,7 +24,9 @@ std::string section(const std::string& title, const std::string& body) { return 
 
 std::string runtime_section() { return section("`[runtime]`", runtime_option_table().markdown()); }
 
-std::string distill_doc() {
+std::string data_section() { return section("`[data]`", data_option_table().markdown()); }
+
+std::string distill_sections() {
   const auto& t = image_distill_option_table();
   std::string presets = "| method | preset (applied before the file's keys) |\n|---|---|\n";
   for (const auto& m : distill_method_names()) {
@@ -28,11 +37,32 @@ std::string distill_doc() {
     const auto d = t.differences(base, c);
     presets += fmt::format("| `{}` | {} |\n", m, d.empty() ? "the defaults" : d);
   }
-  return section("`[distill]`", t.markdown()) + section("Presets of `[distill] method`", presets) +
-         runtime_section();
+  return section("Top level", image_distill_top_option_table().markdown()) + section("`[distill]`", t.markdown()) +
+         section("Presets of `[distill] method`", presets);
 }
 
-std::string generate3d_doc() {
+std::string distill_doc() { return distill_sections() + data_section() + runtime_section(); }
+
+std::string teacher_doc() {
+  std::string doc = data_section();
+  for (const auto& [name, table] : teacher_option_tables()) doc += section(fmt::format("`[{}]`", name), table->markdown());
+  return doc + runtime_section();
+}
+
+std::string evaluator_doc() {
+  return data_section() + section("`[evaluator]`", evaluator_option_table().markdown()) + runtime_section();
+}
+
+std::string bench_distill_doc() {
+  return section("Top level", distill_bench_option_table().markdown()) +
+         section("`[eval]`", distill_bench_eval_option_table().markdown()) +
+         "Every table of `retort config distill` too: `[distill]` (also each `[[run]]`, with an optional `name`), "
+         "`[data]`, `[runtime]`.\n";
+}
+
+std::string render_world_doc() { return section("`[world]`", world_option_table().markdown()); }
+
+std::string generate3d_sections() {
   const auto& t = generate3d_option_table();
   std::string presets = "| method | fake | preset (applied before the file's keys) |\n|---|---|---|\n";
   for (const auto& m : generate3d_method_names())
@@ -45,23 +75,44 @@ std::string generate3d_doc() {
       const auto d = t.differences(base, c);
       presets += fmt::format("| `{}` | `{}` | {} |\n", m, fake, d.empty() ? "the defaults" : d);
     }
-  return section("`[generate3d]`", t.markdown()) + section("Presets of `method` and `fake`", presets) +
-         section("`[output]`", generate3d_output_option_table().markdown()) + runtime_section();
+  return section("Top level", generate3d_top_option_table().markdown()) + section("`[generate3d]`", t.markdown()) + section("Presets of `method` and `fake`", presets) +
+         section("`[output]`", generate3d_output_option_table().markdown()) +
+         section("`[field]`", field_option_table().markdown());
+}
+
+std::string generate3d_doc() { return generate3d_sections() + runtime_section(); }
+
+std::string eval3d_doc() {
+  return section("Top level", eval3d_option_table().markdown()) +
+         section("`[eval3d]`", eval3d_table_option_table().markdown()) +
+         "Every table of `retort config generate3d` too: `[generate3d]`, `[output]`, `[field]`, `[runtime]`.\n";
 }
 
 std::string gmm_doc() {
-  return section("`[defaults]` and each `[[run]]`", gmm_run_option_table().markdown()) + runtime_section();
+  ScheduleOptions linear;  // bench-gmm's schedule default
+  return section("`[target]`", gmm_target_option_table().markdown()) +
+         section("`[schedule]`", schedule_option_table().markdown(linear)) +
+         section("`[eval]`", gmm_eval_option_table().markdown()) +
+         section("`[defaults]` and each `[[run]]`", gmm_run_option_table().markdown()) + runtime_section();
 }
 
 }  // namespace
 
-std::vector<std::string> documented_commands() { return {"bench-gmm", "distill", "generate3d", "render-scenes", "train-nvs-teacher"}; }
+std::vector<std::string> documented_commands() {
+  return {"bench-gmm", "train-teacher", "train-evaluator", "distill", "bench-distill", "render-world", "generate3d",
+          "eval3d", "render-scenes", "train-nvs-teacher"};
+}
 
 std::string config_markdown(const std::string& command) {
   std::string doc;
   if (command == "bench-gmm") doc = gmm_doc();
   if (command == "distill") doc = distill_doc();
   if (command == "generate3d") doc = generate3d_doc();
+  if (command == "train-teacher") doc = teacher_doc();
+  if (command == "train-evaluator") doc = evaluator_doc();
+  if (command == "bench-distill") doc = bench_distill_doc();
+  if (command == "render-world") doc = render_world_doc();
+  if (command == "eval3d") doc = eval3d_doc();
   if (command == "render-scenes") doc = section("`[scenes]`", scene_dataset_option_table().markdown());
   if (command == "train-nvs-teacher") doc = nvs_teacher_config_markdown() + runtime_section();
   while (doc.size() > 1 && doc[doc.size() - 2] == '\n') doc.pop_back();  // one final newline

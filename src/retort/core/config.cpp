@@ -193,43 +193,39 @@ std::string ConfigNode::choice(const std::string& key, const std::string& def,
   fail(key, fmt::format("unknown value '{}'; known: {}", v, fmt::join(choices, ", ")));
 }
 
-std::vector<double> ConfigNode::numbers(const std::string& key, const std::vector<double>& def) {
-  std::vector<double> v = def;
+template <class T, class Element>
+std::vector<T> ConfigNode::array(const std::string& key, const std::vector<T>& def, const char* what,
+                                 Element element) {
+  std::vector<T> v = def;
   if (auto* n = get(key)) {
     auto* arr = n->as_array();
-    if (!arr) fail(key, fmt::format("expected an array of numbers, got a {}", type_name(*n)));
+    if (!arr) fail(key, fmt::format("expected an array of {}, got a {}", what, type_name(*n)));
     v.clear();
-    for (size_t i = 0; i < arr->size(); ++i) {
-      const auto& e = (*arr)[i];
-      if (auto d = e.value_exact<double>()) v.push_back(*d);
-      else if (auto k = e.value_exact<int64_t>()) v.push_back(static_cast<double>(*k));
-      else fail(key, fmt::format("element {} is a {}, expected a number", i, type_name(e)));
-      if (!std::isfinite(v.back())) fail(key, fmt::format("element {} is not finite", i));
-    }
-  }
-  toml::array out;
-  for (double d : v) out.push_back(d);
-  out_->insert_or_assign(key, out);
-  return v;
-}
-
-std::vector<std::string> ConfigNode::strings(const std::string& key, const std::vector<std::string>& def) {
-  std::vector<std::string> v = def;
-  if (auto* n = get(key)) {
-    auto* arr = n->as_array();
-    if (!arr) fail(key, fmt::format("expected an array of strings, got a {}", type_name(*n)));
-    v.clear();
-    for (size_t i = 0; i < arr->size(); ++i) {
-      const auto& e = (*arr)[i];
-      auto str = e.value_exact<std::string>();
-      if (!str) fail(key, fmt::format("element {} is a {}, expected a string", i, type_name(e)));
-      v.push_back(*str);
-    }
+    for (size_t i = 0; i < arr->size(); ++i) v.push_back(element((*arr)[i], i));
   }
   toml::array out;
   for (const auto& x : v) out.push_back(x);
   out_->insert_or_assign(key, out);
   return v;
+}
+
+std::vector<double> ConfigNode::numbers(const std::string& key, const std::vector<double>& def) {
+  return array<double>(key, def, "numbers", [&](const toml::node& e, size_t i) {
+    double d = 0;
+    if (auto x = e.value_exact<double>()) d = *x;
+    else if (auto k = e.value_exact<int64_t>()) d = static_cast<double>(*k);
+    else fail(key, fmt::format("element {} is a {}, expected a number", i, type_name(e)));
+    if (!std::isfinite(d)) fail(key, fmt::format("element {} is not finite", i));
+    return d;
+  });
+}
+
+std::vector<std::string> ConfigNode::strings(const std::string& key, const std::vector<std::string>& def) {
+  return array<std::string>(key, def, "strings", [&](const toml::node& e, size_t i) {
+    auto str = e.value_exact<std::string>();
+    if (!str) fail(key, fmt::format("element {} is a {}, expected a string", i, type_name(e)));
+    return *str;
+  });
 }
 
 std::vector<std::vector<double>> ConfigNode::matrix(const std::string& key) {

@@ -66,6 +66,10 @@ class ConfigNode {
   };
   ConfigNode(std::shared_ptr<Shared> shared, toml::table* node, toml::table* out, std::string path);
   toml::node* get(const std::string& key);
+  // The array under `key` with each element converted by element(node, index) (which fails with its
+  // own message), or `def`; recorded in the resolved tree. `what`: "numbers", "strings".
+  template <class T, class Element>
+  std::vector<T> array(const std::string& key, const std::vector<T>& def, const char* what, Element element);
   std::string dotted(const std::string& key) const;
 
   std::shared_ptr<Shared> shared_;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -31,6 +32,7 @@ class OptionTable {
     std::function<std::string(const S&)> show;        // the value as TOML text
     std::function<void(const S&, nlohmann::json&)> save;
     std::function<void(const nlohmann::json&, S&)> load;
+    std::function<void(const S&, const std::string&)> validate;  // range check of a value not read from TOML
   };
   using Check = std::function<void(ConfigNode&, const S&)>;
 
@@ -43,9 +45,13 @@ class OptionTable {
       v = static_cast<std::remove_reference_t<decltype(v)>>(n.number(key, double(v), lo, hi));
     };
     r.show = [ref](const S& s) { return option_number_text(double(value(ref, s))); };
-    add_json(r, key, ref);
-    rows_.push_back(std::move(r));
-    return *this;
+    r.validate = [key, ref, lo, hi](const S& s, const std::string& where) {
+      const double v = double(value(ref, s));
+      if (!(v >= lo && v <= hi))
+        throw ConfigError(fmt::format("{}: {} = {} must be in [{}, {}]", where, key, v, option_number_text(lo),
+                                      option_number_text(hi)));
+    };
+    return add(std::move(r), key, ref);
   }
   template <class Ref>
   OptionTable& integer(std::string key, Ref ref, int64_t lo, int64_t hi, std::string help) {
@@ -55,9 +61,11 @@ class OptionTable {
       v = static_cast<std::remove_reference_t<decltype(v)>>(n.integer(key, int64_t(v), lo, hi));
     };
     r.show = [ref](const S& s) { return fmt::format("{}", int64_t(value(ref, s))); };
-    add_json(r, key, ref);
-    rows_.push_back(std::move(r));
-    return *this;
+    r.validate = [key, ref, lo, hi](const S& s, const std::string& where) {
+      const int64_t v = int64_t(value(ref, s));
+      if (v < lo || v > hi) throw ConfigError(fmt::format("{}: {} = {} must be in [{}, {}]", where, key, v, lo, hi));
+    };
+    return add(std::move(r), key, ref);
   }
   template <class Ref>
   OptionTable& flag(std::string key, Ref ref, std::string help) {
@@ -67,9 +75,7 @@ class OptionTable {
       v = n.boolean(key, v);
     };
     r.show = [ref](const S& s) { return std::string(value(ref, s) ? "true" : "false"); };
-    add_json(r, key, ref);
-    rows_.push_back(std::move(r));
-    return *this;
+    return add(std::move(r), key, ref);
   }
   template <class Ref>
   OptionTable& text(std::string key, Ref ref, std::string help) {
@@ -96,9 +102,7 @@ class OptionTable {
       v = n.choice(key, v, choices);
     };
     r.show = [ref](const S& s) { return fmt::format("\"{}\"", value(ref, s)); };
-    add_json(r, key, ref);
-    rows_.push_back(std::move(r));
-    return *this;
+    return add(std::move(r), key, ref);
   }
   // An enum member whose value k is named names[k].
   template <class Ref>
@@ -144,13 +148,29 @@ class OptionTable {
     };
     r.show = [ref](const S& s) {
       const auto& v = value(ref, s);
-      std::vector<std::string> parts;
-      for (auto x : v) parts.push_back(option_number_text(double(x)));
-      return fmt::format("[{}]", fmt::join(parts, ", "));
+      return list_text(v, [](auto x) { return option_number_text(double(x)); });
     };
-    add_json(r, key, ref);
-    rows_.push_back(std::move(r));
-    return *this;
+    return add(std::move(r), key, ref);
+  }
+  // A list of integers, each in [lo, hi] (a fraction is an error).
+  template <class Ref>
+  OptionTable& integers(std::string key, Ref ref, int64_t lo, int64_t hi, std::string help) {
+    Row r = start(key, std::move(help), fmt::format("list of integers in [{}, {}]", lo, hi));
+    r.read = [key, ref, lo, hi](ConfigNode& n, S& s) {
+      auto& v = std::invoke(ref, s);
+      std::vector<double> def(v.begin(), v.end());
+      auto got = n.numbers(key, def);
+      v.clear();
+      for (double x : got) {
+        if (x != std::floor(x) || x < double(lo) || x > double(hi))
+          n.fail(key, fmt::format("{} is not an integer in [{}, {}]", x, lo, hi));
+        v.push_back(static_cast<typename std::remove_reference_t<decltype(v)>::value_type>(x));
+      }
+    };
+    r.show = [ref](const S& s) {
+      return list_text(value(ref, s), [](auto x) { return fmt::format("{}", int64_t(x)); });
+    };
+    return add(std::move(r), key, ref);
   }
   // A list of strings, each one of `choices` (empty: any).
   template <class Ref>
@@ -165,13 +185,9 @@ class OptionTable {
           n.fail(key, fmt::format("unknown value '{}'; known: {}", x, fmt::join(choices, ", ")));
     };
     r.show = [ref](const S& s) {
-      std::vector<std::string> parts;
-      for (const auto& x : value(ref, s)) parts.push_back("\"" + x + "\"");
-      return fmt::format("[{}]", fmt::join(parts, ", "));
+      return list_text(value(ref, s), [](const std::string& x) { return "\"" + x + "\""; });
     };
-    add_json(r, key, ref);
-    rows_.push_back(std::move(r));
-    return *this;
+    return add(std::move(r), key, ref);
   }
   // Every row of `sub`, reached through `ref` (S& -> T&); `keys` non-empty: only those rows.
   template <class T, class Ref>
@@ -184,9 +200,21 @@ class OptionTable {
       r.show = [row, ref](const S& s) { return row.show(value(ref, s)); };
       r.save = [row, ref](const S& s, nlohmann::json& j) { row.save(value(ref, s), j); };
       r.load = [row, ref](const nlohmann::json& j, S& s) { row.load(j, std::invoke(ref, s)); };
+      if (row.validate)
+        r.validate = [row, ref](const S& s, const std::string& where) { row.validate(value(ref, s), where); };
       rows_.push_back(std::move(r));
     }
     for (const auto& c : sub.checks()) checks_.push_back([c, ref](ConfigNode& n, const S& s) { c(n, value(ref, s)); });
+    return *this;
+  }
+  // The last row is read only when `applies(s)` (a key of one data source, say); its help says
+  // when, in `condition`. Elsewhere the key is unknown, as if the row were absent.
+  OptionTable& when(std::function<bool(const S&)> applies, const std::string& condition) {
+    auto& r = rows_.back();
+    r.read = [read = r.read, applies](ConfigNode& n, S& s) {
+      if (applies(s)) read(n, s);
+    };
+    r.help = condition + ": " + r.help;
     return *this;
   }
   // A hand-made row (a value with its own shape, e.g. an [min, max] pair).
@@ -211,6 +239,19 @@ class OptionTable {
     nlohmann::json j = nlohmann::json::object();
     for (const auto& r : rows_) r.save(s, j);
     return j;
+  }
+  // The number and integer rows' ranges, for a struct not read from TOML (metadata, code): ConfigError
+  // "where: key = value must be in [lo, hi]".
+  void validate(const S& s, const std::string& where) const {
+    for (const auto& r : rows_)
+      if (r.validate) r.validate(s, where);
+  }
+  // Throws IoError "no 'key'" for the first key of the table `j` lacks, `optional` keys excepted
+  // (metadata keys added after files were shipped).
+  void require_keys(const nlohmann::json& j, const std::vector<std::string>& optional = {}) const {
+    for (const auto& r : rows_)
+      if (!j.contains(r.key) && std::find(optional.begin(), optional.end(), r.key) == optional.end())
+        throw IoError(fmt::format("no '{}'", r.key));
   }
   // Keys absent from `j` keep s's values (metadata written before a key existed).
   void from_json(const nlohmann::json& j, S& s) const {
@@ -261,6 +302,20 @@ class OptionTable {
     std::string out;
     for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
     return out;
+  }
+  // "[a, b, c]" of `v`'s elements as `text` writes each.
+  template <class V, class Text>
+  static std::string list_text(const V& v, Text text) {
+    std::vector<std::string> parts;
+    for (const auto& x : v) parts.push_back(text(x));
+    return fmt::format("[{}]", fmt::join(parts, ", "));
+  }
+  // A row whose value is `ref`'s member as JSON holds it: adds the JSON save and load, appends it.
+  template <class Ref>
+  OptionTable& add(Row r, const std::string& key, Ref ref) {
+    add_json(r, key, ref);
+    rows_.push_back(std::move(r));
+    return *this;
   }
   template <class Ref>
   static void add_json(Row& r, const std::string& key, Ref ref) {

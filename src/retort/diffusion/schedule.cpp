@@ -21,6 +21,19 @@ double cosine_f(double u) {
 
 std::vector<std::string> schedule_kind_names() { return {"linear", "scaled_linear", "cosine"}; }
 
+const OptionTable<ScheduleOptions>& schedule_option_table() {
+  static const auto table = [] {
+    using O = ScheduleOptions;
+    OptionTable<O> t;
+    t.named("kind", &O::kind, schedule_kind_names(),
+            "linear (DDPM beta 1e-4..2e-2), scaled_linear (Stable Diffusion), cosine")
+        .integer("steps", &O::steps, 2, 100000, "T, the steps of the discrete schedule")
+        .flag("continuous", &O::continuous, "closed-form alpha(t) instead of the T-step table");
+    return t;
+  }();
+  return table;
+}
+
 ScheduleKind parse_schedule_kind(const std::string& name) {
   if (name == "linear") return ScheduleKind::Linear;
   if (name == "scaled_linear") return ScheduleKind::ScaledLinear;

@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "retort/core/options.h"
+
 namespace retort {
 
 enum class ScheduleKind { Linear, ScaledLinear, Cosine };
@@ -22,6 +24,8 @@ struct ScheduleOptions {
 
 ScheduleKind parse_schedule_kind(const std::string& name);  // throws ConfigError listing the kinds
 std::vector<std::string> schedule_kind_names();
+// The [schedule] keys: kind, steps, continuous (defaults from the struct read into).
+const OptionTable<ScheduleOptions>& schedule_option_table();
 
 class Schedule {
  public:

@@ -12,36 +12,71 @@ namespace {
 const char* kMetaKey = "retort.field";
 
 nlohmann::json describe(const FieldSpec& s) {
-  const auto& h = s.hash;
-  const auto& v = s.voxel;
   return {{"kind", s.kind},
-          {"hash", {{"levels", h.levels}, {"log2_table", h.log2_table}, {"features", h.features},
-                    {"base_resolution", h.base_resolution}, {"max_resolution", h.max_resolution},
-                    {"hidden", h.hidden}, {"hidden_layers", h.hidden_layers}, {"bound", h.bound},
-                    {"blob_density", h.blob_density}, {"blob_radius", h.blob_radius}}},
-          {"voxel", {{"resolution", v.resolution}, {"bound", v.bound}, {"blob_density", v.blob_density},
-                     {"blob_radius", v.blob_radius}}}};
+          {"hash", hash_grid_option_table().to_json(s.hash)},
+          {"voxel", voxel_grid_option_table().to_json(s.voxel)}};
 }
 
 }  // namespace
 
+const OptionTable<HashGridOptions>& hash_grid_option_table() {
+  static const auto table = [] {
+    using H = HashGridOptions;
+    OptionTable<H> t;
+    t.integer("levels", &H::levels, 1, 32, "hash grid: L, the levels")
+        .integer("log2_table", &H::log2_table, 8, 24, "hash grid: T, 2^T entries per level")
+        .integer("features", &H::features, 1, 8, "hash grid: F, features per level")
+        .integer("base_resolution", &H::base_resolution, 2, 4096, "hash grid: cells per axis at level 0")
+        .integer("max_resolution", &H::max_resolution, 2, 8192,
+                 "hash grid: cells per axis at the last level (at least base_resolution)")
+        .integer("hidden", &H::hidden, 4, 1024, "hash grid: width of the MLP")
+        .integer("hidden_layers", &H::hidden_layers, 1, 8, "hash grid: hidden layers of the MLP")
+        .number("bound", &H::bound, 1e-3, 1e3, "half-width of the field's box")
+        .number("blob_density", &H::blob_density, 0, 1e4, "density of the initial blob (0: none)")
+        .number("blob_radius", &H::blob_radius, 1e-3, 1.0, "radius of the initial blob")
+        .check([](ConfigNode& n, const H& h) {
+          if (h.max_resolution < h.base_resolution)
+            n.fail("max_resolution",
+                   fmt::format("{} is below base_resolution {}", h.max_resolution, h.base_resolution));
+        });
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable<VoxelGridOptions>& voxel_grid_option_table() {
+  static const auto table = [] {
+    using V = VoxelGridOptions;
+    OptionTable<V> t;
+    t.integer("resolution", &V::resolution, 4, 512, "voxel grid: vertices per axis")
+        .number("bound", &V::bound, 1e-3, 1e3, "half-width of the field's box")
+        .number("blob_density", &V::blob_density, 0, 1e4, "density of the initial blob (0: none)")
+        .number("blob_radius", &V::blob_radius, 1e-3, 1.0, "radius of the initial blob");
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable<FieldSpec>& field_option_table() {
+  static const auto table = [] {
+    using F = FieldSpec;
+    OptionTable<F> t;
+    t.choice("kind", &F::kind, {"hash", "voxel"}, "hash (Instant-NGP hash grid + MLP) or voxel (a dense grid)")
+        .include(hash_grid_option_table(), &F::hash,
+                 {"levels", "log2_table", "features", "base_resolution", "max_resolution", "hidden", "hidden_layers"})
+        .include(voxel_grid_option_table(), &F::voxel, {"resolution"})
+        // One blob for both kinds: read into the hash options, copied to the voxel ones.
+        .include(hash_grid_option_table(), &F::hash, {"blob_density", "blob_radius"});
+    return t;
+  }();
+  return table;
+}
+
 FieldSpec read_field_spec(ConfigNode n) {
   FieldSpec s;
-  s.kind = n.choice("kind", s.kind, {"hash", "voxel"});
-  auto& h = s.hash;
-  h.levels = n.integer("levels", h.levels, 1, 32);
-  h.log2_table = n.integer("log2_table", h.log2_table, 8, 24);
-  h.features = n.integer("features", h.features, 1, 8);
-  h.base_resolution = n.integer("base_resolution", h.base_resolution, 2, 4096);
-  h.max_resolution = n.integer("max_resolution", h.max_resolution, h.base_resolution, 8192);
-  h.hidden = n.integer("hidden", h.hidden, 4, 1024);
-  h.hidden_layers = n.integer("hidden_layers", h.hidden_layers, 1, 8);
-  auto& v = s.voxel;
-  v.resolution = n.integer("resolution", v.resolution, 4, 512);
-  double blob_density = n.number("blob_density", h.blob_density, 0, 1e4);
-  double blob_radius = n.number("blob_radius", h.blob_radius, 1e-3, 1.0);
-  h.blob_density = v.blob_density = blob_density;
-  h.blob_radius = v.blob_radius = blob_radius;
+  field_option_table().read(n, s);
+  s.voxel.blob_density = s.hash.blob_density;
+  s.voxel.blob_radius = s.hash.blob_radius;
   return s;
 }
 
@@ -65,23 +100,12 @@ std::shared_ptr<RadianceField> load_field(const std::filesystem::path& path, Fie
   try {
     auto j = nlohmann::json::parse(it->second);
     s.kind = j.at("kind");
-    auto jh = j.at("hash");
-    auto& h = s.hash;
-    h.levels = jh.at("levels");
-    h.log2_table = jh.at("log2_table");
-    h.features = jh.at("features");
-    h.base_resolution = jh.at("base_resolution");
-    h.max_resolution = jh.at("max_resolution");
-    h.hidden = jh.at("hidden");
-    h.hidden_layers = jh.at("hidden_layers");
-    h.bound = jh.at("bound");
-    h.blob_density = jh.at("blob_density");
-    h.blob_radius = jh.at("blob_radius");
-    auto jv = j.at("voxel");
-    s.voxel.resolution = jv.at("resolution");
-    s.voxel.bound = jv.at("bound");
-    s.voxel.blob_density = jv.at("blob_density");
-    s.voxel.blob_radius = jv.at("blob_radius");
+    const auto& jh = j.at("hash");
+    const auto& jv = j.at("voxel");
+    hash_grid_option_table().require_keys(jh);
+    voxel_grid_option_table().require_keys(jv);
+    hash_grid_option_table().from_json(jh, s.hash);
+    voxel_grid_option_table().from_json(jv, s.voxel);
   } catch (const std::exception& e) {
     throw IoError(fmt::format("{}: bad '{}' metadata: {}", path.string(), kMetaKey, e.what()));
   }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "retort/core/config.h"
+#include "retort/core/options.h"
 #include "retort/field/hash_grid.h"
 #include "retort/field/voxel_grid.h"
 
@@ -17,6 +18,10 @@ struct FieldSpec {
   VoxelGridOptions voxel;
 };
 
+// The options of each field kind (also the metadata of field files), and the [field] keys.
+const OptionTable<HashGridOptions>& hash_grid_option_table();
+const OptionTable<VoxelGridOptions>& voxel_grid_option_table();
+const OptionTable<FieldSpec>& field_option_table();
 // Unknown keys and out-of-range values are ConfigErrors naming the key.
 FieldSpec read_field_spec(ConfigNode n);
 std::shared_ptr<RadianceField> make_field(const FieldSpec& spec);

@@ -118,8 +118,22 @@ torch::Tensor FewStepStudentImpl::regularization(Rng& rng) {
   return regression_weight_ * (x0 - pairs_.images.index_select(0, idx)).pow(2).mean();
 }
 
+// The student's own metadata ("retort.student"), beside the UNet's.
+struct StudentMeta {
+  std::vector<int64_t> timesteps;
+};
+
+const OptionTable<StudentMeta>& student_meta_table() {
+  static const auto table = [] {
+    OptionTable<StudentMeta> t;
+    t.integers("timesteps", &StudentMeta::timesteps, 0, 1'000'000, "discrete timesteps, decreasing");
+    return t;
+  }();
+  return table;
+}
+
 void save_student(const std::filesystem::path& path, FewStepStudent& student) {
-  save_unet(path, student->net, {{"retort.student", nlohmann::json{{"timesteps", student->timesteps()}}.dump()}});
+  save_unet(path, student->net, {{"retort.student", student_meta_table().to_json({student->timesteps()}).dump()}});
 }
 
 FewStepStudent load_student(const std::filesystem::path& path) {
@@ -127,14 +141,16 @@ FewStepStudent load_student(const std::filesystem::path& path) {
   auto net = load_unet(path, &meta);
   auto it = meta.find("retort.student");
   if (it == meta.end()) return nullptr;
-  std::vector<int64_t> ts;
+  StudentMeta m;
   try {
-    ts = nlohmann::json::parse(it->second).at("timesteps").get<std::vector<int64_t>>();
+    auto j = nlohmann::json::parse(it->second);
+    student_meta_table().require_keys(j);
+    student_meta_table().from_json(j, m);
   } catch (const std::exception& e) {
     throw IoError(fmt::format("{}: bad 'retort.student' metadata: {}", path.string(), e.what()));
   }
   try {
-    return FewStepStudent(net, ts);
+    return FewStepStudent(net, m.timesteps);
   } catch (const ConfigError& e) {
     throw IoError(fmt::format("{}: {}", path.string(), e.what()));
   }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "retort/core/config.h"
+#include "retort/core/options.h"
 #include "retort/data/idx.h"
 
 namespace retort {
@@ -21,6 +22,8 @@ struct DataConfig {
   int64_t train_limit = 0;               // > 0: keep only the first N training images
 };
 
+// The [data] keys; a source's own keys are read (and known) only with that source.
+const OptionTable<DataConfig>& data_option_table();
 // Reads [data]; unknown keys and missing files for the chosen source are ConfigErrors.
 DataConfig read_data_config(ConfigNode n);
 // split "train" or "test". Throws IoError naming the file on unreadable or inconsistent data.

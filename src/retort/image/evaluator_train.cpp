@@ -71,23 +71,33 @@ void check_labelled(const ImageDataset& d, const std::string& split) {
 
 }  // namespace
 
+const OptionTable<EvaluatorConfig>& evaluator_option_table() {
+  static const auto table = [] {
+    using C = EvaluatorConfig;
+    OptionTable<C> t;
+    t.integer("steps", &C::steps, 1, 100'000'000, "optimiser steps")
+        .integer("batch", &C::batch, 1, 1 << 20, "images per step")
+        .number("lr", &C::lr, 1e-8, 10, "AdamW peak learning rate (linear warm-up, then cosine decay to 0)")
+        .number("weight_decay", &C::weight_decay, 0, 10, "AdamW weight decay")
+        .integer("warmup", &C::warmup, 0, 100'000'000, "linear warm-up steps")
+        .integer("shift", &C::shift, 0, 64, "random translation by up to this many pixels (0 = off)")
+        .flag("flip", &C::flip, "random horizontal flips")
+        .include(classifier_option_table(), &C::model, {"width", "feature_dim"})
+        .integer("seed", &C::seed, 0, INT64_MAX, "seed of the initialisation, batches and augmentation")
+        .integer("checkpoint_every", &C::checkpoint_every, 0, 100'000'000, "steps per checkpoint (0: none)")
+        .integer("log_every", &C::log_every, 1, 100'000'000, "steps per metrics row")
+        .integer("monitor", &C::monitor, 0, 1'000'000'000,
+                 "each metrics row: accuracy on the first N test images (0 = off)");
+    return t;
+  }();
+  return table;
+}
+
 EvaluatorConfig read_evaluator_config(ConfigNode root) {
   EvaluatorConfig c;
   c.data = read_data_config(root.table("data"));
   auto e = root.table("evaluator");
-  c.steps = e.integer("steps", c.steps, 1, 100'000'000);
-  c.batch = e.integer("batch", c.batch, 1, 1 << 20);
-  c.lr = e.number("lr", c.lr, 1e-8, 10);
-  c.weight_decay = e.number("weight_decay", c.weight_decay, 0, 10);
-  c.warmup = e.integer("warmup", c.warmup, 0, 100'000'000);
-  c.shift = e.integer("shift", c.shift, 0, 64);
-  c.flip = e.boolean("flip", c.flip);
-  c.model.width = e.integer("width", c.model.width, 1, 4096);
-  c.model.feature_dim = e.integer("feature_dim", c.model.feature_dim, 1, 65536);
-  c.seed = static_cast<uint64_t>(e.integer("seed", 0, 0, INT64_MAX));
-  c.checkpoint_every = e.integer("checkpoint_every", c.checkpoint_every, 0, 100'000'000);
-  c.log_every = e.integer("log_every", c.log_every, 1, 100'000'000);
-  c.monitor = e.integer("monitor", c.monitor, 0, 1'000'000'000);
+  evaluator_option_table().read(e, c);
   c.runtime = read_runtime_options(root.table("runtime"));
   root.finish();
   c.resolved = root.resolved_toml();

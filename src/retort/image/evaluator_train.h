@@ -31,6 +31,8 @@ struct EvaluatorConfig {
   std::string resolved;    // the resolved TOML (defaults included), for config.resolved.toml
 };
 
+// The [evaluator] keys.
+const OptionTable<EvaluatorConfig>& evaluator_option_table();
 // Reads [data], [evaluator] and [runtime]; unknown keys are ConfigErrors (root.finish()).
 EvaluatorConfig read_evaluator_config(ConfigNode root);
 

@@ -80,6 +80,15 @@ const OptionTable<ImageDistillConfig>& image_distill_option_table() {
   return table;
 }
 
+const OptionTable<ImageDistillConfig>& image_distill_top_option_table() {
+  static const auto table = [] {
+    OptionTable<ImageDistillConfig> t;
+    t.text("teacher", &ImageDistillConfig::teacher, "the teacher's safetensors file (train-teacher)");
+    return t;
+  }();
+  return table;
+}
+
 ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfig& base) {
   ImageDistillConfig c = base;
   image_distill_option_table().read_key(n, c, "method");
@@ -90,7 +99,7 @@ ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfi
 
 ImageDistillConfig read_image_distill_config(ConfigNode& root) {
   ImageDistillConfig base;
-  base.teacher = root.string("teacher", base.teacher.string());
+  image_distill_top_option_table().read(root, base);
   base.data = read_data_config(root.table("data"));
   base.runtime = read_runtime_options(root.table("runtime"));
   auto d = root.table("distill");

@@ -76,6 +76,8 @@ struct ImageDistillConfig {
 // The [distill] keys. A method's preset (apply_method_preset: its plan's critic_steps, gan_weight,
 // disc_weight) is applied after `method` is read and before the other keys.
 const OptionTable<ImageDistillConfig>& image_distill_option_table();
+// The top-level keys of a distill config: `teacher`.
+const OptionTable<ImageDistillConfig>& image_distill_top_option_table();
 void apply_method_preset(ImageDistillConfig& c);
 // Reads the [distill] table and the top-level `teacher`, [data], [runtime].
 ImageDistillConfig read_image_distill_config(ConfigNode& root);

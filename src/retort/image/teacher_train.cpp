@@ -7,32 +7,55 @@
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
 #include "retort/io/png.h"
-#include "retort/models/unet_options.h"
 #include "retort/run/run_folder.h"
 
 namespace retort {
 
+const std::vector<std::pair<std::string, const OptionTable<TeacherConfig>*>>& teacher_option_tables() {
+  using C = TeacherConfig;
+  static const auto model = [] {
+    OptionTable<C> t;
+    t.flag("conditional", &C::conditional, "class-conditional (false: labels ignored, an unconditional model)")
+        .include(unet_option_table(), [](C& c) -> UNetOptions& { return c.model.net; },
+                 {"widths", "blocks", "time_dim", "groups", "heads", "dropout"})
+        .include(teacher_prediction_option_table(), &C::model);
+    return t;
+  }();
+  static const auto schedule = [] {
+    OptionTable<C> t;
+    t.include(schedule_option_table(), [](C& c) -> ScheduleOptions& { return c.model.schedule; }, {"kind", "steps"});
+    return t;
+  }();
+  static const auto train = [] {
+    OptionTable<C> t;
+    t.include(denoiser_train_option_table(), &C::train);
+    return t;
+  }();
+  static const auto preview = [] {
+    OptionTable<C> t;
+    t.integer("steps", [](C& c) -> int64_t& { return c.preview.steps; }, 1, 10000, "DDIM steps of samples.png")
+        .number("cfg", [](C& c) -> double& { return c.preview.cfg; }, 0, 100, "guidance scale of samples.png")
+        .integer("classes", &C::preview_classes, 0, 100000,
+                 "rows of samples.png: 0 = every class, else that many spread evenly")
+        .integer("per_class", &C::preview_per_class, 1, 1000, "columns of samples.png");
+    return t;
+  }();
+  static const std::vector<std::pair<std::string, const OptionTable<C>*>> tables = {
+      {"model", &model}, {"schedule", &schedule}, {"train", &train}, {"preview", &preview}};
+  return tables;
+}
+
 TeacherConfig read_teacher_config(ConfigNode root) {
   TeacherConfig c;
   c.data = read_data_config(root.table("data"));
-  auto m = root.table("model");
-  c.conditional = m.boolean("conditional", c.conditional);
-  unet_option_table().read(m, c.model.net);
-  teacher_prediction_option_table().read(m, c.model);
-  auto s = root.table("schedule");
-  teacher_schedule_option_table().read(s, c.model.schedule);
-  auto t = root.table("train");
-  denoiser_train_option_table().read(t, c.train);
-  auto p = root.table("preview");
-  c.preview.steps = p.integer("steps", c.preview.steps, 1, 10000);
-  c.preview.cfg = p.number("cfg", c.preview.cfg, 0, 100);
-  c.preview_classes = p.integer("classes", c.preview_classes, 0, 100000);
-  c.preview_per_class = p.integer("per_class", c.preview_per_class, 1, 1000);
+  for (const auto& [name, table] : teacher_option_tables()) {
+    auto n = root.table(name);
+    table->read(n, c);
+  }
   c.runtime = read_runtime_options(root.table("runtime"));
   root.finish();
   return c;
 }
-
 
 DenoiserReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::path& out, bool progress,
                              const std::string& config_text, int64_t stop_after) {

@@ -5,6 +5,8 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "retort/core/config.h"
 #include "retort/core/runtime.h"
@@ -26,6 +28,9 @@ struct TeacherConfig {
   RuntimeOptions runtime;
 };
 
+// The teacher's option tables, one per TOML table: [model], [schedule], [train], [preview].
+const std::vector<std::pair<std::string, const OptionTable<TeacherConfig>*>>& teacher_option_tables();
+// Reads [data], the tables above and [runtime]; unknown keys are ConfigErrors (root.finish()).
 TeacherConfig read_teacher_config(ConfigNode root);
 
 // Trains into `out`: checkpoint.pt, metrics.csv/jsonl, loss.png, teacher.safetensors (EMA

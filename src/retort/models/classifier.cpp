@@ -18,23 +18,23 @@ void add_conv_block(torch::nn::Sequential& seq, int64_t in, int64_t out) {
   seq->push_back(torch::nn::ReLU());
 }
 
-nlohmann::json to_json(const ClassifierOptions& o) {
-  return {{"channels", o.channels}, {"resolution", o.resolution}, {"width", o.width},
-          {"feature_dim", o.feature_dim}, {"num_classes", o.num_classes}};
-}
-
 }  // namespace
 
-void validate(const ClassifierOptions& o, const std::string& where) {
-  auto check = [&](const char* key, int64_t v, int64_t lo, int64_t hi) {
-    if (v < lo || v > hi) throw ConfigError(fmt::format("{}: {} = {} must be in [{}, {}]", where, key, v, lo, hi));
-  };
-  check("channels", o.channels, 1, 4);
-  check("resolution", o.resolution, 4, 4096);
-  check("width", o.width, 1, 4096);
-  check("feature_dim", o.feature_dim, 1, 65536);
-  check("num_classes", o.num_classes, 2, 100000);
+const OptionTable<ClassifierOptions>& classifier_option_table() {
+  static const auto table = [] {
+    using O = ClassifierOptions;
+    OptionTable<O> t;
+    t.integer("channels", &O::channels, 1, 4, "image channels (set from the data set)")
+        .integer("resolution", &O::resolution, 4, 4096, "image height = width (set from the data set)")
+        .integer("width", &O::width, 1, 4096, "channels of the first conv (the others have twice as many)")
+        .integer("feature_dim", &O::feature_dim, 1, 65536, "width of the penultimate features (FID's space)")
+        .integer("num_classes", &O::num_classes, 2, 100000, "classes (set from the data set)");
+    return t;
+  }();
+  return table;
 }
+
+void validate(const ClassifierOptions& o, const std::string& where) { classifier_option_table().validate(o, where); }
 
 ClassifierImpl::ClassifierImpl(const ClassifierOptions& opts) : opts_(opts) {
   validate(opts_, "classifier");
@@ -81,7 +81,7 @@ torch::Tensor ClassifierImpl::logits_from_features(const torch::Tensor& f) { ret
 torch::Tensor ClassifierImpl::forward(const torch::Tensor& x) { return logits_from_features(trunk(x)); }
 
 void save_classifier(const std::filesystem::path& path, Classifier& model) {
-  save_module(path, *model, {{kMetadataKey, to_json(model->options()).dump()}});
+  save_module(path, *model, {{kMetadataKey, classifier_option_table().to_json(model->options()).dump()}});
 }
 
 Classifier load_classifier(const std::filesystem::path& path) {
@@ -93,16 +93,15 @@ Classifier load_classifier(const std::filesystem::path& path) {
   ClassifierOptions o;
   try {
     auto j = nlohmann::json::parse(it->second);
-    o.channels = j.at("channels").get<int64_t>();
-    o.resolution = j.at("resolution").get<int64_t>();
-    o.width = j.at("width").get<int64_t>();
-    o.feature_dim = j.at("feature_dim").get<int64_t>();
-    o.num_classes = j.at("num_classes").get<int64_t>();
+    classifier_option_table().require_keys(j);
+    classifier_option_table().from_json(j, o);
     validate(o, path.string() + ": metadata");
   } catch (const nlohmann::json::exception& e) {
     throw IoError(fmt::format("{}: malformed '{}' metadata: {}", path.string(), kMetadataKey, e.what()));
   } catch (const ConfigError& e) {
     throw IoError(e.what());
+  } catch (const IoError& e) {
+    throw IoError(fmt::format("{}: malformed '{}' metadata: {}", path.string(), kMetadataKey, e.what()));
   }
   Classifier model(o);
   load_module(path, *model);

@@ -8,11 +8,16 @@
 
 #include <torch/torch.h>
 
+#include "retort/core/options.h"
+
 namespace retort {
 
 struct ClassifierOptions {
   int64_t channels = 1, resolution = 28, width = 32, feature_dim = 128, num_classes = 10;
 };
+// Every ClassifierOptions member with its range: the evaluator's [evaluator] keys (width,
+// feature_dim) and the metadata of saved files.
+const OptionTable<ClassifierOptions>& classifier_option_table();
 
 // conv3x3(w)-BN-ReLU, pool, conv3x3(2w)-BN-ReLU, pool, conv3x3(2w)-BN-ReLU, flatten ->
 // linear(feature_dim) -> ReLU -> linear(num_classes). No dropout: every random draw of training

@@ -337,24 +337,75 @@ UNetDenoiser camera_conditioned_copy(UNetDenoiserImpl& teacher, int64_t camera_d
   return copy;
 }
 
+const OptionTable<UNetOptions>& unet_option_table() {
+  static const auto table = [] {
+    using U = UNetOptions;
+    OptionTable<U> t;
+    t.integer("channels", &U::channels, 1, 64, "image channels (set from the data set)")
+        .integer("resolution", &U::resolution, 4, 4096, "input height = width (set from the data set)")
+        .integers("widths", &U::widths, 1, 65536, "channels per level; level i works at resolution / 2^i")
+        .integer("blocks", &U::blocks, 1, 16, "residual blocks per level (encoder; the decoder has one more)")
+        .integer("time_dim", &U::time_dim, 8, 4096, "width of the time / class embedding (even)")
+        .integer("num_classes", &U::num_classes, 0, 1 << 20, "classes (set from the data set); 0: unconditional")
+        .integer("groups", &U::groups, 1, 256, "GroupNorm groups (must divide every width)")
+        .integer("heads", &U::heads, 0, 64, "attention heads at the lowest resolution (0: no attention)")
+        .number("dropout", &U::dropout, 0.0, 0.9, "dropout in the residual blocks")
+        .integer("camera_dim", &U::camera_dim, 0, 4096,
+                 "> 0: a camera vector added to the embedding (ASD's camera-aware fake score)")
+        .integer("concat_channels", &U::concat_channels, 0, 4096,
+                 "condition channels appended to the input (set from the data: point-cloud renders)")
+        .integer("frames", &U::frames, 0, 4096, "> 0: a video model over clips of this many frames (set from the data)")
+        .integer("temporal_heads", &U::temporal_heads, 0, 64, "temporal self-attention heads across frames (0 = none)")
+        .integer("temporal_from", &U::temporal_from, 0, 16,
+                 "first level with temporal attention (0 = full resolution; the middle always has it)")
+        .check([](ConfigNode& n, const U& o) {
+          if (o.widths.empty()) n.fail("widths", "needs at least one level");
+          if (o.time_dim % 2) n.fail("time_dim", "must be even (sin and cos halves)");
+          for (auto w : o.widths)
+            if (w % o.groups) n.fail("groups", fmt::format("{} does not divide width {}", o.groups, w));
+          if (o.heads > 0 && o.widths.back() % o.heads)
+            n.fail("heads", fmt::format("{} does not divide the lowest width {}", o.heads, o.widths.back()));
+          if (o.temporal_heads > 0) {
+            if (o.temporal_from > int64_t(o.widths.size()))
+              n.fail("temporal_from", fmt::format("{} is beyond the {} levels", o.temporal_from, o.widths.size()));
+            for (size_t l = std::min<size_t>(o.temporal_from, o.widths.size()); l < o.widths.size(); ++l)
+              if (o.widths[l] % o.temporal_heads || o.widths[l] % 2)
+                n.fail("temporal_heads",
+                       fmt::format("{} does not divide width {} (or it is odd)", o.temporal_heads, o.widths[l]));
+          }
+        });
+    return t;
+  }();
+  return table;
+}
+
 namespace {
 
 const char* kMetaKey = "retort.unet";
 
+// What a saved UNet's metadata describes: the network, its prediction and its schedule.
+struct UNetMeta {
+  UNetOptions net;
+  Prediction prediction = Prediction::Eps;
+  ScheduleOptions schedule;
+};
+
+const OptionTable<UNetMeta>& unet_meta_table() {
+  static const auto table = [] {
+    using M = UNetMeta;
+    OptionTable<M> t;
+    t.include(unet_option_table(), &M::net)
+        .named("prediction", &M::prediction, {"eps", "x0", "v"}, "what the network predicts")
+        .named("schedule", [](M& m) -> ScheduleKind& { return m.schedule.kind; }, schedule_kind_names(), "schedule")
+        .integer("schedule_steps", [](M& m) -> int64_t& { return m.schedule.steps; }, 2, 100000, "schedule T")
+        .flag("schedule_continuous", [](M& m) -> bool& { return m.schedule.continuous; }, "continuous schedule");
+    return t;
+  }();
+  return table;
+}
+
 std::string describe(UNetDenoiser& m) {
-  const auto& o = m->net->options();
-  const auto& s = m->schedule.options();
-  nlohmann::json j = {{"channels", o.channels},   {"resolution", o.resolution},
-                      {"widths", o.widths},       {"blocks", o.blocks},
-                      {"time_dim", o.time_dim},   {"num_classes", o.num_classes},
-                      {"groups", o.groups},       {"heads", o.heads},
-                      {"dropout", o.dropout},     {"camera_dim", o.camera_dim},
-                      {"concat_channels", o.concat_channels}, {"frames", o.frames},
-                      {"temporal_heads", o.temporal_heads},   {"temporal_from", o.temporal_from},
-                      {"prediction", std::vector<std::string>{"eps", "x0", "v"}[int(m->prediction)]},
-                      {"schedule", schedule_kind_names()[int(s.kind)]},
-                      {"schedule_steps", s.steps}, {"schedule_continuous", s.continuous}};
-  return j.dump();
+  return unet_meta_table().to_json({m->net->options(), m->prediction, m->schedule.options()}).dump();
 }
 
 }  // namespace
@@ -371,33 +422,19 @@ UNetDenoiser load_unet(const std::filesystem::path& path, std::map<std::string, 
   auto it = meta.find(kMetaKey);
   if (it == meta.end())
     throw IoError(fmt::format("{}: not a retort UNet (no '{}' metadata)", path.string(), kMetaKey));
-  UNetOptions o;
-  ScheduleOptions s;
-  Prediction pred;
+  UNetMeta m;
   try {
     auto j = nlohmann::json::parse(it->second);
-    o.channels = j.at("channels");
-    o.resolution = j.at("resolution");
-    o.widths = j.at("widths").get<std::vector<int64_t>>();
-    o.blocks = j.at("blocks");
-    o.time_dim = j.at("time_dim");
-    o.num_classes = j.at("num_classes");
-    o.groups = j.at("groups");
-    o.heads = j.at("heads");
-    o.dropout = j.at("dropout");
-    o.camera_dim = j.value("camera_dim", int64_t{0});  // absent in files from before camera conditioning
-    o.concat_channels = j.value("concat_channels", int64_t{0});  // absent in files from before video models
-    o.frames = j.value("frames", int64_t{0});
-    o.temporal_heads = j.value("temporal_heads", int64_t{0});
-    o.temporal_from = j.value("temporal_from", int64_t{1});
-    pred = parse_prediction(j.at("prediction").get<std::string>());
-    s.kind = parse_schedule_kind(j.at("schedule").get<std::string>());
-    s.steps = j.at("schedule_steps");
-    s.continuous = j.at("schedule_continuous");
+    // Every key but camera_dim and the video keys (absent in files from before them) is required.
+    unet_meta_table().require_keys(j, {"camera_dim", "concat_channels", "frames", "temporal_heads", "temporal_from"});
+    unet_meta_table().from_json(j, m);
   } catch (const std::exception& e) {
     throw IoError(fmt::format("{}: bad '{}' metadata: {}", path.string(), kMetaKey, e.what()));
   }
-  UNetDenoiser model(o, Schedule(s), pred);
+  const auto& o = m.net;
+  const auto& s = m.schedule;
+  const auto pred = m.prediction;
+UNetDenoiser model(o, Schedule(s), pred);
   load_module(path, *model);
   if (metadata) *metadata = meta;
   return model;

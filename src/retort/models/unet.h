@@ -142,6 +142,8 @@ UNetDenoiser camera_conditioned_copy(UNetDenoiserImpl& teacher, int64_t camera_d
 // so a file alone rebuilds the model. `extra` metadata is kept (e.g. a student's timesteps).
 void save_unet(const std::filesystem::path& path, UNetDenoiser& model,
                const std::map<std::string, std::string>& extra = {});
+// Every UNetOptions member: the teacher's [model] keys (a subset) and the metadata of saved files.
+const OptionTable<UNetOptions>& unet_option_table();
 UNetDenoiser load_unet(const std::filesystem::path& path, std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace retort

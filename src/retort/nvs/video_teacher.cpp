@@ -7,7 +7,6 @@
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
 #include "retort/io/png.h"
-#include "retort/models/unet_options.h"
 #include "retort/run/run_folder.h"
 
 namespace retort {
@@ -27,14 +26,14 @@ const OptionTable<C>& model_table() {
   static const auto t = OptionTable<C>()
       .flag("mask", &C::mask, "append the point-cloud render's coverage mask as a condition channel")
       .include(teacher_prediction_option_table(), &C::model)
-      .include(unet_option_table(true), [](C& c) -> UNetOptions& { return c.model.net; });
+      .include(unet_option_table(), [](C& c) -> UNetOptions& { return c.model.net; },
+               {"widths", "blocks", "time_dim", "groups", "heads", "dropout", "temporal_heads", "temporal_from"});
   return t;
 }
 
 const OptionTable<C>& schedule_table() {
-  static const auto t = OptionTable<C>().include(teacher_schedule_option_table(), [](C& c) -> ScheduleOptions& {
-    return c.model.schedule;
-  });
+  static const auto t = OptionTable<C>().include(
+      schedule_option_table(), [](C& c) -> ScheduleOptions& { return c.model.schedule; }, {"kind", "steps"});
   return t;
 }
 

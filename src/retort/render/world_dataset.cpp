@@ -64,33 +64,80 @@ std::vector<Draw> draw_all(const WorldDatasetOptions& o) {
 
 }  // namespace
 
+const OptionTable<WorldDatasetOptions>& world_option_table() {
+  static const auto table = [] {
+    using W = WorldDatasetOptions;
+    using Row = OptionTable<W>::Row;
+    auto row = [](std::string key, std::string range, std::string help, std::function<void(ConfigNode&, W&)> read,
+                  std::function<std::string(const W&)> show) {
+      Row r;
+      r.key = std::move(key), r.range = std::move(range), r.help = std::move(help);
+      r.read = std::move(read), r.show = std::move(show);
+      r.save = [](const W&, nlohmann::json&) {};  // [world] is not model metadata
+      r.load = [](const nlohmann::json&, W&) {};
+      return r;
+    };
+    // A [low, high] camera range inside [min, max].
+    auto interval = [&](std::string key, double (CameraRanges::*member)[2], double min, double max, std::string help) {
+      return row(
+          key, fmt::format("[low, high] in [{}, {}]", min, max), std::move(help),
+          [key, member, min, max](ConfigNode& n, W& w) { read_range(n, key, w.cameras.*member, min, max); },
+          [member](const W& w) {
+            const auto& r = w.cameras.*member;
+            return fmt::format("[{}, {}]", option_number_text(r[0]), option_number_text(r[1]));
+          });
+    };
+    // A list of names of `names()`, stored as their ids (empty: all).
+    auto pick = [&](std::string key, auto member, const std::vector<std::string>& (*names)(), std::string help) {
+      return row(
+          key, "list of " + joined(names()), std::move(help),
+          [key, member, names](ConfigNode& n, W& w) {
+            auto& ids = w.*member;
+            for (const auto& name : n.strings(key, {})) {
+              auto it = std::find(names().begin(), names().end(), name);
+              if (it == names().end()) n.fail(key, fmt::format("unknown '{}'; known: {}", name, joined(names())));
+              ids.push_back(static_cast<typename std::remove_reference_t<decltype(ids)>::value_type>(it - names().begin()));
+            }
+          },
+          [member, names](const W& w) {
+            std::vector<std::string> parts;
+            for (auto id : w.*member) parts.push_back("\"" + names()[size_t(id)] + "\"");
+            return fmt::format("[{}]", fmt::join(parts, ", "));
+          });
+    };
+    OptionTable<W> t;
+    t.integer("n", &W::n, 1, 10'000'000, "images")
+        .integer("resolution", &W::resolution, 8, 128, "pixels per side")
+        .integer("seed", &W::seed, 0, INT64_MAX, "seed of the objects, cameras and lights")
+        .flag("supersample", &W::supersample, "render 2x2 samples per pixel")
+        .custom(row(
+            "background", "[r, g, b] in [0, 1]", "the background colour",
+            [](ConfigNode& n, W& w) {
+              auto bg = n.numbers("background", {w.background.x, w.background.y, w.background.z});
+              if (bg.size() != 3) n.fail("background", fmt::format("expected [r, g, b], got {} numbers", bg.size()));
+              for (double c : bg)
+                if (c < 0 || c > 1) n.fail("background", fmt::format("{} is outside [0, 1]", c));
+              w.background = {bg[0], bg[1], bg[2]};
+            },
+            [](const W& w) {
+              return fmt::format("[{}, {}, {}]", option_number_text(w.background.x), option_number_text(w.background.y),
+                                 option_number_text(w.background.z));
+            }))
+        .custom(pick("shapes", &W::shapes, &shape_names, "only these shapes (empty: all; class ids stay the full vocabulary's)"))
+        .custom(pick("colours", &W::colours, &colour_names, "only these colours (empty: all)"))
+        .custom(interval("azimuth", &CameraRanges::azimuth, -360, 720, "camera azimuth, degrees"))
+        .custom(interval("elevation", &CameraRanges::elevation, -90, 90, "camera elevation, degrees (> 60: overhead)"))
+        // The camera must stay well outside the objects' 0.35 bounding sphere.
+        .custom(interval("distance", &CameraRanges::distance, 0.5, 100, "camera distance from the origin"))
+        .custom(interval("fovy", &CameraRanges::fovy, 1, 170, "vertical field of view, degrees"));
+    return t;
+  }();
+  return table;
+}
+
 WorldDatasetOptions read_world_options(ConfigNode n) {
   WorldDatasetOptions o;
-  o.n = n.integer("n", o.n, 1, 10'000'000);
-  o.resolution = n.integer("resolution", o.resolution, 8, 128);
-  o.seed = uint64_t(n.integer("seed", 0, 0, INT64_MAX));
-  o.supersample = n.boolean("supersample", o.supersample);
-  auto bg = n.numbers("background", {o.background.x, o.background.y, o.background.z});
-  if (bg.size() != 3) n.fail("background", fmt::format("expected [r, g, b], got {} numbers", bg.size()));
-  for (double c : bg)
-    if (c < 0 || c > 1) n.fail("background", fmt::format("{} is outside [0, 1]", c));
-  o.background = {bg[0], bg[1], bg[2]};
-  auto pick = [&](const std::string& key, const std::vector<std::string>& names) {
-    std::vector<int64_t> ids;
-    for (const auto& name : n.strings(key, {})) {
-      auto it = std::find(names.begin(), names.end(), name);
-      if (it == names.end()) n.fail(key, fmt::format("unknown '{}'; known: {}", name, joined(names)));
-      ids.push_back(it - names.begin());
-    }
-    return ids;
-  };
-  for (auto id : pick("shapes", shape_names())) o.shapes.push_back(Shape(id));
-  for (auto id : pick("colours", colour_names())) o.colours.push_back(Colour(id));
-  read_range(n, "azimuth", o.cameras.azimuth, -360, 720);
-  read_range(n, "elevation", o.cameras.elevation, -90, 90);
-  // The camera must stay well outside the objects' 0.35 bounding sphere.
-  read_range(n, "distance", o.cameras.distance, 0.5, 100);
-  read_range(n, "fovy", o.cameras.fovy, 1, 170);
+  world_option_table().read(n, o);
   return o;
 }
 

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "retort/core/config.h"
+#include "retort/core/options.h"
 #include "retort/data/idx.h"
 #include "retort/render/camera.h"
 #include "retort/render/world.h"
@@ -42,6 +43,7 @@ struct WorldDatasetOptions {
 // ranges azimuth, elevation, distance, fovy as [low, high] pairs. Unknown keys (on finish()) and
 // bad values are ConfigErrors naming the key and value.
 WorldDatasetOptions read_world_options(ConfigNode n);
+const OptionTable<WorldDatasetOptions>& world_option_table();
 
 // Renders opts.n images (in parallel over LibTorch's intra-op threads; the result does not depend on
 // the thread count) and writes them to `path` atomically (path.tmp, then rename).

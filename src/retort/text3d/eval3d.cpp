@@ -20,30 +20,48 @@ namespace retort {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+const OptionTable<Eval3dConfig>& eval3d_option_table() {
+  static const auto table = [] {
+    using C = Eval3dConfig;
+    OptionTable<C> t;
+    t.text("evaluator", &C::evaluator, "the world classifier (train-evaluator on the 48 object classes)")
+        .strings("prompts", &C::prompts, {}, "\"a COLOUR SHAPE\", without a view suffix")
+        .strings("methods", &C::methods, generate3d_method_names(), "the methods compared")
+        .check([](ConfigNode& root, const C& c) {
+          if (c.prompts.empty()) root.fail("prompts", "give at least one prompt");
+          if (c.methods.empty()) root.fail("methods", "give at least one method");
+          for (const auto& p : c.prompts) {
+            Prompt parsed;
+            try {
+              parsed = parse_prompt(p);
+            } catch (const Error& e) {
+              root.fail("prompts", e.what());
+            }
+            if (parsed.view) root.fail("prompts", fmt::format("'{}': leave out the view suffix", p));
+          }
+        });
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable<Eval3dConfig>& eval3d_table_option_table() {
+  static const auto table = [] {
+    using C = Eval3dConfig;
+    OptionTable<C> t;
+    t.integer("views", &C::views, 2, 100000, "random renders scored per result")
+        .integer("ring", &C::ring, 2, 360, "views of the multi-view consistency ring")
+        .integer("seed", &C::seed, 0, INT64_MAX, "seed of the scoring cameras");
+    return t;
+  }();
+  return table;
+}
+
 Eval3dConfig read_eval3d_config(ConfigNode& root) {
   Eval3dConfig c;
-  c.evaluator = root.string("evaluator", c.evaluator.string());
-  c.prompts = root.strings("prompts", c.prompts);
-  c.methods = root.strings("methods", c.methods);
-  if (c.prompts.empty()) root.fail("prompts", "give at least one prompt");
-  if (c.methods.empty()) root.fail("methods", "give at least one method");
-  const auto names = generate3d_method_names();
-  for (const auto& m : c.methods)
-    if (std::find(names.begin(), names.end(), m) == names.end())
-      root.fail("methods", fmt::format("unknown method '{}'; known: {}", m, fmt::join(names, ", ")));
-  for (const auto& p : c.prompts) {
-    Prompt parsed;
-    try {
-      parsed = parse_prompt(p);
-    } catch (const Error& e) {
-      root.fail("prompts", e.what());
-    }
-    if (parsed.view) root.fail("prompts", fmt::format("'{}': leave out the view suffix", p));
-  }
+  eval3d_option_table().read(root, c);
   auto e = root.table("eval3d");
-  c.views = e.integer("views", c.views, 2, 100000);
-  c.ring = e.integer("ring", c.ring, 2, 360);
-  c.seed = uint64_t(e.integer("seed", 0, 0, INT64_MAX));
+  eval3d_table_option_table().read(e, c);
   c.base = read_generate3d_config(root);
   // Each method's run reads the file as generate3d would with that method, so its presets (SDS's
   // lambda 100) apply unless the file sets the key; each run folder records its own resolved config.

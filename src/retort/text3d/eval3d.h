@@ -28,6 +28,9 @@ struct Eval3dConfig {
   uint64_t seed = 0;
 };
 
+// The top-level `evaluator`, `prompts`, `methods`, and the [eval3d] keys.
+const OptionTable<Eval3dConfig>& eval3d_option_table();
+const OptionTable<Eval3dConfig>& eval3d_table_option_table();
 // Reads `evaluator`, `prompts`, `methods` and [eval3d] plus everything generate3d reads.
 Eval3dConfig read_eval3d_config(ConfigNode& root);
 

@@ -105,10 +105,20 @@ const OptionTable<Generate3dOutputs>& generate3d_output_option_table() {
   return table;
 }
 
+const OptionTable<Generate3dConfig>& generate3d_top_option_table() {
+  static const auto table = [] {
+    using C = Generate3dConfig;
+    OptionTable<C> t;
+    t.text("teacher", &C::teacher, "the prompt-conditioned teacher (train-teacher on a world data set)")
+        .text("prompt", &C::prompt, "\"a COLOUR SHAPE\" (a view suffix is refused)");
+    return t;
+  }();
+  return table;
+}
+
 Generate3dConfig read_generate3d_config(ConfigNode& root) {
   Generate3dConfig c;
-  c.teacher = root.string("teacher", c.teacher.string());
-  c.prompt = root.string("prompt", c.prompt);
+  generate3d_top_option_table().read(root, c);
   auto g = root.table("generate3d");
   const auto& T = generate3d_option_table();
   T.read_key(g, c, "method");

@@ -63,6 +63,8 @@ std::vector<std::string> generate3d_method_names();  // sds, vsd, asd
 // 7.5 for VSD and ASD; critic_lr 1e-4 for fake = "copy", else 1e-3) are applied after `method` and
 // `fake` are read and before the other keys.
 const OptionTable<Generate3dConfig>& generate3d_option_table();
+// The top-level keys: `teacher`, `prompt`.
+const OptionTable<Generate3dConfig>& generate3d_top_option_table();
 const OptionTable<Generate3dOutputs>& generate3d_output_option_table();
 void apply_generate3d_presets(Generate3dConfig& c);
 // Reads `teacher`, `prompt`, [generate3d], [field], [output], [runtime].

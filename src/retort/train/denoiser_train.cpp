@@ -32,14 +32,6 @@ const OptionTable<DenoiserTrainOptions>& denoiser_train_option_table() {
   return table;
 }
 
-const OptionTable<ScheduleOptions>& teacher_schedule_option_table() {
-  using O = ScheduleOptions;
-  static const auto table = OptionTable<O>()
-      .named("kind", &O::kind, schedule_kind_names(), "noise schedule")
-      .integer("steps", &O::steps, 2, 100000, "T, the steps of the discrete schedule");
-  return table;
-}
-
 const OptionTable<TeacherModel>& teacher_prediction_option_table() {
   static const auto table = OptionTable<TeacherModel>().named(
       "prediction", &TeacherModel::prediction, {"eps", "x0", "v"}, "what the network predicts");

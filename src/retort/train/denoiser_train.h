@@ -32,8 +32,6 @@ struct DenoiserTrainOptions {
 
 // The [train] keys of every teacher.
 const OptionTable<DenoiserTrainOptions>& denoiser_train_option_table();
-// The [schedule] keys of every teacher: kind and steps (the discrete schedule).
-const OptionTable<ScheduleOptions>& teacher_schedule_option_table();
 // The network, its prediction type and schedule: what a teacher file describes.
 struct TeacherModel {
   UNetOptions net;  // channels, resolution, classes, frames and condition channels come from the data
