@@ -116,8 +116,14 @@ PointRenders render_points(const PointCloud& pc, const std::vector<Camera>& cams
   auto half = 0.5 * o.footprint * f * pc.spacing.to(torch::kDouble).unsqueeze(0) / zs;  // [K,N]
 
   // Candidate pixels: the landing pixel plus a (2W+1)^2 window, kept where the centre is inside the
-  // point's square.
-  const int64_t W = o.footprint > 0 ? o.max_radius : 0, M = (2 * W + 1) * (2 * W + 1);
+  // point's square. A centre d pixels from the landing pixel's is within the square only if
+  // |d| <= half + 0.5, so the window is as large as the largest square needs (capped at max_radius).
+  int64_t W = 0;
+  if (o.footprint > 0) {
+    const double widest = torch::where(valid, half, torch::zeros_like(half)).max().item<double>();
+    W = std::min<int64_t>(o.max_radius, int64_t(std::floor(widest + 0.5)));
+  }
+  const int64_t M = (2 * W + 1) * (2 * W + 1);
   auto offs = torch::arange(-W, W + 1, torch::kLong);
   auto dy = offs.repeat_interleave(2 * W + 1), dx = offs.repeat({2 * W + 1});  // [M]
   auto ju = u.floor().to(torch::kLong).unsqueeze(2), iv = v.floor().to(torch::kLong).unsqueeze(2);  // [K,N,1]

@@ -37,7 +37,7 @@ struct SplatOptions {
   // its own camera returns itself); a little more closes the cracks of surfaces seen more frontally
   // than in the input.
   double footprint = 1.5;
-  int64_t max_radius = 2;  // the footprint is cut at (2 max_radius + 1)^2 pixels
+  int64_t max_radius = 2;  // the footprint is cut at (2 max_radius + 1)^2 pixels around the landing one
 };
 
 struct PointRenders {
