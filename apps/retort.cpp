@@ -160,6 +160,13 @@ int main(int argc, char** argv) {
   distill->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
 
+  auto* distill_nvs = app.add_subcommand("distill-nvs", "Distil the novel-view video teacher into a few-step student "
+                                                        "(fvgen and its ablations, dmd, dmd2, ...)");
+  add_run_options(distill_nvs, config, sets, out, no_progress, "configs/nvs-distill.toml");
+  distill_nvs->add_option("--method", method, "overrides distill.method");
+  distill_nvs->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+
   std::string compare_image, compare_reference;
   auto* compare = app.add_subcommand("compare", "PSNR and SSIM of an image against a reference image (novel-view "
                                                 "metrics; SSIM as scikit-image computes it)");
@@ -223,10 +230,10 @@ int main(int argc, char** argv) {
       std::cout << retort::run_nvs(nvs_req) << std::endl;
     } else if (*sample) {
       std::cout << retort::run_sample(sample_req) << std::endl;
-    } else if (*distill) {
+    } else if (*distill || *distill_nvs) {
       if (!method.empty()) sets.push_back(quoted("distill.method", method));
       if (student_steps > 0) sets.push_back(fmt::format("distill.student_steps={}", student_steps));
-      print(retort::distill_command(parsed(), run));
+      print(*distill ? retort::distill_command(parsed(), run) : retort::distill_nvs_command(parsed(), run));
     } else if (*bench_distill) {
       print(retort::bench_distill_command(parsed(), run));
     } else if (*compare) {

@@ -10,6 +10,7 @@
 #include "retort/image/dataset_config.h"
 #include "retort/image/evaluator_train.h"
 #include "retort/nvs/scene_dataset.h"
+#include "retort/nvs/video_distill.h"
 #include "retort/nvs/video_teacher.h"
 #include "retort/text3d/generate3d.h"
 #include "retort/image/image_distill.h"
@@ -27,18 +28,9 @@ std::string runtime_section() { return section("`[runtime]`", runtime_option_tab
 std::string data_section() { return section("`[data]`", data_option_table().markdown()); }
 
 std::string distill_sections() {
-  const auto& t = image_distill_option_table();
-  std::string presets = "| method | preset (applied before the file's keys) |\n|---|---|\n";
-  for (const auto& m : distill_method_names()) {
-    ImageDistillConfig base;
-    base.method = m;
-    auto c = base;
-    apply_method_preset(c);
-    const auto d = t.differences(base, c);
-    presets += fmt::format("| `{}` | {} |\n", m, d.empty() ? "the defaults" : d);
-  }
-  return section("Top level", image_distill_top_option_table().markdown()) + section("`[distill]`", t.markdown()) +
-         section("Presets of `[distill] method`", presets);
+  return section("Top level", student_top_option_table().markdown()) +
+         section("`[distill]`", student_option_table().markdown()) +
+         section("Presets of `[distill] method`", method_presets_markdown(StudentConfig{}));
 }
 
 std::string distill_doc() { return distill_sections() + data_section() + runtime_section(); }
@@ -100,7 +92,7 @@ std::string gmm_doc() {
 
 std::vector<std::string> documented_commands() {
   return {"bench-gmm", "train-teacher", "train-evaluator", "distill", "bench-distill", "render-world", "generate3d",
-          "eval3d", "render-scenes", "train-nvs-teacher"};
+          "eval3d", "render-scenes", "train-nvs-teacher", "distill-nvs"};
 }
 
 std::string config_markdown(const std::string& command) {
@@ -115,6 +107,7 @@ std::string config_markdown(const std::string& command) {
   if (command == "eval3d") doc = eval3d_doc();
   if (command == "render-scenes") doc = section("`[scenes]`", scene_dataset_option_table().markdown());
   if (command == "train-nvs-teacher") doc = nvs_teacher_config_markdown() + runtime_section();
+  if (command == "distill-nvs") doc = nvs_distill_config_markdown() + runtime_section();
   while (doc.size() > 1 && doc[doc.size() - 2] == '\n') doc.pop_back();  // one final newline
   if (!doc.empty()) return doc;
   throw ConfigError(fmt::format("config: '{}' has no option tables yet; documented: {}", command,

@@ -2,104 +2,24 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
 #include "retort/io/png.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/io/safetensors.h"
-#include "retort/models/feature_discriminator.h"
-#include "retort/plot/curves.h"
-#include "retort/train/checkpoint.h"
-#include "retort/run/run_folder.h"
 
 namespace retort {
 namespace fs = std::filesystem;
 
-MethodPlan method_plan(const std::string& m) {
-  if (m == "dmd") return {"dmd", false, "none", 1, 0.0};
-  // DMD2's GAN weights (ImageNet): 3e-3 on the student, 1e-2 on the discriminator, whose head
-  // reads the fake score's encoder: a larger weight lets the classifier, not the denoising loss,
-  // drive that encoder.
-  if (m == "dmd2") return {"dmd2", false, "fake", 5, 3e-3, 1e-2};
-  if (m == "fvgen") return {"softened_rkl", true, "teacher", 1, 0.0};
-  if (m == "rkl") return {"dmd", true, "teacher", 1, 0.0};
-  if (m == "gan") return {"", true, "teacher", 1, 0.0};
-  if (m == "softened_rkl") return {"softened_rkl", false, "teacher", 1, 0.0};
-  if (m == "kl" || m == "js" || m == "hellinger" || m == "jeffreys") return {m, true, "teacher", 1, 0.0};
-  throw ConfigError(fmt::format("unknown distillation method '{}'; known: {}", m,
-                                fmt::join(distill_method_names(), ", ")));
-}
-
-std::vector<std::string> distill_method_names() {
-  return {"dmd", "dmd2", "fvgen", "rkl", "gan", "softened_rkl", "kl", "js", "hellinger", "jeffreys"};
-}
-
-void apply_method_preset(ImageDistillConfig& c) {
-  const auto plan = method_plan(c.method);
-  c.loop.critic_steps = plan.critic_steps;
-  c.objective.gan_weight = plan.gan_weight;
-  c.objective.disc_weight = plan.disc_weight;
-}
-
-const OptionTable<ImageDistillConfig>& image_distill_option_table() {
-  static const auto table = [] {
-    using C = ImageDistillConfig;
-    OptionTable<C> t;
-    t.choice("method", &C::method, distill_method_names(), "the recipe (presets below)")
-        .integer("student_steps", &C::student_steps, 1, 1000, "K, the student's sampling steps")
-        .numbers("timesteps", &C::timesteps, 0, 100000, "the student's K discrete timesteps; [] = 999, 749, ... spacing")
-        .flag("backward_simulation", &C::backward_simulation,
-              "train on the student's own intermediate x_t (DMD2) instead of noised data")
-        .integer("gan_init_steps", &C::gan_init_steps, 0, 100'000'000, "stage 1 (GAN initialisation) updates")
-        .include(distill_loop_option_table(), &C::loop)
-        .include(objective_option_table(), &C::objective,
-                 {"cfg_scale", "weighting", "dmd_normalize", "logit_clamp", "normalize_h", "gan_weight", "disc_weight"})
-        .number("regression_weight", [](C& c) -> double& { return c.regression.weight; }, 0, 1e6,
-                "DMD's regression loss on teacher noise -> image pairs; 0 = off")
-        .integer("regression_pairs", [](C& c) -> int64_t& { return c.regression.pairs; }, 1, 10'000'000,
-                 "teacher pairs, made once per run folder")
-        .integer("regression_batch", [](C& c) -> int64_t& { return c.regression.batch; }, 0, 1'000'000,
-                 "pairs per generator update; 0 = the distillation batch")
-        .integer("regression_teacher_steps", [](C& c) -> int64_t& { return c.regression.teacher_steps; }, 1, 1000,
-                 "DDIM steps of the teacher for the pairs")
-        .integer("seed", [](C& c) -> uint64_t& { return c.seed; }, 0, INT64_MAX, "random seed")
-        .text("init", &C::init, "another distill run's folder to start from; empty: the teacher's weights")
-        .check([](ConfigNode& n, const C& c) {
-          if (!c.timesteps.empty() && int64_t(c.timesteps.size()) != c.student_steps)
-            n.fail("timesteps", fmt::format("{} timesteps for student_steps = {}", c.timesteps.size(), c.student_steps));
-          if (c.loop.checkpoint_every < 1) n.fail("checkpoint_every", "distill resumes from checkpoints: give >= 1");
-          check_objective_options(n, c.method, c.objective);
-          if (method_plan(c.method).gan_init && c.method != "gan" && c.gan_init_steps == 0)
-            n.fail("gan_init_steps", fmt::format("method '{}' starts with a GAN initialisation; give it steps > 0", c.method));
-          if (c.method == "gan" && c.gan_init_steps + c.loop.steps == 0) n.fail("steps", "gan: gan_init_steps + steps is 0");
-        });
-    return t;
-  }();
-  return table;
-}
-
-const OptionTable<ImageDistillConfig>& image_distill_top_option_table() {
-  static const auto table = [] {
-    OptionTable<ImageDistillConfig> t;
-    t.text("teacher", &ImageDistillConfig::teacher, "the teacher's safetensors file (train-teacher)");
-    return t;
-  }();
-  return table;
-}
-
 ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfig& base) {
   ImageDistillConfig c = base;
-  image_distill_option_table().read_key(n, c, "method");
-  apply_method_preset(c);
-  image_distill_option_table().read(n, c);
+  read_student_keys(n, c);
   return c;
 }
 
 ImageDistillConfig read_image_distill_config(ConfigNode& root) {
   ImageDistillConfig base;
-  image_distill_top_option_table().read(root, base);
+  student_top_option_table().read(root, base);
   base.data = read_data_config(root.table("data"));
   base.runtime = read_runtime_options(root.table("runtime"));
   auto d = root.table("distill");
@@ -146,143 +66,27 @@ RegressionPairs regression_pairs(UNetDenoiser& teacher, const ImageDistillConfig
   return {noise, labels, images};
 }
 
-// [distill] init: the last checkpoint (stage2/, else stage1/) of the run in `cfg.init` gives the
-// student, its fake score, and its discriminator head when that run's head read the same network
-// (methods.md: DMD2's reads the fake score, FVGen's the teacher); the average starts at that run's
-// average, else at its student. Optimisers, step and RNG start anew, and so do the rate schedules.
-// Returns the updates the starting average had seen, so that its warm-up does not restart.
-int64_t warm_start(const ImageDistillConfig& cfg, const MethodPlan& plan, FewStepStudent& student,
-                   UNetDenoiser& fake, FeatureDiscriminator& disc, FewStepStudent& average) {
-  const fs::path& dir = cfg.init;
-  const auto resolved = dir / "config.resolved.toml";
-  if (!fs::exists(resolved))
-    throw ConfigError(fmt::format("distill.init: {} is not a distill run folder (it has no config.resolved.toml)",
-                                  dir.string()));
-  auto root = ConfigNode::from_file(resolved);
-  auto d = root.table("distill");
-  if (!d.has("method")) d.fail("method", "missing: not a distill run's config");
-  const auto from = method_plan(d.string("method", ""));
-  fs::path ckpt = dir / "stage2" / "checkpoint.pt";
-  if (!fs::exists(ckpt)) ckpt = dir / "stage1" / "checkpoint.pt";
-  if (!fs::exists(ckpt))
-    throw ConfigError(fmt::format("distill.init: {} has no checkpoint (stage2/ or stage1/checkpoint.pt)", dir.string()));
-  std::map<std::string, torch::nn::Module*> modules{{"generator", student.get()}, {"fake", fake.get()}};
-  if (disc && from.disc == plan.disc) modules["disc"] = disc.get();
-  if (average) modules["generator_ema"] = average.get();
-  std::vector<std::string> loaded;
-  const int64_t step = load_checkpoint_weights(ckpt, modules, &loaded);
-  auto has = [&](const std::string& name) { return std::find(loaded.begin(), loaded.end(), name) != loaded.end(); };
-  if (!has("generator")) throw IoError(fmt::format("{}: holds no student (module.generator)", ckpt.string()));
-  fmt::print(stderr, "distill: starting from {} at step {} ({})\n", ckpt.string(), step, fmt::join(loaded, ", "));
-  if (!average) return 0;
-  if (has("generator_ema")) return step;
-  copy_weights(*student, *average);
-  return 0;
-}
-
 }  // namespace
 
 FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out, bool progress,
                               const std::string& config_text, double* train_seconds) {
-  auto device = start_run(out, cfg.runtime);
-  const auto plan = method_plan(cfg.method);
-  torch::manual_seed(cfg.seed);
-  Rng rng(cfg.seed);
-
-  auto teacher = load_unet(cfg.teacher);
-  freeze(*teacher);
-  teacher->eval();
-  const auto& topt = teacher->net->options();
-  auto fresh_copy = [&] {
-    UNetDenoiser m(topt, teacher->schedule, teacher->prediction);
-    copy_weights(*teacher, *m);
-    return m;
+  StudentData data;
+  data.real = [&cfg](const UNetDenoiser& teacher, const torch::Device& device) {
+    const auto& o = teacher->net->options();
+    auto images = load_dataset(cfg.data, "train");
+    if (images.images.sizes().slice(1) != torch::IntArrayRef{o.channels, o.resolution, o.resolution})
+      throw ConfigError(fmt::format("data: images are {}x{}x{} but the teacher ({}) takes {}x{}x{}",
+                                    images.images.size(1), images.images.size(2), images.images.size(3),
+                                    cfg.teacher.string(), o.channels, o.resolution, o.resolution));
+    return image_sampler(images, device, o.num_classes > 0);
   };
-  auto timesteps = cfg.timesteps.empty() ? default_student_timesteps(cfg.student_steps, teacher->schedule.options().steps)
-                                         : cfg.timesteps;
-  FewStepStudent student(fresh_copy(), timesteps, cfg.backward_simulation);
-  UNetDenoiser fake = fresh_copy();
-  teacher->to(device);
-  student->to(device);
-  fake->to(device);
-  if (cfg.regression.weight > 0)
-    student->set_regression(regression_pairs(teacher, cfg, out / "regression-pairs.safetensors"),
-                            cfg.regression.weight, cfg.regression.batch > 0 ? cfg.regression.batch : cfg.loop.batch);
-
-  RealSampler real;
-  if (plan.disc != "none") {
-    auto data = load_dataset(cfg.data, "train");
-    if (data.images.sizes().slice(1) != torch::IntArrayRef{topt.channels, topt.resolution, topt.resolution})
-      throw ConfigError(fmt::format("data: images are {}x{}x{} but the teacher ({}) takes {}x{}x{}", data.images.size(1),
-                                    data.images.size(2), data.images.size(3), cfg.teacher.string(), topt.channels,
-                                    topt.resolution, topt.resolution));
-    real = image_sampler(data, device, topt.num_classes > 0);
-  }
-  FeatureDiscriminator disc{nullptr};
-  if (plan.disc == "teacher") disc = FeatureDiscriminator(teacher);
-  if (plan.disc == "fake") disc = FeatureDiscriminator(fake);
-  if (disc) disc->to(device);
-  // [distill] ema: the moving average of the student's weights, the one saved as the student.
-  // Built last: constructing a network draws from the seeded generator, and the average must
-  // not change how the discriminator head above is initialised.
-  FewStepStudent average{nullptr};
-  if (cfg.loop.ema > 0) {
-    average = FewStepStudent(fresh_copy(), timesteps, cfg.backward_simulation);
-    freeze(*average);
-    average->to(device);
-  }
-  // [distill] steps only says where to stop (no schedule depends on it), so a finished student
-  // continues when rerun with more steps.
-  const int64_t stage1_steps = plan.gan_init ? cfg.gan_init_steps + (plan.objective.empty() ? cfg.loop.steps : 0) : 0;
-  const auto same_run = same_run_but_length(config_text, "distill");
-  bool fresh = true;  // no checkpoint of this run yet: [distill] init applies
-  for (auto [stage, steps] : {std::pair{"stage1", stage1_steps}, std::pair{"stage2", cfg.loop.steps}}) {
-    const auto ckpt = out / stage / "checkpoint.pt";
-    fresh = fresh && !fs::exists(ckpt);
-    require_within_steps(ckpt, require_same_config(ckpt, config_text, same_run), steps);
-  }
-  write_text_atomic(out / "config.resolved.toml", config_text);  // after the checks: a refused run changes nothing
-  const int64_t ema_prior = !cfg.init.empty() && fresh ? warm_start(cfg, plan, student, fake, disc, average) : 0;
-
-  auto plot_losses = [&](const fs::path& dir, const std::string& title) {
-    plot_metrics_csv(dir / "metrics.csv", dir / "loss.png", {"gen_loss", "critic_loss"}, title, false);
+  data.regression = [&cfg](UNetDenoiser& teacher, const fs::path& path) { return regression_pairs(teacher, cfg, path); };
+  data.preview = [&cfg](FewStepStudent& student, const fs::path& dir) {
+    Rng rng(cfg.seed + 1);
+    auto grid = student->sample(grid_labels(student->net->net->options().num_classes, 10), rng);
+    write_png_grid(dir / "samples.png", grid, 10);
   };
-  Models models{teacher.get(), fake.get(), disc ? disc.get() : nullptr};
-  double seconds = 0.0;
-  if (stage1_steps > 0) {
-    auto gan = make_objective("gan", cfg.objective, teacher->schedule);
-    DistillLoopOptions L = cfg.loop;
-    L.steps = stage1_steps;
-    L.critic_steps = 1;
-    L.ema_prior_updates = ema_prior;
-    L.progress = progress;
-    L.label = cfg.method + " stage 1 (GAN init)";
-    DistillLoop loop(L, *student, *gan, models, nullptr, real, teacher->schedule, device);
-    if (average) loop.track_ema(*average);
-    loop.run(out / "stage1", rng, config_text, same_run);
-    seconds += loop.seconds();
-    plot_losses(out / "stage1", cfg.method + " stage 1: GAN initialisation");
-  }
-  if (!plan.objective.empty() && cfg.loop.steps > 0) {
-    auto obj = make_objective(plan.objective, cfg.objective, teacher->schedule);
-    DistillLoopOptions L = cfg.loop;
-    L.ema_prior_updates = ema_prior;
-    L.progress = progress;
-    L.label = cfg.method + (plan.gan_init ? " stage 2 (" + plan.objective + ")" : "");
-    DistillLoop loop(L, *student, *obj, models, fake.get(), real, teacher->schedule, device);
-    if (average) loop.track_ema(*average);
-    loop.run(out / "stage2", rng, config_text, same_run);
-    seconds += loop.seconds();
-    plot_losses(out / "stage2", cfg.method + " stage 2: " + plan.objective);
-  }
-  if (train_seconds) *train_seconds = seconds;
-  if (average) save_student(out / "student-raw.safetensors", student);
-  FewStepStudent& result = average ? average : student;
-  save_student(out / "student.safetensors", result);
-  Rng sample_rng(cfg.seed + 1);
-  auto grid = result->sample(grid_labels(topt.num_classes, 10), sample_rng);
-  write_png_grid(out / "samples.png", grid, 10);
-  return result;
+  return distill_student(cfg, data, out, progress, config_text, train_seconds);
 }
 
 }  // namespace retort

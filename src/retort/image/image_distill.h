@@ -1,94 +1,27 @@
-// `retort distill`: a few-step image student from a UNet teacher. Each method is a plan over the
-// core's objectives (distill/), run by the core's DistillLoop in up to two stages:
-//   stage 1  GAN initialisation against real images (FVGen), discriminator = frozen teacher
-//            encoder + trainable head;
-//   stage 2  distribution matching with a fake score trained online (and, for the ratio-weighted
-//            objectives and DMD2, a discriminator).
-// Student and fake score start from the teacher's weights, or with [distill] init from another
-// run's last checkpoint.
+// `retort distill`: a few-step image student from a UNet teacher, trained by the shared student
+// trainer (train/student_distill.h) on the image data set: real images for the discriminators,
+// random classes for the student's draws, DMD's regression pairs, a grid of samples.
 #pragma once
 #include <filesystem>
 #include <string>
-#include <vector>
 
 #include "retort/core/config.h"
-#include "retort/core/runtime.h"
 #include "retort/image/dataset_config.h"
-#include "retort/distill/objective.h"
-#include "retort/generators/few_step_student.h"
-#include "retort/train/distill_loop.h"
+#include "retort/train/student_distill.h"
 
 namespace retort {
 
-// What a method runs. disc: "none", "teacher" (frozen teacher encoder + head, FVGen) or "fake"
-// (head on the fake score's bottleneck, DMD2).
-struct MethodPlan {
-  std::string objective;     // stage-2 objective (make_objective); "" = no stage 2
-  bool gan_init = false;     // run stage 1
-  std::string disc = "none";
-  int64_t critic_steps = 1;  // default fake-score updates per student update
-  double gan_weight = 0.0;   // default generator GAN weight in stage 2
-  double disc_weight = 1.0;  // default weight of the discriminator's loss in the critic update
+// The student's keys plus the real images (GAN stages, discriminators).
+struct ImageDistillConfig : StudentConfig {
+  DataConfig data;
 };
 
-// dmd, dmd2, fvgen (GAN init + softened RKL), rkl (GAN init + plain RKL), gan (GAN only),
-// softened_rkl (no GAN init), kl, js, hellinger, jeffreys (GAN init + that f-divergence).
-MethodPlan method_plan(const std::string& method);
-std::vector<std::string> distill_method_names();
-
-// DMD's optional regression loss (FewStepStudentImpl::set_regression); off when weight = 0.
-struct RegressionOptions {
-  double weight = 0.0;        // DMD: 0.25 (with LPIPS; here pixel MSE)
-  int64_t pairs = 1000;       // teacher noise -> image pairs, made once per run folder
-  int64_t batch = 0;          // pairs per generator update; 0 = the distillation batch
-  int64_t teacher_steps = 50; // DDIM steps of the teacher (guided by cfg_scale)
-};
-
-// The image students' loop defaults: DMD2's rates at batch 32.
-inline DistillLoopOptions image_distill_loop_defaults() {
-  DistillLoopOptions l;
-  l.steps = 1000;
-  l.batch = 32;
-  l.gen_optim = OptimOptions{1e-4, 0.9, 0.999, 0.01, 10.0};
-  l.critic_optim = l.gen_optim;
-  l.log_every = 20;
-  l.checkpoint_every = 100;
-  return l;
-}
-
-struct ImageDistillConfig {
-  std::filesystem::path teacher = "weights/fmnist-teacher.safetensors";
-  // Another distill run's folder to start from (warm_start in the .cpp); empty: the teacher's weights.
-  std::filesystem::path init;
-  DataConfig data;                // real images (GAN stages, discriminators)
-  std::string method = "fvgen";
-  int64_t student_steps = 4;
-  std::vector<int64_t> timesteps;  // empty: 999, 749, 499, 249 spacing for student_steps
-  bool backward_simulation = true;
-  int64_t gan_init_steps = 300;    // stage 1 length (methods with GAN init)
-  DistillLoopOptions loop = image_distill_loop_defaults();  // stage 2 (and, for "gan", stage 1 runs gan_init_steps + loop.steps)
-  ObjectiveOptions objective;
-  RegressionOptions regression;
-  uint64_t seed = 0;
-  RuntimeOptions runtime;
-};
-
-// The [distill] keys. A method's preset (apply_method_preset: its plan's critic_steps, gan_weight,
-// disc_weight) is applied after `method` is read and before the other keys.
-const OptionTable<ImageDistillConfig>& image_distill_option_table();
-// The top-level keys of a distill config: `teacher`.
-const OptionTable<ImageDistillConfig>& image_distill_top_option_table();
-void apply_method_preset(ImageDistillConfig& c);
 // Reads the [distill] table and the top-level `teacher`, [data], [runtime].
 ImageDistillConfig read_image_distill_config(ConfigNode& root);
 // The same keys from a bench run table, on top of `base`.
 ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfig& base);
 
-// Trains into `out` (stage1/, stage2/ with checkpoint, metrics and loss.png each;
-// student.safetensors, samples.png; regression-pairs.safetensors when the regression loss is on);
-// a rerun resumes. With loop.ema > 0 the student is the moving average of the trained weights
-// (those last weights go to student-raw.safetensors). Returns the student; `train_seconds`, when
-// given, receives the training loops' wall seconds since step 0, earlier invocations included.
+// distill_student on the image data set; writes samples.png (10 per class).
 FewStepStudent distill_images(const ImageDistillConfig& cfg, const std::filesystem::path& out, bool progress,
                               const std::string& config_text, double* train_seconds = nullptr);
 

@@ -21,6 +21,7 @@ struct Cond {
 
   static Cond null(int64_t batch, const torch::Device& device);
   static Cond classes(const torch::Tensor& labels) { Cond c; c.labels = labels; return c; }
+  static Cond concatenated(const torch::Tensor& channels) { Cond c; c.concat = channels; return c; }
   // The same condition with every label replaced by the null class (embedding dropped, concat zeroed).
   Cond as_null() const;
   // Samples where `drop` [B] (bool) is true become null, the others stay (condition dropout for CFG).

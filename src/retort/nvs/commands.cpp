@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "retort/nvs/video_distill.h"
 #include "retort/nvs/video_teacher.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 
@@ -16,6 +18,15 @@ CommandReport train_nvs_teacher_command(ConfigNode root, const RunRequest& run, 
                                          run.out.string())
                            : fmt::format("stopped at step {} of {}; rerun to continue\n", r.steps, cfg.train.steps);
   return report;
+}
+
+CommandReport distill_nvs_command(ConfigNode root, const RunRequest& run) {
+  auto cfg = read_nvs_distill_config(root);
+  double seconds = 0;
+  distill_nvs(cfg, run.out, run.progress, run_identity(root.resolved_toml(), cfg.teacher), &seconds);
+  return {fmt::format("trained {} ({} steps of the student), {:.0f} s of training in all invocations\n", cfg.method,
+                      cfg.student_steps, seconds),
+          fmt::format("wrote {}/student.safetensors, samples.png, stage*/loss.png\n", run.out.string())};
 }
 
 }  // namespace retort

@@ -10,5 +10,7 @@ namespace retort {
 
 // `retort train-nvs-teacher`: `stop_after` > 0 ends this invocation after that many steps.
 CommandReport train_nvs_teacher_command(ConfigNode root, const RunRequest& run, int64_t stop_after = 0);
+// `retort distill-nvs`: a few-step student of the video teacher.
+CommandReport distill_nvs_command(ConfigNode root, const RunRequest& run);
 
 }  // namespace retort

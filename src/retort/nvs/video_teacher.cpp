@@ -11,14 +11,19 @@
 
 namespace retort {
 
+const OptionTable<NvsData>& nvs_data_option_table() {
+  static const auto t = OptionTable<NvsData>()
+      .text("train", &NvsData::train, "training clips (render-scenes' train.safetensors)")
+      .text("preview", &NvsData::preview, "clips shown in samples.png (e.g. test.safetensors; empty: the first training clips)");
+  return t;
+}
+
 namespace {
 
 using C = NvsTeacherConfig;
 
 const OptionTable<C>& data_table() {
-  static const auto t = OptionTable<C>()
-      .text("train", &C::train_data, "training clips (render-scenes' train.safetensors)")
-      .text("preview", &C::preview_data, "clips shown in samples.png (e.g. test.safetensors; empty: the first training clips)");
+  static const auto t = OptionTable<C>().include(nvs_data_option_table(), &C::data);
   return t;
 }
 
@@ -106,9 +111,9 @@ DenoiserReport train_nvs_teacher(const NvsTeacherConfig& cfg_in, const std::file
                                  const std::string& config_text, int64_t stop_after) {
   NvsTeacherConfig cfg = cfg_in;
   auto device = start_run(out, cfg.runtime);
-  auto data = load_scene_dataset(cfg.train_data);
+  auto data = load_scene_dataset(cfg.data.train);
   const int64_t N = data.frames.size(0);
-  if (N == 0) throw Error(cfg.train_data + ": no clips");
+  if (N == 0) throw Error(cfg.data.train + ": no clips");
   auto& net = cfg.model.net;
   net.channels = 3;
   net.resolution = data.resolution;
@@ -137,9 +142,9 @@ DenoiserReport train_nvs_teacher(const NvsTeacherConfig& cfg_in, const std::file
   if (!report.finished) return report;
   auto t0 = std::chrono::steady_clock::now();
   save_unet(out / "nvs-teacher.safetensors", ema);
-  const SceneDataset preview = cfg.preview_data.empty() ? std::move(data) : load_scene_dataset(cfg.preview_data);
+  const SceneDataset preview = cfg.data.preview.empty() ? std::move(data) : load_scene_dataset(cfg.data.preview);
   if (preview.frames_per_clip != net.frames || preview.resolution != net.resolution)
-    throw ConfigError(fmt::format("data.preview: {} has {} frames at {} px, the teacher {} at {} px", cfg.preview_data,
+    throw ConfigError(fmt::format("data.preview: {} has {} frames at {} px, the teacher {} at {} px", cfg.data.preview,
                                   preview.frames_per_clip, preview.resolution, net.frames, net.resolution));
   const int64_t n = std::min<int64_t>(cfg.preview_clips, preview.frames.size(0));
   auto idx = torch::arange(n);

@@ -15,9 +15,15 @@
 
 namespace retort {
 
+// The [data] of the video teacher and its students: clips from render-scenes.
+struct NvsData {
+  std::string train = "runs/scenes/train.safetensors";
+  std::string preview;  // clips shown in samples.png; empty: the first training clips
+};
+const OptionTable<NvsData>& nvs_data_option_table();
+
 struct NvsTeacherConfig {
-  std::string train_data = "runs/scenes/train.safetensors";  // from render-scenes
-  std::string preview_data;     // clips shown in samples.png; empty: the first training clips
+  NvsData data;
   bool mask = true;             // the coverage mask as a 4th condition channel
   TeacherModel model = [] {
     TeacherModel m;

@@ -1,0 +1,143 @@
+// FVGen's student of the video teacher: both stages and every ablation method run on render-scenes
+// clips, a stopped run resumes to the weights of an uninterrupted one, and a teacher or data file
+// that does not fit is refused before anything is written.
+#include <gtest/gtest.h>
+
+#include "retort/io/safetensors.h"
+#include "retort/nvs/scene_dataset.h"
+#include "retort/nvs/video_distill.h"
+#include "retort/nvs/video_teacher.h"
+#include "test_util.h"
+
+namespace retort {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Tiny scenes (10 px, 2 frames) and a teacher trained on them for a few steps.
+struct TinyNvs {
+  test::TempDir tmp{"nvs-distill"};
+  fs::path teacher;
+  TinyNvs() {
+    SceneDatasetOptions o;
+    o.train = 4;
+    o.test = 2;
+    o.resolution = 10;
+    o.frames = 2;
+    o.supersample = false;
+    render_scene_dataset(o, "train", tmp.path / "train.safetensors", false);
+    render_scene_dataset(o, "test", tmp.path / "test.safetensors", false);
+    auto root = ConfigNode::from_string(fmt::format(R"([data]
+train = "{0}/train.safetensors"
+[model]
+widths = [8]
+groups = 4
+time_dim = 8
+heads = 1
+temporal_heads = 1
+[train]
+steps = 2
+batch = 2
+warmup = 1
+log_every = 1
+checkpoint_every = 2
+[preview]
+steps = 1
+clips = 1
+[runtime]
+threads = 1
+)", tmp.path.string()), "t.toml");
+    train_nvs_teacher(read_nvs_teacher_config(root), tmp.path / "teacher", false, root.resolved_toml());
+    teacher = tmp.path / "teacher" / "nvs-teacher.safetensors";
+  }
+  std::string config(const std::string& method, int64_t steps, const std::string& extra = "") const {
+    return fmt::format(R"(teacher = "{0}"
+[data]
+train = "{1}/train.safetensors"
+preview = "{1}/test.safetensors"
+[distill]
+method = "{2}"
+student_steps = 2
+gan_init_steps = 1
+steps = {3}
+batch = 2
+log_every = 1
+checkpoint_every = 1
+{4}
+[preview]
+clips = 1
+[runtime]
+threads = 1
+)", teacher.string(), tmp.path.string(), method, steps, extra);
+  }
+  FewStepStudent run(const std::string& toml, const fs::path& out) const {
+    auto root = ConfigNode::from_string(toml, "d.toml");
+    return distill_nvs(read_nvs_distill_config(root), out, false, root.resolved_toml());
+  }
+};
+
+TEST(NvsDistill, FvgenRunsBothStagesAndResumesToTheSameWeights) {
+  TinyNvs w;
+  auto a = w.run(w.config("fvgen", 2), w.tmp.path / "a");
+  for (const char* f : {"stage1/checkpoint.pt", "stage2/checkpoint.pt", "stage2/loss.png", "student.safetensors",
+                        "samples.png"})
+    EXPECT_TRUE(fs::exists(w.tmp.path / "a" / f)) << f;
+  EXPECT_EQ(a->timesteps(), (std::vector<int64_t>{999, 499}));
+  // Stopped after stage 2's first update, then continued: the same student.
+  w.run(w.config("fvgen", 1), w.tmp.path / "b");
+  w.run(w.config("fvgen", 2), w.tmp.path / "b");
+  auto wa = load_safetensors(w.tmp.path / "a" / "student.safetensors");
+  auto wb = load_safetensors(w.tmp.path / "b" / "student.safetensors");
+  ASSERT_EQ(wa.size(), wb.size());
+  for (const auto& [name, t] : wa) EXPECT_TRUE(torch::equal(t, wb.at(name))) << name;
+  // The student's clips follow the teacher's shape: [n, K frames, 3, R, R].
+  auto data = load_scene_dataset(w.tmp.path / "test.safetensors");
+  Rng rng(0);
+  auto clip = a->sample(Cond::concatenated(nvs_condition(data, torch::arange(2), true)), 2, rng);
+  EXPECT_EQ(clip.sizes(), (std::vector<int64_t>{2, 2, 3, 10, 10}));
+}
+
+TEST(NvsDistill, EveryAblationMethodRuns) {
+  TinyNvs w;
+  for (const std::string m : {"gan", "rkl", "softened_rkl", "dmd", "dmd2"}) {
+    w.run(w.config(m, 1), w.tmp.path / m);
+    EXPECT_TRUE(fs::exists(w.tmp.path / m / "student.safetensors")) << m;
+  }
+}
+
+TEST(NvsDistill, ATeacherOrDataThatDoesNotFitIsRefusedBeforeWriting) {
+  TinyNvs w;
+  auto refused = [&](const std::string& toml) {
+    return test::error_of<ConfigError>([&] { w.run(toml, w.tmp.path / "refused"); });
+  };
+  // An image teacher (no frames, no condition channels).
+  UNetOptions o;
+  o.channels = 3;
+  o.resolution = 10;
+  o.widths = {8};
+  o.groups = 4;
+  o.time_dim = 8;
+  UNetDenoiser image(o, Schedule(ScheduleOptions{}), Prediction::V);
+  save_unet(w.tmp.path / "image.safetensors", image);
+  auto toml = w.config("fvgen", 1);
+  auto other = toml;
+  other.replace(other.find(w.teacher.string()), w.teacher.string().size(), (w.tmp.path / "image.safetensors").string());
+  EXPECT_NE(refused(other).find("not a novel-view video teacher"), std::string::npos);
+  // Clips of another length than the teacher's.
+  SceneDatasetOptions s;
+  s.train = 2;
+  s.resolution = 10;
+  s.frames = 3;
+  s.supersample = false;
+  render_scene_dataset(s, "train", w.tmp.path / "three.safetensors", false);
+  other = toml;
+  other.replace(other.find(w.tmp.path.string() + "/train.safetensors"), (w.tmp.path.string() + "/train.safetensors").size(),
+                (w.tmp.path / "three.safetensors").string());
+  EXPECT_NE(refused(other).find("3 frames at 10 px"), std::string::npos);
+  EXPECT_NE(refused(w.config("fvgen", 1, "regression_weight = 0.25")).find("regression_weight"), std::string::npos);
+  EXPECT_NE(refused(w.config("fvgenn", 1)).find("fvgenn"), std::string::npos);
+  EXPECT_FALSE(fs::exists(w.tmp.path / "refused"));
+}
+
+}  // namespace
+}  // namespace retort
