@@ -167,6 +167,11 @@ int main(int argc, char** argv) {
   distill_nvs->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
 
+  auto* bench_nvs = app.add_subcommand("bench-nvs", "Novel-view tables on held-out scenes: point-cloud baseline, teacher, "
+                                                    "students; PSNR (covered / holes), SSIM, feature distance, FID, view "
+                                                    "consistency, s/trajectory");
+  add_run_options(bench_nvs, config, sets, out, no_progress, "configs/nvs-bench.toml");
+
   std::string compare_image, compare_reference;
   auto* compare = app.add_subcommand("compare", "PSNR and SSIM of an image against a reference image (novel-view "
                                                 "metrics; SSIM as scikit-image computes it)");
@@ -234,6 +239,8 @@ int main(int argc, char** argv) {
       if (!method.empty()) sets.push_back(quoted("distill.method", method));
       if (student_steps > 0) sets.push_back(fmt::format("distill.student_steps={}", student_steps));
       print(*distill ? retort::distill_command(parsed(), run) : retort::distill_nvs_command(parsed(), run));
+    } else if (*bench_nvs) {
+      print(retort::bench_nvs_command(parsed(), run));
     } else if (*bench_distill) {
       print(retort::bench_distill_command(parsed(), run));
     } else if (*compare) {

@@ -10,7 +10,7 @@
 #include "retort/render/world.h"
 #include "retort/text3d/field_generator.h"
 #include "retort/text3d/generate3d.h"
-#include "retort/text3d/view_consistency.h"
+#include "retort/eval/view_consistency.h"
 #include "test_util.h"
 
 namespace retort {

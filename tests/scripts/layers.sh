@@ -12,7 +12,7 @@ allowed() {
     models) echo "core io diffusion models" ;;
     render) echo "core io run data render" ;;
     field) echo "core io render field" ;;
-    eval) echo "core io models eval" ;;
+    eval) echo "core io models render eval" ;;
     plot) echo "core models plot" ;;
     generators | distill) echo "core io run diffusion data models render field eval plot $1" ;;
     train) echo "core io run diffusion data models render field eval plot generators distill train" ;;

@@ -10,6 +10,7 @@
 #include "retort/image/dataset_config.h"
 #include "retort/image/evaluator_train.h"
 #include "retort/nvs/scene_dataset.h"
+#include "retort/nvs/nvs_bench.h"
 #include "retort/nvs/video_distill.h"
 #include "retort/nvs/video_teacher.h"
 #include "retort/text3d/generate3d.h"
@@ -92,7 +93,7 @@ std::string gmm_doc() {
 
 std::vector<std::string> documented_commands() {
   return {"bench-gmm", "train-teacher", "train-evaluator", "distill", "bench-distill", "render-world", "generate3d",
-          "eval3d", "render-scenes", "train-nvs-teacher", "distill-nvs"};
+          "eval3d", "render-scenes", "train-nvs-teacher", "distill-nvs", "bench-nvs"};
 }
 
 std::string config_markdown(const std::string& command) {
@@ -108,6 +109,9 @@ std::string config_markdown(const std::string& command) {
   if (command == "render-scenes") doc = section("`[scenes]`", scene_dataset_option_table().markdown());
   if (command == "train-nvs-teacher") doc = nvs_teacher_config_markdown() + runtime_section();
   if (command == "distill-nvs") doc = nvs_distill_config_markdown() + runtime_section();
+  if (command == "bench-nvs")
+    doc = section("Top level", nvs_bench_option_table().markdown()) +
+          section("`[[model]]` (one per row)", nvs_bench_model_option_table().markdown()) + runtime_section();
   while (doc.size() > 1 && doc[doc.size() - 2] == '\n') doc.pop_back();  // one final newline
   if (!doc.empty()) return doc;
   throw ConfigError(fmt::format("config: '{}' has no option tables yet; documented: {}", command,

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "retort/nvs/nvs_bench.h"
 #include "retort/nvs/video_distill.h"
 #include "retort/nvs/video_teacher.h"
 #include "retort/run/run_folder.h"
@@ -27,6 +28,12 @@ CommandReport distill_nvs_command(ConfigNode root, const RunRequest& run) {
   return {fmt::format("trained {} ({} steps of the student), {:.0f} s of training in all invocations\n", cfg.method,
                       cfg.student_steps, seconds),
           fmt::format("wrote {}/student.safetensors, samples.png, stage*/loss.png\n", run.out.string())};
+}
+
+CommandReport bench_nvs_command(ConfigNode root, const RunRequest& run) {
+  auto cfg = read_nvs_bench_config(root);
+  auto results = run_nvs_bench(cfg, run.out, run.progress, root.resolved_toml());
+  return {nvs_bench_markdown(results), fmt::format("wrote {}/results.md, results.json, strip.png\n", run.out.string())};
 }
 
 }  // namespace retort

@@ -12,5 +12,7 @@ namespace retort {
 CommandReport train_nvs_teacher_command(ConfigNode root, const RunRequest& run, int64_t stop_after = 0);
 // `retort distill-nvs`: a few-step student of the video teacher.
 CommandReport distill_nvs_command(ConfigNode root, const RunRequest& run);
+// `retort bench-nvs`: the novel-view tables (prints results.md).
+CommandReport bench_nvs_command(ConfigNode root, const RunRequest& run);
 
 }  // namespace retort

@@ -1,4 +1,5 @@
 #include "retort/nvs/nvs_command.h"
+#include "retort/nvs/video_model.h"
 
 #include <fmt/format.h>
 
@@ -115,12 +116,8 @@ std::string run_nvs(const NvsRequest& req) {
     throw ConfigError(fmt::format("--sampler '{}': expected ddim or ddpm", req.sampler));
   apply_runtime(RuntimeOptions{req.device, req.threads, 1});
   auto device = parse_device(req.device, "--device");
-  auto student = load_student(req.model);
-  UNetDenoiser model = student ? student->net : load_unet(req.model);
-  const auto& o = model->net->options();
-  if (o.frames == 0 || o.concat_channels < 3)
-    throw ConfigError(fmt::format("{}: not a novel-view model (it has no frames or no render channels)", req.model.string()));
-  const int64_t R = o.resolution, K = o.frames;
+  auto model = load_video_model(req.model);
+  const int64_t R = model.resolution(), K = model.frames();
   auto in = req.scenes.empty() ? from_files(req, R, K) : from_scenes(req, R, K);
   if (int64_t(in.trajectory.size()) != K)
     throw ConfigError(fmt::format("--trajectory: {} cameras, the model makes clips of {}", in.trajectory.size(), K));
@@ -128,20 +125,12 @@ std::string run_nvs(const NvsRequest& req) {
   create_output_folder(req.out);
   auto t0 = std::chrono::steady_clock::now();
   auto cond01 = condition_renders(in.images, in.depths, in.input_cams, in.trajectory, R);
-  Cond cond;
-  cond.concat = nvs_concat(cond01.images * 2 - 1, cond01.masks, o.concat_channels == 4).unsqueeze(0).to(device);
-  model->to(device);
+  auto channels = nvs_concat(cond01.images * 2 - 1, cond01.masks, model.reads_mask()).unsqueeze(0).to(device);
+  model.net->to(device);
   Rng rng(req.seed);
-  torch::Tensor clip;
-  std::string what;
-  if (student) {
-    clip = student->sample(cond, 1, rng);
-    what = fmt::format("{}-step student", student->timesteps().size());
-  } else {
-    TeacherSampling s{req.steps, req.cfg, req.sampler == "ddpm" ? 1.0 : 0.0, 1.0, 1};
-    clip = sample_teacher(model, cond, 1, s, rng);
-    what = fmt::format("teacher, {} {} steps, cfg {}", req.sampler, req.steps, req.cfg);
-  }
+  const TeacherSampling s{req.steps, req.cfg, req.sampler == "ddpm" ? 1.0 : 0.0, 1.0, 1};
+  auto clip = generate_clips(model, channels, s, rng);
+  const std::string what = model.describe(s);
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto generated = ((clip[0].cpu() + 1) / 2).clamp(0, 1);
 

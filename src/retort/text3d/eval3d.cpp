@@ -12,7 +12,7 @@
 #include "retort/io/png.h"
 #include "retort/eval/image_metrics.h"
 #include "retort/render/world.h"
-#include "retort/text3d/view_consistency.h"
+#include "retort/eval/view_consistency.h"
 #include "retort/run/run_folder.h"
 #include "retort/run/kept_result.h"
 

@@ -1,4 +1,4 @@
-#include "retort/text3d/view_consistency.h"
+#include "retort/eval/view_consistency.h"
 
 #include <limits>
 
