@@ -153,19 +153,21 @@ int main(int argc, char** argv) {
 
   std::string method;
   int64_t student_steps = 0;
-  auto* distill = app.add_subcommand("distill", "Distil a teacher into a few-step student (dmd, dmd2, fvgen, rkl, gan, "
-                                                "softened_rkl, kl, js, hellinger, jeffreys)");
-  add_run_options(distill, config, sets, out, no_progress, "configs/fmnist-distill.toml");
-  distill->add_option("--method", method, "overrides distill.method");
-  distill->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
-
-  auto* distill_nvs = app.add_subcommand("distill-nvs", "Distil the novel-view video teacher into a few-step student "
-                                                        "(fvgen and its ablations, dmd, dmd2, ...)");
-  add_run_options(distill_nvs, config, sets, out, no_progress, "configs/nvs-distill.toml");
-  distill_nvs->add_option("--method", method, "overrides distill.method");
-  distill_nvs->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  // distill and distill-nvs: the same student keys, two pipelines.
+  auto add_student_command = [&](const char* name, const char* help, const char* default_config) {
+    auto* sub = app.add_subcommand(name, help);
+    add_run_options(sub, config, sets, out, no_progress, default_config);
+    sub->add_option("--method", method, "overrides distill.method");
+    sub->add_option("--steps", student_steps, "student steps K (overrides distill.student_steps)")
+        ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+    return sub;
+  };
+  auto* distill = add_student_command("distill", "Distil a teacher into a few-step student (dmd, dmd2, fvgen, rkl, gan, "
+                                                 "softened_rkl, kl, js, hellinger, jeffreys)",
+                                      "configs/fmnist-distill.toml");
+  auto* distill_nvs = add_student_command("distill-nvs", "Distil the novel-view video teacher into a few-step student "
+                                                         "(fvgen and its ablations, dmd, dmd2, ...)",
+                                          "configs/nvs-distill.toml");
 
   auto* bench_nvs = app.add_subcommand("bench-nvs", "Novel-view tables on held-out scenes: point-cloud baseline, teacher, "
                                                     "students; PSNR (covered / holes), SSIM, feature distance, FID, view "

@@ -11,6 +11,7 @@
 #include "retort/nvs/scene_dataset.h"
 #include "retort/nvs/video_distill.h"
 #include "retort/nvs/video_teacher.h"
+#include "nvs_test_util.h"
 #include "test_util.h"
 
 namespace retort {
@@ -40,38 +41,9 @@ TEST(FillHoles, KnownPixelsStayAndHolesTakeTheirSurroundings) {
 
 struct TinyBench {
   test::TempDir tmp{"nvs-bench"};
-  fs::path teacher, student, evaluator;
+  fs::path teacher, student, evaluator, regressor;
   TinyBench() {
-    SceneDatasetOptions o;
-    o.train = 4;
-    o.test = 3;
-    o.resolution = 12;
-    o.frames = 3;
-    o.supersample = false;
-    render_scene_dataset(o, "train", tmp.path / "train.safetensors", false);
-    render_scene_dataset(o, "test", tmp.path / "test.safetensors", false);
-    auto root = ConfigNode::from_string(fmt::format(R"([data]
-train = "{0}/train.safetensors"
-[model]
-widths = [8]
-groups = 4
-time_dim = 8
-heads = 1
-temporal_heads = 1
-[train]
-steps = 2
-batch = 2
-warmup = 1
-log_every = 1
-checkpoint_every = 2
-[preview]
-steps = 1
-clips = 1
-[runtime]
-threads = 1
-)", tmp.path.string()), "t.toml");
-    train_nvs_teacher(read_nvs_teacher_config(root), tmp.path / "teacher", false, root.resolved_toml());
-    teacher = tmp.path / "teacher" / "nvs-teacher.safetensors";
+    teacher = test::tiny_nvs_teacher(tmp.path, 12, 3, 3);
     auto d = ConfigNode::from_string(fmt::format(R"(teacher = "{0}"
 [data]
 train = "{1}/train.safetensors"
@@ -87,6 +59,24 @@ threads = 1
 )", teacher.string(), tmp.path.string()), "d.toml");
     distill_nvs(read_nvs_distill_config(d), tmp.path / "student", false, d.resolved_toml());
     student = tmp.path / "student" / "student.safetensors";
+    // The MSE regressor: the teacher's network and loop, trained at t = 1 only.
+    auto r = ConfigNode::from_string(fmt::format(R"([data]
+train = "{0}/train.safetensors"
+[model]
+widths = [8]
+groups = 4
+time_dim = 8
+heads = 1
+[train]
+steps = 2
+batch = 2
+cond_drop = 0
+regressor = true
+[runtime]
+threads = 1
+)", tmp.path.string()), "r.toml");
+    train_nvs_teacher(read_nvs_teacher_config(r), tmp.path / "regressor", false, r.resolved_toml());
+    regressor = tmp.path / "regressor" / "nvs-teacher.safetensors";
     ClassifierOptions c;
     c.channels = 3;
     c.resolution = 12;
@@ -113,10 +103,14 @@ name = "teacher 2"
 file = "{0}"
 steps = 2
 [[model]]
+name = "regressor"
+file = "{2}"
+steps = 1
+[[model]]
 name = "fvgen 2"
 file = "{1}"
 ablation = "GAN init + softened RKL"
-)", teacher.string(), student.string());
+)", teacher.string(), student.string(), regressor.string());
   }
   nlohmann::json run(const std::string& toml, const fs::path& out) const {
     auto root = ConfigNode::from_string(toml, "b.toml");
@@ -128,10 +122,11 @@ TEST(NvsBench, ScoresEveryRowAndKeepsFinishedOnes) {
   TinyBench w;
   const auto out = w.tmp.path / "bench";
   auto res = w.run(w.config(w.rows()), out);
-  ASSERT_EQ(res["rows"].size(), 3u);
+  ASSERT_EQ(res["rows"].size(), 4u);
   EXPECT_EQ(res["rows"][0]["name"], "point cloud + hole filling");
   EXPECT_EQ(res["rows"][1]["evaluations"], 2);
-  EXPECT_EQ(res["rows"][2]["kind"], "student");
+  EXPECT_EQ(res["rows"][2]["evaluations"], 1);
+  EXPECT_EQ(res["rows"][3]["kind"], "student");
   for (const auto& r : res["rows"]) {
     for (const char* k : {"psnr", "psnr_covered", "ssim", "feature_distance", "fid", "consistency_l1", "seconds_per_trajectory"})
       EXPECT_TRUE(r[k].is_number() && std::isfinite(r[k].get<double>())) << r["name"] << " " << k;
@@ -142,14 +137,14 @@ TEST(NvsBench, ScoresEveryRowAndKeepsFinishedOnes) {
   // it beats its own holes there.
   EXPECT_GT(res["rows"][0]["psnr_covered"].get<double>(), res["rows"][0]["psnr_holes"].get<double>());
   EXPECT_TRUE(std::isfinite(res["truth_consistency_l1"].get<double>()));
-  for (const char* f : {"results.md", "results.json", "strip.png", "rows/02.json"}) EXPECT_TRUE(fs::exists(out / f)) << f;
+  for (const char* f : {"results.md", "results.json", "strip.png", "rows/03.json"}) EXPECT_TRUE(fs::exists(out / f)) << f;
   std::ifstream in(out / "results.md");
   const std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(md.find("| fvgen 2 | 2 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| GAN init + softened RKL | fvgen 2 |"), std::string::npos) << md;
   // A rerun takes the finished rows as they are: same numbers, the timing included.
   auto again = w.run(w.config(w.rows()), out);
-  EXPECT_EQ(again["rows"][2]["seconds_per_trajectory"], res["rows"][2]["seconds_per_trajectory"]);
+  EXPECT_EQ(again["rows"][3]["seconds_per_trajectory"], res["rows"][3]["seconds_per_trajectory"]);
 }
 
 TEST(NvsBench, BadRowsAreRefusedBeforeWriting) {

@@ -7,6 +7,7 @@
 #include "retort/nvs/scene_dataset.h"
 #include "retort/nvs/video_distill.h"
 #include "retort/nvs/video_teacher.h"
+#include "nvs_test_util.h"
 #include "test_util.h"
 
 namespace retort {
@@ -19,36 +20,7 @@ struct TinyNvs {
   test::TempDir tmp{"nvs-distill"};
   fs::path teacher;
   TinyNvs() {
-    SceneDatasetOptions o;
-    o.train = 4;
-    o.test = 2;
-    o.resolution = 10;
-    o.frames = 2;
-    o.supersample = false;
-    render_scene_dataset(o, "train", tmp.path / "train.safetensors", false);
-    render_scene_dataset(o, "test", tmp.path / "test.safetensors", false);
-    auto root = ConfigNode::from_string(fmt::format(R"([data]
-train = "{0}/train.safetensors"
-[model]
-widths = [8]
-groups = 4
-time_dim = 8
-heads = 1
-temporal_heads = 1
-[train]
-steps = 2
-batch = 2
-warmup = 1
-log_every = 1
-checkpoint_every = 2
-[preview]
-steps = 1
-clips = 1
-[runtime]
-threads = 1
-)", tmp.path.string()), "t.toml");
-    train_nvs_teacher(read_nvs_teacher_config(root), tmp.path / "teacher", false, root.resolved_toml());
-    teacher = tmp.path / "teacher" / "nvs-teacher.safetensors";
+    teacher = test::tiny_nvs_teacher(tmp.path, 10, 2, 2);
   }
   std::string config(const std::string& method, int64_t steps, const std::string& extra = "") const {
     return fmt::format(R"(teacher = "{0}"

@@ -177,6 +177,13 @@ TEST(SameRunButLength, IgnoresOnlyTheLengthAndTheRuntime) {
   EXPECT_FALSE(same("not = toml = at all"));
 }
 
+// A key added since a run began, at the value that reproduces that run, does not stop it resuming.
+TEST(SameRunButLength, AcceptsANewKeyAtItsOldBehaviour) {
+  const std::string old_run = "[train]\nsteps = 10\nlr = 0.001\n";
+  EXPECT_TRUE(same_run_but_length("[train]\nregressor = false\nsteps = 20\nlr = 0.001\n", "train")(old_run));
+  EXPECT_FALSE(same_run_but_length("[train]\nregressor = true\nsteps = 20\nlr = 0.001\n", "train")(old_run));
+}
+
 TEST(DistillLoop, NonFiniteGuardStopsDivergingRun) {
   test::TempDir d("nonfinite");
   LoopSetup s("sds", 1e-2);

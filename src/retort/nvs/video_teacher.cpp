@@ -151,7 +151,9 @@ DenoiserReport train_nvs_teacher(const NvsTeacherConfig& cfg_in, const std::file
   Cond cond;
   cond.concat = nvs_condition(preview, idx, cfg.mask);
   Rng preview_rng(cfg.train.seed + 1);
-  auto clips = sample_teacher(ema, cond, n, cfg.preview, preview_rng);
+  TeacherSampling sampling = cfg.preview;
+  if (cfg.train.regressor) sampling.steps = 1;  // a regressor's one evaluation (denoiser_train.h)
+  auto clips = sample_teacher(ema, cond, n, sampling, preview_rng);
   write_clip_rows(out / "samples.png", {preview.renders.narrow(0, 0, n), clips, preview.frames.narrow(0, 0, n)});
   report.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <array>
 #include <fstream>
 #include <sstream>
 
@@ -74,6 +75,15 @@ std::string identity_but_length(const std::string& toml_text, const std::string&
   }
   if (auto* tab = t[table].as_table()) tab->erase("steps");
   t.erase("runtime");
+  // Keys added after runs were started, at the value that reproduces those runs: they do not make a
+  // checkpoint's config differ, so a run begun by an older retort resumes.
+  static const std::vector<std::array<std::string, 3>> added = {{"train", "regressor", "false"}};
+  for (const auto& [tab_name, key, neutral] : added)
+    if (auto* tab = t[tab_name].as_table(); tab && tab->contains(key)) {
+      std::ostringstream value;
+      tab->get(key)->visit([&](const auto& v) { value << v; });
+      if (value.str() == neutral) tab->erase(key);
+    }
   std::ostringstream os;
   os << t << "\n";
   std::istringstream lines(toml_text);

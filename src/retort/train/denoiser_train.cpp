@@ -26,6 +26,9 @@ const OptionTable<DenoiserTrainOptions>& denoiser_train_option_table() {
       .number("grad_clip", &O::grad_clip, 0, 1e9, "gradient-norm clip (0 = none)")
       .number("ema", &O::ema, 0, 1, "EMA decay of the saved weights")
       .number("cond_drop", &O::cond_drop, 0, 1, "probability of training a sample unconditionally (for CFG)")
+      .flag("regressor", &O::regressor,
+            "train at t = 1 only: from pure noise the loss is an MSE on x0, so the network becomes a deterministic "
+            "regressor of the mean sample given the condition (sample it with 1 step)")
       .integer("seed", &O::seed, 0, INT64_MAX, "random seed (initial weights and batches)")
       .integer("log_every", &O::log_every, 1, 1'000'000, "steps per metrics row")
       .integer("checkpoint_every", &O::checkpoint_every, 1, 100'000'000, "steps per checkpoint");
@@ -71,8 +74,9 @@ DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& mo
   while (step < stop) {
     auto [x0, cond] = next_batch(rng, opts.batch, device);
     if (cond.labels.defined() || cond.concat.defined()) cond = cond.dropped(rng.rand({opts.batch}, device) < opts.cond_drop);
-    // Discrete step k uniform in [0, T), at t = (k + 1) / T (schedule.h).
+    // Discrete step k uniform in [0, T), at t = (k + 1) / T (schedule.h); a regressor: always t = 1.
     auto t = (rng.randint(0, T, {opts.batch}, device).to(torch::kFloat32) + 1) / double(T);
+    if (opts.regressor) t = torch::ones_like(t);
     auto eps = rng.randn(x0.sizes(), device);
     auto abar = schedule.alpha_bar(t).to(torch::kFloat32);
     auto alpha = abar.sqrt(), sigma = (1 - abar).sqrt();

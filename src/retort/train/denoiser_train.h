@@ -4,6 +4,9 @@
 // step, optimiser, EMA and RNG state, so a killed run resumes to the weights an uninterrupted run
 // reaches. The pipeline builds the model and says how to draw a batch; this loop does the rest.
 #pragma once
+#include <fmt/format.h>
+
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -25,6 +28,9 @@ struct DenoiserTrainOptions {
   double grad_clip = 1.0;
   double ema = 0.999;          // EMA decay of the saved weights
   double cond_drop = 0.1;      // probability of training a sample as unconditional (for CFG)
+  // Train at t = 1 only. The input is then pure noise, independent of x0, so the v-loss is an MSE on
+  // x0 whose optimum is E[x0 | condition]: a regressor, sampled with one step (bench-nvs's MSE row).
+  bool regressor = false;
   uint64_t seed = 0;
   int64_t log_every = 50;
   int64_t checkpoint_every = 500;
@@ -53,7 +59,11 @@ using DenoiserBatchFn = std::function<DenoiserBatch(Rng& rng, int64_t batch, con
 
 struct DenoiserReport {
   int64_t steps = 0;
-  double final_loss = 0;  // mean of the last logged window
+  double final_loss = NAN;  // mean of the last logged window; NaN when this invocation ran no step
+  // "final loss 0.1234", or "no steps in this invocation".
+  std::string loss_text() const {
+    return std::isfinite(final_loss) ? fmt::format("final loss {:.4f}", final_loss) : "no steps in this invocation";
+  }
   double seconds = 0;     // wall time of the run, summed over resumed calls (work lost to a kill not counted)
   bool finished = false;  // steps reached opts.steps (else stopped early by stop_after)
 };
