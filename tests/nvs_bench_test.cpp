@@ -93,6 +93,12 @@ evaluator = "{1}"
 clips = 3
 batch = 2
 {3}
+[reconstruction]
+scenes = 2
+steps = 150
+rays = 256
+voxels = 16
+samples = 16
 [runtime]
 threads = 1
 {2})", tmp.path.string(), evaluator.string(), rows, top);
@@ -128,7 +134,8 @@ TEST(NvsBench, ScoresEveryRowAndKeepsFinishedOnes) {
   EXPECT_EQ(res["rows"][2]["evaluations"], 1);
   EXPECT_EQ(res["rows"][3]["kind"], "student");
   for (const auto& r : res["rows"]) {
-    for (const char* k : {"psnr", "psnr_covered", "ssim", "feature_distance", "fid", "consistency_l1", "seconds_per_trajectory"})
+    for (const char* k : {"psnr", "psnr_covered", "ssim", "feature_distance", "fid", "consistency_l1",
+                          "reconstruction_psnr", "seconds_per_trajectory"})
       EXPECT_TRUE(r[k].is_number() && std::isfinite(r[k].get<double>())) << r["name"] << " " << k;
     EXPECT_LT(r["psnr"].get<double>(), 100.0);
     EXPECT_GT(r["fid"].get<double>(), 0.0) << r["name"];
@@ -137,6 +144,10 @@ TEST(NvsBench, ScoresEveryRowAndKeepsFinishedOnes) {
   // it beats its own holes there.
   EXPECT_GT(res["rows"][0]["psnr_covered"].get<double>(), res["rows"][0]["psnr_holes"].get<double>());
   EXPECT_TRUE(std::isfinite(res["truth_consistency_l1"].get<double>()));
+  // Downstream reconstruction: the ground-truth frames (the oracle) beat the input view alone.
+  std::cerr << "reconstruction: input alone " << res["reconstruction_inputs_only"] << " dB, oracle "
+            << res["reconstruction_oracle"] << " dB\n";
+  EXPECT_GT(res["reconstruction_oracle"].get<double>(), res["reconstruction_inputs_only"].get<double>() + 1.0);
   for (const char* f : {"results.md", "results.json", "strip.png", "rows/03.json"}) EXPECT_TRUE(fs::exists(out / f)) << f;
   std::ifstream in(out / "results.md");
   const std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -71,6 +71,8 @@ NvsBenchConfig read_nvs_bench_config(ConfigNode root) {
     c.models.push_back(m);
   }
   if (c.models.empty() && !c.point_cloud) root.fail("model", "no [[model]] rows and point_cloud = false: nothing to score");
+  auto rec = root.table("reconstruction");
+  reconstruction_option_table().read(rec, c.reconstruction);
   c.runtime = read_runtime_options(root.table("runtime"));
   root.finish();
   return c;
@@ -105,7 +107,39 @@ struct Truth {
   torch::Tensor novel01, holes;     // frames 1..K-1 as [n(K-1),3,R,R]; the point cloud's holes [n(K-1),1,R,R]
   std::vector<ViewSet> geometry;    // per clip: cameras, distance along each ray, surface mask
   torch::Tensor reference;          // evaluator features of novel01
+  // The reconstructed scenes: held-out cameras and the exact renders there ([K-1,3,R,R] in [0,1]).
+  std::vector<std::vector<Camera>> test_cameras;
+  std::vector<torch::Tensor> test_images;
 };
+
+// The input view(s) of clip i with their cameras, then `frames01` [K,3,R,R]'s frames 1..K-1 at the
+// trajectory's cameras (none when undefined).
+std::pair<torch::Tensor, std::vector<Camera>> training_views(const Truth& t, int64_t i, const torch::Tensor& frames01) {
+  std::vector<Camera> cams{t.geometry[size_t(i)].cameras.front()};
+  std::vector<torch::Tensor> views{(t.data.inputs[i][0] + 1) / 2};
+  if (t.data.views == 2) {
+    cams.push_back(t.geometry[size_t(i)].cameras.back());
+    views.push_back((t.data.inputs[i][1] + 1) / 2);
+  }
+  if (frames01.defined())
+    for (int64_t f = 1; f < t.K; ++f) {
+      cams.push_back(t.geometry[size_t(i)].cameras[size_t(f)]);
+      views.push_back(frames01[f]);
+    }
+  return {torch::stack(views), cams};
+}
+
+// Mean held-out PSNR over the reconstructed scenes of fields fitted to the input view(s) plus
+// `clips01`'s frames (undefined: the input alone). Every variant of a scene draws the same rays.
+double reconstruct(const Truth& t, const torch::Tensor& clips01, const NvsBenchConfig& cfg) {
+  double sum = 0;
+  for (size_t i = 0; i < t.test_cameras.size(); ++i) {
+    auto [views, cams] = training_views(t, int64_t(i), clips01.defined() ? clips01[int64_t(i)] : torch::Tensor());
+    Rng rng(cfg.seed + 1000 + i);
+    sum += reconstruction_psnr(views, cams, t.test_images[i], t.test_cameras[i], cfg.reconstruction, rng);
+  }
+  return sum / double(t.test_cameras.size());
+}
 
 Truth load_truth(const NvsBenchConfig& cfg, SceneDataset scenes, Classifier* evaluator) {
   Truth t;
@@ -134,6 +168,10 @@ Truth load_truth(const NvsBenchConfig& cfg, SceneDataset scenes, Classifier* eva
     t.geometry.push_back(std::move(v));
   }
   if (evaluator) t.reference = classifier_features(*evaluator, t.novel01 * 2 - 1);
+  for (int64_t i = 0; i < std::min(cfg.reconstruction.scenes, t.n); ++i) {
+    t.test_cameras.push_back(held_out_cameras(t.geometry[size_t(i)].cameras));
+    t.test_images.push_back(render_scene_views(t.data, i, t.test_cameras.back(), t.R).images.add(1).div(2));
+  }
   return t;
 }
 
@@ -142,7 +180,7 @@ double finite_mean(const torch::Tensor& x) {
   return finite.any().item<bool>() ? x.masked_select(finite).mean().item<double>() : NAN;
 }
 
-nlohmann::json score(const torch::Tensor& clips, const Truth& t, Classifier* evaluator) {
+nlohmann::json score(const torch::Tensor& clips, const Truth& t, Classifier* evaluator, const NvsBenchConfig& cfg) {
   auto clips01 = ((clips.to(torch::kCPU, torch::kFloat32) + 1) / 2).clamp(0, 1);
   auto novel = clips01.slice(1, 1).reshape({-1, 3, t.R, t.R});
   nlohmann::json s;
@@ -165,6 +203,7 @@ nlohmann::json score(const torch::Tensor& clips, const Truth& t, Classifier* eva
   }
   s["consistency_l1"] = finite_mean(torch::tensor(l1));
   s["consistency_matched"] = finite_mean(torch::tensor(matched));
+  if (!t.test_cameras.empty()) s["reconstruction_psnr"] = reconstruct(t, clips01, cfg);
   return s;
 }
 
@@ -196,9 +235,11 @@ nlohmann::json run_nvs_bench(const NvsBenchConfig& cfg, const fs::path& out, boo
   auto device = start_run(out, cfg.runtime);
   write_text_atomic(out / "config.resolved.toml", config_text);
   create_output_folder(out / "rows");
-  const std::string shared = fmt::format("scenes {} evaluator {} clips {} batch {} seed {}", file_fingerprint(cfg.scenes),
-                                         cfg.evaluator.empty() ? "none" : file_fingerprint(cfg.evaluator), t.n,
-                                         cfg.batch, cfg.seed);
+  const auto& rc = cfg.reconstruction;
+  const std::string shared = fmt::format(
+      "scenes {} evaluator {} clips {} batch {} seed {} reconstruction {} {} {} {} {} {} {}", file_fingerprint(cfg.scenes),
+      cfg.evaluator.empty() ? "none" : file_fingerprint(cfg.evaluator), t.n, cfg.batch, cfg.seed, rc.scenes, rc.steps,
+      rc.rays, rc.lr, rc.voxels, rc.bound, rc.samples);
   const int64_t shown = std::min<int64_t>(2, t.n);
   std::vector<torch::Tensor> strip{t.data.renders.narrow(0, 0, shown)};
   nlohmann::json rows = nlohmann::json::array();
@@ -213,7 +254,7 @@ nlohmann::json run_nvs_bench(const NvsBenchConfig& cfg, const fs::path& out, boo
       auto t0 = std::chrono::steady_clock::now();
       auto clips = generate().cpu();
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      r = score(clips, t, evaluator ? &evaluator : nullptr);
+      r = score(clips, t, evaluator ? &evaluator : nullptr, cfg);
       r.update(about);
       r["name"] = name;
       r["seconds_per_trajectory"] = sec / double(t.n);
@@ -270,6 +311,11 @@ nlohmann::json run_nvs_bench(const NvsBenchConfig& cfg, const fs::path& out, boo
                          {"scenes", cfg.scenes},
                          {"evaluator", cfg.evaluator.string()},
                          {"truth_consistency_l1", finite_mean(torch::tensor(floor))}};
+  if (!t.test_cameras.empty()) {
+    results["reconstructed_scenes"] = int64_t(t.test_cameras.size());
+    results["reconstruction_inputs_only"] = reconstruct(t, torch::Tensor(), cfg);
+    results["reconstruction_oracle"] = reconstruct(t, t.frames01, cfg);
+  }
   write_text_atomic(out / "results.json", results.dump(2) + "\n");
   write_text_atomic(out / "results.md", nvs_bench_markdown(results));
   return results;
@@ -282,16 +328,22 @@ std::string nvs_bench_markdown(const nlohmann::json& res) {
       res["clips"].get<int64_t>(), res["frames"].get<int64_t>(), res["resolution"].get<int64_t>(),
       res["scenes"].get<std::string>(), res["frames"].get<int64_t>() - 1,
       res["clips"].get<int64_t>() * (res["frames"].get<int64_t>() - 1), res["truth_consistency_l1"].get<double>());
+  if (res.contains("reconstruction_oracle"))
+    md += fmt::format("Reconstruction (a voxel field fitted to the input view plus a row's frames, PSNR at {} held-out "
+                      "cameras per scene, {} scenes): input view alone {:.2f} dB, input + ground-truth frames (the "
+                      "oracle) {:.2f} dB.\n\n",
+                      res["frames"].get<int64_t>() - 1, res["reconstructed_scenes"].get<int64_t>(),
+                      res["reconstruction_inputs_only"].get<double>(), res["reconstruction_oracle"].get<double>());
   md += "| method | evaluations | PSNR | PSNR covered | PSNR holes | SSIM | feature dist. | FID | view consistency L1 | "
-        "s / trajectory |\n|---|---|---|---|---|---|---|---|---|---|\n";
+        "recon. PSNR | s / trajectory |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
   bool ablation = false;
   for (const auto& r : res["rows"]) {
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r["name"].get<std::string>(),
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r["name"].get<std::string>(),
                       r["evaluations"].get<int64_t>(), fmt_or_dash(r, "psnr", "{:.2f}"),
                       fmt_or_dash(r, "psnr_covered", "{:.2f}"), fmt_or_dash(r, "psnr_holes", "{:.2f}"),
                       fmt_or_dash(r, "ssim", "{:.3f}"), fmt_or_dash(r, "feature_distance", "{:.4f}"),
                       fmt_or_dash(r, "fid", "{:.2f}"), fmt_or_dash(r, "consistency_l1", "{:.4f}"),
-                      fmt_or_dash(r, "seconds_per_trajectory", "{:.3f}"));
+                      fmt_or_dash(r, "reconstruction_psnr", "{:.2f}"), fmt_or_dash(r, "seconds_per_trajectory", "{:.3f}"));
     ablation = ablation || r.contains("ablation");
   }
   if (!ablation) return md;

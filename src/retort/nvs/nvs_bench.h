@@ -4,7 +4,9 @@
 // scored over frames 1..K-1 (frame 0 is the input view): PSNR, PSNR over the pixels the point
 // cloud covers and over its holes, SSIM, a feature distance and FID in retort's own evaluator's
 // features (equal n for every row), warp-based view consistency under the true geometry, and
-// seconds per trajectory. Rows with an `ablation` label also form FVGen's ablation table.
+// seconds per trajectory, and the PSNR at held-out cameras of a voxel field fitted to the input view
+// plus the row's frames (reconstruction.h). Rows with an `ablation` label also form FVGen's ablation
+// table.
 #pragma once
 #include <filesystem>
 #include <string>
@@ -15,6 +17,7 @@
 #include "retort/core/config.h"
 #include "retort/core/options.h"
 #include "retort/core/runtime.h"
+#include "retort/nvs/reconstruction.h"
 
 namespace retort {
 
@@ -34,12 +37,14 @@ struct NvsBenchConfig {
   uint64_t seed = 0;
   bool point_cloud = true;  // the point cloud + hole filling row
   std::vector<NvsBenchModel> models;
+  ReconstructionOptions reconstruction;  // [reconstruction]
   RuntimeOptions runtime;
 };
 
 const OptionTable<NvsBenchConfig>& nvs_bench_option_table();
 const OptionTable<NvsBenchModel>& nvs_bench_model_option_table();
-// Top-level keys, [[model]] tables, [runtime]; unknown keys are refused, model files must exist.
+// Top-level keys, [[model]] tables, [reconstruction], [runtime]; unknown keys are refused, model
+// files must exist.
 NvsBenchConfig read_nvs_bench_config(ConfigNode root);
 
 // Holes (mask 0) of images [N,3,H,W] filled from their surroundings, ring by ring: each hole pixel
