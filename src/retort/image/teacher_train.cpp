@@ -73,14 +73,10 @@ DenoiserReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem:
   if (cfg.conditional && data.num_classes == 0)
     throw ConfigError("model.conditional = true but the data set has no labels; set it to false");
 
-  torch::manual_seed(cfg.train.seed);
+  auto pair = make_teacher_pair(cfg.model, cfg.train.seed, device);
+  UNetDenoiser& model = pair.model;
+  UNetDenoiser& ema = pair.ema;
   Rng rng(cfg.train.seed);
-  Schedule schedule(cfg.model.schedule);
-  UNetDenoiser model(net, schedule, cfg.model.prediction), ema(net, schedule, cfg.model.prediction);
-  copy_weights(*model, *ema);
-  freeze(*ema);
-  model->to(device);
-  ema->to(device);
   auto images = data.images.to(device);
   auto labels = data.labels.defined() ? data.labels.to(device) : torch::Tensor();
   const bool conditional = net.num_classes > 0;

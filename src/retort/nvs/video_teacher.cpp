@@ -121,14 +121,10 @@ DenoiserReport train_nvs_teacher(const NvsTeacherConfig& cfg_in, const std::file
   net.num_classes = 0;
   net.concat_channels = cfg.mask ? 4 : 3;
 
-  torch::manual_seed(cfg.train.seed);
+  auto pair = make_teacher_pair(cfg.model, cfg.train.seed, device);
+  UNetDenoiser& model = pair.model;
+  UNetDenoiser& ema = pair.ema;
   Rng rng(cfg.train.seed);
-  Schedule schedule(cfg.model.schedule);
-  UNetDenoiser model(net, schedule, cfg.model.prediction), ema(net, schedule, cfg.model.prediction);
-  copy_weights(*model, *ema);
-  freeze(*ema);
-  model->to(device);
-  ema->to(device);
   auto frames = data.frames.to(device);
   auto condition = nvs_condition(data, torch::arange(N), cfg.mask).to(device);
   auto next_batch = [&](Rng& r, int64_t batch, const torch::Device& dev) {

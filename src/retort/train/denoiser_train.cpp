@@ -35,6 +35,17 @@ const OptionTable<DenoiserTrainOptions>& denoiser_train_option_table() {
   return table;
 }
 
+TeacherPair make_teacher_pair(const TeacherModel& m, uint64_t seed, const torch::Device& device) {
+  torch::manual_seed(seed);
+  Schedule schedule(m.schedule);
+  TeacherPair p{UNetDenoiser(m.net, schedule, m.prediction), UNetDenoiser(m.net, schedule, m.prediction)};
+  copy_weights(*p.model, *p.ema);
+  freeze(*p.ema);
+  p.model->to(device);
+  p.ema->to(device);
+  return p;
+}
+
 const OptionTable<TeacherModel>& teacher_prediction_option_table() {
   static const auto table = OptionTable<TeacherModel>().named(
       "prediction", &TeacherModel::prediction, {"eps", "x0", "v"}, "what the network predicts");

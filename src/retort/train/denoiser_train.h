@@ -47,6 +47,13 @@ struct TeacherModel {
 // `prediction` as a [model] row (beside the UNet's own keys).
 const OptionTable<TeacherModel>& teacher_prediction_option_table();
 
+// The network a teacher run trains and its EMA copy (same initial weights, frozen), both on
+// `device`; LibTorch is seeded with `seed` first, so the initial weights follow the seed.
+struct TeacherPair {
+  UNetDenoiser model{nullptr}, ema{nullptr};
+};
+TeacherPair make_teacher_pair(const TeacherModel& m, uint64_t seed, const torch::Device& device);
+
 // A training batch: clean samples x0 [B, ...] and their condition (labels and/or concat channels;
 // the loop applies condition dropout to it).
 struct DenoiserBatch {
