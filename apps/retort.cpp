@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
   nvs->add_option("--depth", nvs_req.depth, "its z-depth: safetensors with float32 \"depth\" [R,R]");
   nvs->add_option("--input2", nvs_req.input2, "a second input view");
   nvs->add_option("--depth2", nvs_req.depth2, "its z-depth");
+  nvs->add_option("--camera2", nvs_req.camera2,
+                  "its camera as an offset from the first: DPHI,DTHETA,DR (degrees, degrees, radius fraction); "
+                  "without --trajectory the clip goes from the first view to the second");
   nvs->add_option("--fovy", nvs_req.fovy, "the input camera's vertical field of view (degrees)")->check(CLI::Range(1.0, 170.0));
   nvs->add_option("--elevation", nvs_req.elevation, "the input camera's elevation (degrees)")->check(CLI::Range(-89.0, 89.0));
   nvs->add_option("--distance", nvs_req.distance, "orbit radius (0 = the centre pixel's depth)")->check(CLI::Range(0.0, 1e6));

@@ -2,6 +2,7 @@
 // `retort nvs`'s inputs are checked before anything is written.
 #include <gtest/gtest.h>
 
+#include "retort/io/png.h"
 #include "retort/io/safetensors.h"
 #include "retort/nvs/nvs_command.h"
 #include "retort/nvs/scene_dataset.h"
@@ -84,6 +85,30 @@ TEST(NvsTeacher, TrainsAndResumesToTheSameWeights) {
   req.trajectory = "offset:30,10,0.1";
   req.out = tmp.path / "nvs2";
   EXPECT_NE(run_nvs(req).find("PSNR"), std::string::npos);
+
+  // Two views of your own: PNGs and depth maps, the second camera as an offset; the clip goes
+  // from the first view to the second.
+  auto data = load_scene_dataset(scenes / "test.safetensors");
+  NvsRequest two;
+  two.model = req.model;
+  two.steps = 2;
+  for (int v = 0; v < 2; ++v) {
+    write_png_grid(tmp.path / fmt::format("view{}.png", v), data.inputs[v][0].unsqueeze(0), 1, 0);
+    save_safetensors(tmp.path / fmt::format("depth{}.safetensors", v), {{"depth", data.input_depth[v][0].contiguous()}});
+  }
+  two.input = tmp.path / "view0.png";
+  two.depth = tmp.path / "depth0.safetensors";
+  two.input2 = tmp.path / "view1.png";
+  two.depth2 = tmp.path / "depth1.safetensors";
+  two.distance = 2.2;
+  two.out = tmp.path / "two";
+  EXPECT_NE(test::error_of<ConfigError>([&] { run_nvs(two); }).find("--camera2"), std::string::npos);
+  two.camera2 = "40,10,0";
+  EXPECT_NE(run_nvs(two).find("3 frames"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(two.out / "generated" / "02.png"));
+  two.input2.clear();
+  two.out = tmp.path / "two-bad";
+  EXPECT_NE(test::error_of<ConfigError>([&] { run_nvs(two); }).find("give --input2 too"), std::string::npos);
 }
 
 TEST(NvsTeacher, BadInputsAreNamedAndWriteNothing) {

@@ -96,10 +96,23 @@ NvsInputs from_files(const NvsRequest& req, int64_t res, int64_t frames) {
   in.input_cams.push_back(look_at_origin(0, req.elevation, dist, req.fovy));
   if (!req.input2.empty()) {
     if (req.depth2.empty()) throw ConfigError(fmt::format("--input2 {}: needs --depth2", req.input2.string()));
-    throw ConfigError("--input2: a second view needs its camera; use --scenes for two-view samples");
+    if (req.camera2.empty())
+      throw ConfigError(fmt::format("--input2 {}: needs --camera2 DPHI,DTHETA,DR (its camera as an offset from the first)",
+                                    req.input2.string()));
+    in.images.push_back(read_view(req.input2, res));
+    in.depths.push_back(read_depth(req.depth2, res));
+    auto spec = parse_trajectory_spec("offset:" + req.camera2);
+    in.input_cams.push_back(offset_trajectory(in.input_cams[0], spec.offset, 2).back());
+  } else if (!req.depth2.empty() || !req.camera2.empty()) {
+    throw ConfigError("--depth2 and --camera2 describe a second view: give --input2 too");
   }
-  if (req.trajectory.empty()) throw ConfigError("--input: give --trajectory (offset:DPHI,DTHETA,DR or file:PATH)");
-  in.trajectory = make_trajectory(parse_trajectory_spec(req.trajectory), in.input_cams[0], frames);
+  if (req.trajectory.empty()) {
+    // Two views: from the first to the second, as render-scenes' two-view clips.
+    if (in.images.size() == 2) in.trajectory = interpolate_trajectory(in.input_cams[0], in.input_cams[1], frames);
+    else throw ConfigError("--input: give --trajectory (offset:DPHI,DTHETA,DR or file:PATH)");
+  } else {
+    in.trajectory = make_trajectory(parse_trajectory_spec(req.trajectory), in.input_cams[0], frames);
+  }
   return in;
 }
 

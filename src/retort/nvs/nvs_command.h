@@ -17,6 +17,8 @@ struct NvsRequest {
   // ...or the user's views: PNGs of the model's resolution with z-depth maps (safetensors with a
   // float32 "depth" [R,R] in world units; +inf or <= 0 = background).
   std::filesystem::path input, depth, input2, depth2;
+  // The second view's camera as an offset from the first: "DPHI,DTHETA,DR" (trajectory.h).
+  std::string camera2;
   double fovy = 45;        // the input camera's vertical field of view, degrees
   double elevation = 20;   // the input camera's elevation above the ground plane, degrees
   double distance = 0;     // the input camera's distance to the orbit centre; 0 = the centre pixel's depth
