@@ -20,23 +20,18 @@ std::vector<MixtureComponent> read_target(ConfigNode t) {
   if (modes.empty()) t.fail("mode", "preset = \"modes\" needs at least one [[target.mode]]");
   std::vector<MixtureComponent> comps;
   for (auto& m : modes) {
+    ModeSpec spec;
+    gmm_mode_option_table().read(m, spec);
     MixtureComponent c;
-    c.mean = m.numbers("mean", {});
-    if (c.mean.empty()) m.fail("mean", "missing or empty");
+    c.mean = spec.mean;
     const size_t D = c.mean.size();
-    if (m.has("cov") && m.has("std")) m.fail("cov", "give either cov or std, not both");
-    if (m.has("cov")) {
-      c.cov = m.matrix("cov");
-      if (c.cov.size() != D) m.fail("cov", fmt::format("must be {}x{} to match mean", D, D));
-      for (const auto& row : c.cov)
-        if (row.size() != D) m.fail("cov", fmt::format("must be {}x{} to match mean", D, D));
-    } else {
-      double s = m.number("std", 0.1, 1e-9, 1e9);
+    c.cov = spec.cov;
+    if (c.cov.empty()) {
       c.cov.assign(D, std::vector<double>(D, 0.0));
-      for (size_t i = 0; i < D; ++i) c.cov[i][i] = s * s;
+      for (size_t i = 0; i < D; ++i) c.cov[i][i] = spec.std * spec.std;
     }
-    c.weight = m.number("weight", 1.0, 1e-12, 1e12);
-    c.cls = m.integer("class", kNullClass, kNullClass, 1 << 20);
+    c.weight = spec.weight;
+    c.cls = spec.cls;
     comps.push_back(std::move(c));
   }
   return comps;
@@ -105,6 +100,42 @@ const OptionTable<TargetSpec>& gmm_target_option_table() {
         .when(ring, "ring")
         .flag("classes", &T::classes, "mode k has class k (a conditional target, CFG)")
         .when(ring, "ring");
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable<ModeSpec>& gmm_mode_option_table() {
+  static const auto table = [] {
+    using M = ModeSpec;
+    OptionTable<M> t;
+    typename OptionTable<M>::Row cov;
+    cov.key = "cov";
+    cov.help = "D x D covariance (instead of std)";
+    cov.range = "D x D matrix";
+    cov.read = [](ConfigNode& n, M& m) {
+      if (n.has("cov")) m.cov = n.matrix("cov");
+    };
+    cov.show = [](const M& m) { return m.cov.empty() ? std::string("[]") : nlohmann::json(m.cov).dump(); };
+    cov.save = [](const M& m, nlohmann::json& j) { j["cov"] = m.cov; };
+    cov.load = [](const nlohmann::json& j, M& m) {
+      if (j.contains("cov")) m.cov = j.at("cov").get<std::vector<std::vector<double>>>();
+    };
+    t.numbers("mean", &M::mean, -1e12, 1e12, "the mode's D coordinates (required)")
+        .custom(cov)
+        .number("std", &M::std, 1e-9, 1e9, "isotropic standard deviation (when there is no cov)")
+        .number("weight", &M::weight, 1e-12, 1e12, "mixture weight (normalised over the modes)")
+        .integer("class", &M::cls, kNullClass, 1 << 20, "the mode's class (-1: none)")
+        .check([](ConfigNode& n, const M& m) {
+          if (m.mean.empty()) n.fail("mean", "missing or empty");
+          if (n.has("cov") && n.has("std")) n.fail("cov", "give either cov or std, not both");
+          const size_t D = m.mean.size();
+          if (n.has("cov")) {
+            if (m.cov.size() != D) n.fail("cov", fmt::format("must be {}x{} to match mean", D, D));
+            for (const auto& row : m.cov)
+              if (row.size() != D) n.fail("cov", fmt::format("must be {}x{} to match mean", D, D));
+          }
+        });
     return t;
   }();
   return table;

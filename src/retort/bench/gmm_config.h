@@ -39,6 +39,15 @@ struct TargetSpec {
   bool classes = false;  // mode k has class k (a conditional target, CFG)
 };
 
+// One [[target.mode]] table of preset = "modes": a Gaussian component.
+struct ModeSpec {
+  std::vector<double> mean;               // D coordinates (required)
+  std::vector<std::vector<double>> cov;   // D x D covariance; empty: std * identity
+  double std = 0.1;
+  double weight = 1.0;
+  int64_t cls = kNullClass;               // the mode's class; -1: none
+};
+
 struct EvalSpec {
   int64_t samples = 2000;    // generated samples scored (network generators; particles use all)
   int64_t reference = 5000;  // exact target samples
@@ -57,6 +66,8 @@ struct GmmBenchConfig {
 // The [target] (ring) and [eval] keys; [schedule] is schedule_option_table().
 const OptionTable<TargetSpec>& gmm_target_option_table();
 const OptionTable<EvalSpec>& gmm_eval_option_table();
+// The keys of a [[target.mode]] table.
+const OptionTable<ModeSpec>& gmm_mode_option_table();
 // The keys of a [[run]] (and of [defaults]).
 const OptionTable<RunSpec>& gmm_run_option_table();
 

@@ -84,6 +84,7 @@ std::string eval3d_doc() {
 std::string gmm_doc() {
   ScheduleOptions linear;  // bench-gmm's schedule default
   return section("`[target]`", gmm_target_option_table().markdown()) +
+         section("`[[target.mode]]` (preset = \"modes\"; one per component)", gmm_mode_option_table().markdown()) +
          section("`[schedule]`", schedule_option_table().markdown(linear)) +
          section("`[eval]`", gmm_eval_option_table().markdown()) +
          section("`[defaults]` and each `[[run]]`", gmm_run_option_table().markdown()) + runtime_section();
