@@ -60,23 +60,7 @@ threads = 1
     distill_nvs(read_nvs_distill_config(d), tmp.path / "student", false, d.resolved_toml());
     student = tmp.path / "student" / "student.safetensors";
     // The MSE regressor: the teacher's network and loop, trained at t = 1 only.
-    auto r = ConfigNode::from_string(fmt::format(R"([data]
-train = "{0}/train.safetensors"
-[model]
-widths = [8]
-groups = 4
-time_dim = 8
-heads = 1
-[train]
-steps = 2
-batch = 2
-cond_drop = 0
-regressor = true
-[runtime]
-threads = 1
-)", tmp.path.string()), "r.toml");
-    train_nvs_teacher(read_nvs_teacher_config(r), tmp.path / "regressor", false, r.resolved_toml());
-    regressor = tmp.path / "regressor" / "nvs-teacher.safetensors";
+    regressor = test::train_tiny_nvs(tmp.path, "regressor", "cond_drop = 0\nregressor = true");
     ClassifierOptions c;
     c.channels = 3;
     c.resolution = 12;
@@ -156,6 +140,22 @@ TEST(NvsBench, ScoresEveryRowAndKeepsFinishedOnes) {
   // A rerun takes the finished rows as they are: same numbers, the timing included.
   auto again = w.run(w.config(w.rows()), out);
   EXPECT_EQ(again["rows"][3]["seconds_per_trajectory"], res["rows"][3]["seconds_per_trajectory"]);
+}
+
+TEST(NvsBench, AblationTableAveragesAVariantsSeeds) {
+  auto row = [](const std::string& name, const std::string& label, double psnr) {
+    nlohmann::json r{{"name", name}, {"evaluations", 4}, {"psnr", psnr}, {"ssim", 0.5}, {"fid", 10.0}};
+    if (!label.empty()) r["ablation"] = label;
+    return r;
+  };
+  nlohmann::json res{{"clips", 2}, {"frames", 3}, {"resolution", 12}, {"scenes", "s"}, {"truth_consistency_l1", 0.01}};
+  res["rows"] = {row("teacher", "", 20.0), row("gan", "GAN only", 15.0), row("fvgen", "GAN + softened RKL", 17.0),
+                 row("gan s1", "GAN only", 16.0)};
+  const auto md = nvs_bench_markdown(res);
+  EXPECT_NE(md.find("| GAN only | gan, gan s1 | 15.50 (15.00, 16.00) | 0.500 (0.500, 0.500) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| GAN + softened RKL | fvgen | 17.00 | 0.500 | 10.00 |"), std::string::npos) << md;
+  EXPECT_LT(md.find("| GAN only |"), md.find("| GAN + softened RKL |"));  // first appearance order
+  EXPECT_EQ(md.find("| teacher | gan"), std::string::npos);
 }
 
 TEST(NvsBench, BadRowsAreRefusedBeforeWriting) {

@@ -1,8 +1,8 @@
 #!/bin/sh
 # The README's generated key tables must equal what `retort config CMD` prints now.
-# Usage: readme_keys.sh RETORT README
+# Usage: readme_keys.sh RETORT README [--write]    (--write: regenerate the tables in place)
 set -eu
-retort=$1 readme=$2
+retort=$1 readme=$2 write=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
@@ -13,10 +13,17 @@ for cmd in $("$retort" config --list); do
   "$retort" config "$cmd" > "$tmp/now.md"
   if [ ! -s "$tmp/readme.md" ]; then
     echo "README has no generated table for $cmd (markers '$start' ... '$end')"; status=1
-  elif ! diff -u "$tmp/readme.md" "$tmp/now.md" > "$tmp/diff"; then
-    echo "README's table for $cmd differs from 'retort config $cmd' (regenerate it):"; cat "$tmp/diff"; status=1
-  else
+  elif cmp -s "$tmp/readme.md" "$tmp/now.md"; then
     echo "README matches retort config $cmd"
+  elif [ "$write" = "--write" ]; then
+    awk -v s="$start" -v e="$end" -v f="$tmp/now.md" \
+      '$0 == e {on = 0} !on {print} $0 == s {on = 1; while ((getline l < f) > 0) print l}' "$readme" > "$tmp/new"
+    cat "$tmp/new" > "$readme"
+    echo "README's table for $cmd regenerated"
+  else
+    echo "README's table for $cmd differs from 'retort config $cmd' (regenerate: $0 RETORT README --write):"
+    diff -u "$tmp/readme.md" "$tmp/now.md" || true
+    status=1
   fi
 done
 [ $status -eq 0 ] && echo "README key tables agree"

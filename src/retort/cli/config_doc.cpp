@@ -112,7 +112,8 @@ std::string config_markdown(const std::string& command) {
   if (command == "distill-nvs") doc = nvs_distill_config_markdown() + runtime_section();
   if (command == "bench-nvs")
     doc = section("Top level", nvs_bench_option_table().markdown()) +
-          section("`[[model]]` (one per row)", nvs_bench_model_option_table().markdown()) + runtime_section();
+          section("`[[model]]` (one per row)", nvs_bench_model_option_table().markdown()) +
+          section("`[reconstruction]`", reconstruction_option_table().markdown()) + runtime_section();
   while (doc.size() > 1 && doc[doc.size() - 2] == '\n') doc.pop_back();  // one final newline
   if (!doc.empty()) return doc;
   throw ConfigError(fmt::format("config: '{}' has no option tables yet; documented: {}", command,

@@ -1,9 +1,13 @@
 #include "retort/nvs/nvs_bench.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <numeric>
 #include <set>
 
 #include "retort/core/error.h"
@@ -347,12 +351,34 @@ std::string nvs_bench_markdown(const nlohmann::json& res) {
     ablation = ablation || r.contains("ablation");
   }
   if (!ablation) return md;
-  md += "\nAblation (FVGen's Table: no GAN init < GAN only < GAN + RKL < GAN + softened RKL in PSNR)\n\n"
-        "| variant | row | PSNR | SSIM | FID |\n|---|---|---|---|---|\n";
+  // One line per variant: the mean over its rows (seeds), each row's value after it.
+  md += "\nAblation (FVGen's Table: no GAN init < GAN only < GAN + RKL < GAN + softened RKL in PSNR; a variant "
+        "with several rows (seeds) shows their mean, then each row)\n\n"
+        "| variant | rows | PSNR | SSIM | FID |\n|---|---|---|---|---|\n";
+  std::vector<std::string> labels;
   for (const auto& r : res["rows"])
-    if (r.contains("ablation"))
-      md += fmt::format("| {} | {} | {} | {} | {} |\n", r["ablation"].get<std::string>(), r["name"].get<std::string>(),
-                        fmt_or_dash(r, "psnr", "{:.2f}"), fmt_or_dash(r, "ssim", "{:.3f}"), fmt_or_dash(r, "fid", "{:.2f}"));
+    if (r.contains("ablation") && std::find(labels.begin(), labels.end(), r["ablation"]) == labels.end())
+      labels.push_back(r["ablation"].get<std::string>());
+  for (const auto& label : labels) {
+    std::vector<std::string> names;
+    std::map<std::string, std::vector<double>> v;
+    for (const auto& r : res["rows"])
+      if (r.contains("ablation") && r["ablation"] == label) {
+        names.push_back(r["name"].get<std::string>());
+        for (const char* k : {"psnr", "ssim", "fid"})
+          if (r.contains(k)) v[k].push_back(r[k].get<double>());
+      }
+    auto cell = [&](const char* k, const char* f) {
+      const auto& x = v[k];
+      if (x.empty()) return std::string("-");
+      std::vector<std::string> each;
+      for (double a : x) each.push_back(fmt::format(fmt::runtime(f), a));
+      const double mean = std::accumulate(x.begin(), x.end(), 0.0) / double(x.size());
+      return x.size() == 1 ? each[0] : fmt::format("{} ({})", fmt::format(fmt::runtime(f), mean), fmt::join(each, ", "));
+    };
+    md += fmt::format("| {} | {} | {} | {} | {} |\n", label, fmt::join(names, ", "), cell("psnr", "{:.2f}"),
+                      cell("ssim", "{:.3f}"), cell("fid", "{:.2f}"));
+  }
   return md;
 }
 

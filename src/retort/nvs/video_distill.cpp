@@ -68,17 +68,20 @@ FewStepStudent distill_nvs(const NvsDistillConfig& cfg, const fs::path& out, boo
   auto clips = std::make_shared<SceneDataset>(load_scene_dataset(cfg.data.train));
   const int64_t N = clips->frames.size(0);
   if (N == 0) throw ConfigError("data.train: " + cfg.data.train + " holds no clips");
-  const bool mask = teacher_reads_mask(load_unet(cfg.teacher)->net->options(), cfg, *clips);
+  auto mask = std::make_shared<bool>(false);  // set by check_teacher, read by the samplers
 
   StudentData data;
+  data.check_teacher = [&cfg, clips, mask](const UNetDenoiser& teacher) {
+    *mask = teacher_reads_mask(teacher->net->options(), cfg, *clips);
+  };
   data.conditions = [clips, N, mask](int64_t n, Rng& rng, const torch::Device& device) {
-    return Cond::concatenated(nvs_condition(*clips, rng.randint(0, N, {n}, torch::kCPU), mask).to(device));
+    return Cond::concatenated(nvs_condition(*clips, rng.randint(0, N, {n}, torch::kCPU), *mask).to(device));
   };
   data.real = [clips, N, mask](const UNetDenoiser&, const torch::Device& device) -> RealSampler {
     return [clips, N, mask, device](int64_t n, Rng& rng) {
       auto idx = rng.randint(0, N, {n}, torch::kCPU);
       return GenBatch{clips->frames.index_select(0, idx).to(device),
-                      Cond::concatenated(nvs_condition(*clips, idx, mask).to(device))};
+                      Cond::concatenated(nvs_condition(*clips, idx, *mask).to(device))};
     };
   };
   data.preview = [&cfg, clips, mask](FewStepStudent& student, const fs::path& dir) {
@@ -89,7 +92,7 @@ FewStepStudent distill_nvs(const NvsDistillConfig& cfg, const fs::path& out, boo
                                     clips->resolution));
     const int64_t n = std::min<int64_t>(cfg.preview_clips, preview.frames.size(0));
     const auto device = student->net->parameters().front().device();
-    auto cond = Cond::concatenated(nvs_condition(preview, torch::arange(n), mask).to(device));
+    auto cond = Cond::concatenated(nvs_condition(preview, torch::arange(n), *mask).to(device));
     Rng rng(cfg.seed + 1);
     auto made = student->sample(cond, n, rng);
     write_clip_rows(dir / "samples.png", {preview.renders.narrow(0, 0, n), made, preview.frames.narrow(0, 0, n)});

@@ -145,12 +145,13 @@ int64_t warm_start(const StudentConfig& cfg, const MethodPlan& plan, FewStepStud
 
 FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data, const fs::path& out,
                                bool progress, const std::string& config_text, double* train_seconds) {
+  auto teacher = load_unet(cfg.teacher);
+  if (data.check_teacher) data.check_teacher(teacher);
   auto device = start_run(out, cfg.runtime);
   const auto plan = method_plan(cfg.method);
   torch::manual_seed(cfg.seed);
   Rng rng(cfg.seed);
 
-  auto teacher = load_unet(cfg.teacher);
   freeze(*teacher);
   teacher->eval();
   const auto& topt = teacher->net->options();

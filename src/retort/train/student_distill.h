@@ -88,6 +88,8 @@ std::string method_presets_markdown(const StudentConfig& base);
 
 // What a pipeline gives the shared trainer.
 struct StudentData {
+  // Refuses a teacher this pipeline cannot use (ConfigError), before anything is written.
+  std::function<void(const UNetDenoiser& teacher)> check_teacher;
   // Real samples with their conditions, checked against the teacher; called only when the
   // method has a discriminator.
   std::function<RealSampler(const UNetDenoiser& teacher, const torch::Device& device)> real;
