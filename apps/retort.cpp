@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "retort/dist/world.h"
 #include "retort/bench/commands.h"
 #include "retort/bench/step_bench.h"
 #include "retort/cli/config_doc.h"
@@ -39,7 +40,9 @@ std::string quoted(const std::string& key, const std::string& value) {
 }
 
 // Prints a command's report: its result on stdout, its note on stderr.
+// Rank 0 reports for a data-parallel run (the others trained the same steps and wrote nothing).
 void print(const retort::CommandReport& r) {
+  if (!retort::world().writes()) return;
   std::cout << r.result;
   std::cerr << r.note;
 }

@@ -6,6 +6,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
   build-essential cmake ccache pkg-config
   libtorch-dev            # LibTorch 1.13 (C++)
+  libgloo-dev             # the headers of c10d's Gloo backend (data parallelism)
+  python3-torch           # torchrun, the launcher of data-parallel runs
   libopenblas0-pthread    # fast BLAS for LibTorch: ~30x the reference BLAS on matmuls here
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   libstb-dev libcairo2-dev zlib1g-dev
@@ -13,7 +15,6 @@ PACKAGES=(
   libgtest-dev
   python3-skimage         # the reference SSIM the tests check ours against
   dataset-fashion-mnist   # the default image data set
-  python3-torch           # only for the Python side of the speed comparison
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -6,18 +6,19 @@ allowed() {
   case "$1" in
     core) echo "core" ;;
     io) echo "core io" ;;
-    run) echo "core io run" ;;
+    dist) echo "core dist" ;;
+    run) echo "core io dist run" ;;
     diffusion) echo "core diffusion" ;;
     data) echo "core data" ;;
     models) echo "core io diffusion models" ;;
-    render) echo "core io run data render" ;;
+    render) echo "core io dist run data render" ;;
     field) echo "core io render field" ;;
     eval) echo "core io models render eval" ;;
     plot) echo "core models plot" ;;
-    generators | distill) echo "core io run diffusion data models render field eval plot $1" ;;
-    train) echo "core io run diffusion data models render field eval plot generators distill train" ;;
-    image | text3d | nvs) echo "core io run diffusion data models render field eval plot generators distill train $1" ;;
-    bench) echo "core io run diffusion data models render field eval plot generators distill train image bench" ;;
+    generators | distill) echo "core io dist run diffusion data models render field eval plot $1" ;;
+    train) echo "core io dist run diffusion data models render field eval plot generators distill train" ;;
+    image | text3d | nvs) echo "core io dist run diffusion data models render field eval plot generators distill train $1" ;;
+    bench) echo "core io dist run diffusion data models render field eval plot generators distill train image bench" ;;
     cli) echo "*" ;;
     *) echo "unknown" ;;
   esac

@@ -16,6 +16,10 @@ struct RuntimeOptions {
   int torch_threads = 1;       // 0 = number of cores; 1 measured fastest for small models here
   int blas_threads = 1;        // threads of the BLAS library, when it exposes a setter
   bool keep_freed_memory = true;  // glibc: keep freed memory for reuse instead of returning it to the OS
+  // Data parallelism under torchrun (dist/world.h).
+  std::string backend = "auto";  // "auto" (NCCL on CUDA, else Gloo), "gloo", "nccl"
+  double dist_timeout = 300;     // seconds a collective waits for the other ranks
+  double bucket_mb = 25;         // gradient all-reduce bucket size (PyTorch DDP's default)
 };
 
 // Applies the thread policy once per process. Returns a one-line description for logs.

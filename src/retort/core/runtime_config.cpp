@@ -15,6 +15,11 @@ const OptionTable<RuntimeOptions>& runtime_option_table() {
         .integer("blas_threads", &R::blas_threads, 0, 1024, "OpenBLAS threads (README, Speed)")
         .flag("keep_freed_memory", &R::keep_freed_memory,
               "glibc malloc keeps freed memory for reuse instead of returning it to the OS")
+        .choice("backend", &R::backend, {"auto", "gloo", "nccl"},
+                "process-group backend under torchrun: auto = NCCL when device is CUDA, else Gloo")
+        .number("dist_timeout", &R::dist_timeout, 1, 86400,
+                "seconds a collective waits for the other ranks before the run stops with an error")
+        .number("bucket_mb", &R::bucket_mb, 0.001, 4096, "MiB of gradients per all-reduce call")
         .check([](ConfigNode& n, const R& r) { parse_device(r.device, n.where("device")); });
     return t;
   }();

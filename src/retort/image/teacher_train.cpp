@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "retort/dist/world.h"
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
 #include "retort/io/png.h"
@@ -60,7 +61,7 @@ TeacherConfig read_teacher_config(ConfigNode root) {
 DenoiserReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem::path& out, bool progress,
                              const std::string& config_text, int64_t stop_after) {
   TeacherConfig cfg = cfg_in;
-  auto device = start_run(out, cfg.runtime);
+  auto device = start_run(out, cfg.runtime, true);
   auto data = load_dataset(cfg.data, "train");
   const int64_t N = data.images.size(0);
   if (N == 0) throw Error("the training set is empty");
@@ -88,7 +89,7 @@ DenoiserReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem:
   };
   auto report = train_denoiser(cfg.train, model, ema, next_batch, rng, device, out, progress, config_text, stop_after,
                                "teacher");
-  if (!report.finished) return report;  // stopped early: rerun to continue
+  if (!report.finished || !world().writes()) return report;  // stopped early: rerun to continue; rank 0 writes
   auto t0 = std::chrono::steady_clock::now();
   save_unet(out / "teacher.safetensors", ema);
   Rng preview_rng(cfg.train.seed + 1);

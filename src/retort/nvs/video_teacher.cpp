@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "retort/dist/world.h"
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
 #include "retort/io/png.h"
@@ -110,7 +111,7 @@ void write_clip_rows(const std::filesystem::path& png, const std::vector<torch::
 DenoiserReport train_nvs_teacher(const NvsTeacherConfig& cfg_in, const std::filesystem::path& out, bool progress,
                                  const std::string& config_text, int64_t stop_after) {
   NvsTeacherConfig cfg = cfg_in;
-  auto device = start_run(out, cfg.runtime);
+  auto device = start_run(out, cfg.runtime, true);
   auto data = load_scene_dataset(cfg.data.train);
   const int64_t N = data.frames.size(0);
   if (N == 0) throw Error(cfg.data.train + ": no clips");
@@ -135,7 +136,7 @@ DenoiserReport train_nvs_teacher(const NvsTeacherConfig& cfg_in, const std::file
   };
   auto report = train_denoiser(cfg.train, model, ema, next_batch, rng, device, out, progress, config_text, stop_after,
                                "nvs-teacher");
-  if (!report.finished) return report;
+  if (!report.finished || !world().writes()) return report;
   auto t0 = std::chrono::steady_clock::now();
   save_unet(out / "nvs-teacher.safetensors", ema);
   const SceneDataset preview = cfg.data.preview.empty() ? std::move(data) : load_scene_dataset(cfg.data.preview);

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "retort/core/error.h"
+#include "retort/dist/world.h"
 #include "retort/io/fingerprint.h"
 
 namespace retort {
@@ -21,10 +23,18 @@ void create_output_folder(const std::filesystem::path& dir) {
   std::filesystem::remove(probe, ec);
 }
 
-torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime) {
+torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime, bool data_parallel) {
+  const char* ranks = std::getenv("WORLD_SIZE");
+  if (!data_parallel && ranks && std::atoi(ranks) > 1)
+    throw ConfigError(fmt::format("WORLD_SIZE = {}: this command runs on one process; launch it without torchrun "
+                                  "(train-teacher and train-nvs-teacher run data-parallel)",
+                                  ranks));
   create_output_folder(out);
   apply_runtime(runtime);
-  return parse_device(runtime.device);
+  if (!data_parallel) return parse_device(runtime.device);
+  auto device = rank_device(runtime);
+  join_world(runtime, device);
+  return device;
 }
 
 void write_text_atomic(const std::filesystem::path& path, const std::string& text) {

@@ -14,8 +14,9 @@ namespace retort {
 // The one way an output folder is made.
 void create_output_folder(const std::filesystem::path& dir);
 // The start of every command that writes a run folder: creates `out`, applies the thread policy
-// and returns the device.
-torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime);
+// and returns the device. A `data_parallel` command joins torchrun's process group (dist/world.h)
+// and gets its rank's device; any other command refuses to run as one of several ranks.
+torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime, bool data_parallel = false);
 // Atomic text file write (tmp + rename).
 void write_text_atomic(const std::filesystem::path& path, const std::string& text);
 // A run's identity: its resolved config, then the teacher's fingerprint, so a teacher retrained in

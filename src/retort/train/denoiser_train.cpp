@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <optional>
 
 #include "retort/core/error.h"
+#include "retort/dist/world.h"
 #include "retort/plot/curves.h"
 #include "retort/train/checkpoint.h"
 #include "retort/train/distill_loop.h"
@@ -68,14 +70,26 @@ DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& mo
   // The learning rate is constant after warm-up, so [train] steps may grow between invocations;
   // the run may also continue on another device or thread count.
   const auto same_run = same_run_but_length(config_text, "train");
+  // Data parallelism (dist/world.h): [train] batch is the global batch. Every rank draws all of it
+  // from the one seeded stream and trains on its slice, so the run, its resume and a resume at
+  // another world size see the same samples and noise as one process.
+  const World& w = world();
+  const auto [b0, b1] = rank_slice(opts.batch, "train.batch");
+  auto part = [&, b0 = b0, b1 = b1](const torch::Tensor& x) { return w.distributed() ? x.slice(0, b0, b1) : x; };
   int64_t step = fs::exists(ckpt) ? load_checkpoint(ckpt, parts, rng, config_text, same_run) : 0;
   if (step > opts.steps)
     throw ConfigError(fmt::format("{}: the checkpoint is at step {}, beyond train.steps = {}; raise it or use "
                                   "another output folder", ckpt.string(), step, opts.steps));
-  write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
+  for (auto* m : {model.get(), ema.get()}) {
+    broadcast_from_rank0(m->parameters());
+    broadcast_from_rank0(m->buffers());
+  }
+  // Rank 0 alone writes; after the check, so a refused run changes nothing.
+  if (w.writes()) write_text_atomic(out / "config.resolved.toml", config_text);
   seconds.resume(t0);
-  MetricsLog log(out, step);
-  ProgressBar bar("train-" + name, opts.steps, step, progress);
+  std::optional<MetricsLog> log;
+  if (w.writes()) log.emplace(out, step);
+  ProgressBar bar("train-" + name, opts.steps, step, progress && w.writes());
   double window = 0;
   int64_t window_n = 0;
   DenoiserReport report;
@@ -93,7 +107,8 @@ DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& mo
     auto alpha = abar.sqrt(), sigma = (1 - abar).sqrt();
     auto xt = per_sample(alpha, x0) * x0 + per_sample(sigma, x0) * eps;
     auto target = training_target(model->prediction, x0, eps, alpha, sigma);
-    auto loss = (model->net->forward(xt, t, cond) - target).pow(2).mean();
+    if (w.distributed()) cond = cond.slice(b0, b1 - b0, device);
+    auto loss = (model->net->forward(part(xt), part(t), cond) - part(target)).pow(2).mean();
     const double lr = opts.lr * std::min(1.0, double(step + 1) / double(std::max<int64_t>(opts.warmup, 1)));
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     opt.zero_grad();
@@ -105,22 +120,22 @@ DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& mo
     window += loss.item<double>();
     ++window_n;
     if (step % opts.log_every == 0 || step == opts.steps) {
-      report.final_loss = window / window_n;
-      log.write(step, {{"loss", report.final_loss}, {"grad_norm", gnorm}, {"lr", lr}});
+      report.final_loss = mean_over_ranks(window / window_n);
+      if (log) log->write(step, {{"loss", report.final_loss}, {"grad_norm", gnorm}, {"lr", lr}});
       window = 0;
       window_n = 0;
     }
-    if (step % opts.checkpoint_every == 0 || step == stop) {
+    if ((step % opts.checkpoint_every == 0 || step == stop) && w.writes()) {
       seconds.seconds = seconds.now();
       save_checkpoint(ckpt, parts, step, rng, config_text);
     }
     bar.update(step, fmt::format("loss {:.4f}", report.final_loss));
   }
   bar.finish();
-  if (window_n > 0) report.final_loss = window / window_n;  // the steps since the last log row
+  if (window_n > 0) report.final_loss = mean_over_ranks(window / window_n);  // the steps since the last log row
   report.steps = step;
   report.finished = step >= opts.steps;
-  if (report.finished) plot_metrics_csv(out / "metrics.csv", out / "loss.png", {"loss"}, name + " denoising loss", true);
+  if (report.finished && w.writes()) plot_metrics_csv(out / "metrics.csv", out / "loss.png", {"loss"}, name + " denoising loss", true);
   report.seconds = seconds.now();
   return report;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "retort/core/error.h"
+#include "retort/dist/world.h"
 #include "retort/train/checkpoint.h"
 #include "retort/train/ema.h"
 #include "retort/train/metrics_log.h"
@@ -15,11 +16,13 @@ namespace retort {
 
 double finalize_gradients(const std::vector<torch::Tensor>& params, double clip, const std::string& what,
                           int64_t step) {
-  // Data parallelism all-reduces the gradients here, before the norm is taken.
   std::vector<torch::Tensor> grads;
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return 0.0;
+  // Data parallelism: the mean over the ranks, before the norm, so clipping and the non-finite
+  // guard see the global gradient and decide alike on every rank.
+  all_reduce_mean(grads);
   double norm;
   if (clip > 0) {
     norm = torch::nn::utils::clip_grad_norm_(params, clip);
