@@ -6,6 +6,7 @@
 #include <malloc.h>
 #endif
 
+#include <cstdlib>
 #include <thread>
 
 #include "retort/core/error.h"
@@ -36,6 +37,9 @@ torch::Device parse_device(const std::string& text, const std::string& key) {
 
 std::string apply_runtime(const RuntimeOptions& opts) {
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Under torchrun, "all cores" is this host's share: the cores over its ranks (LOCAL_WORLD_SIZE).
+  if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); local && std::atoi(local) > 1)
+    cores = std::max(1, cores / std::atoi(local));
   int torch_threads = opts.torch_threads > 0 ? opts.torch_threads : cores;
   torch::set_num_threads(torch_threads);
   static bool interop_set = false;  // LibTorch allows setting this once per process

@@ -11,7 +11,7 @@ const OptionTable<RuntimeOptions>& runtime_option_table() {
     using R = RuntimeOptions;
     OptionTable<R> t;
     t.text("device", &R::device, "cpu, cuda or cuda:N: where tensors live")
-        .integer("threads", &R::torch_threads, 0, 1024, "LibTorch intra-op threads; 0 = all cores")
+        .integer("threads", &R::torch_threads, 0, 1024, "LibTorch intra-op threads; 0 = all cores (under torchrun: the cores / ranks on this host)")
         .integer("blas_threads", &R::blas_threads, 0, 1024, "OpenBLAS threads (README, Speed)")
         .flag("keep_freed_memory", &R::keep_freed_memory,
               "glibc malloc keeps freed memory for reuse instead of returning it to the OS")
