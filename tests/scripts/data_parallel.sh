@@ -6,7 +6,8 @@
 #  3. one rank killed with SIGKILL, or stopped (SIGSTOP): the other ends with a clear error at once,
 #     or after runtime.dist_timeout, instead of hanging;
 #  4. torchrun --max_restarts 1 after a worker is killed restarts the group, which resumes from the
-#     last checkpoint and ends with the uninterrupted 2-rank run's weights, byte for byte.
+#     last checkpoint and ends with the uninterrupted 2-rank run's weights, byte for byte;
+#  5. the same equivalence for the video teacher (condition channels sliced with the batch).
 # Usage: data_parallel.sh RETORT_BIN WORK_DIR
 set -eu
 bin=$1
@@ -110,4 +111,31 @@ echo "killed worker $victim after metrics step $(tail -n 1 restarted/metrics.csv
 wait $tr || { cat restarted.log; echo "torchrun did not finish the run"; exit 1; }
 cmp two/teacher.safetensors restarted/teacher.safetensors
 echo "restarted run identical to the uninterrupted 2-rank run"
+echo "== 5. the video teacher of novel-view synthesis: 2 ranks against 1"
+"$bin" render-scenes --config "$here/../../configs/scenes.toml" --out scenes --no-progress --set scenes.train=8 \
+  --set scenes.test=2 --set scenes.resolution=10 --set scenes.frames=2 --set scenes.supersample=false > scenes.log 2>&1
+cat > nvs.toml <<'TOML'
+[data]
+train = "scenes/train.safetensors"
+[model]
+widths = [8]
+groups = 4
+time_dim = 8
+heads = 1
+temporal_heads = 1
+[train]
+steps = 20
+batch = 4
+warmup = 2
+log_every = 5
+checkpoint_every = 5
+[preview]
+steps = 1
+clips = 1
+[runtime]
+threads = 1
+TOML
+"$bin" train-nvs-teacher --config nvs.toml --out nvs1 --no-progress > nvs1.log 2>&1
+two "$bin" train-nvs-teacher --config nvs.toml --out nvs2 --no-progress > nvs2.log 2>&1 || { cat nvs2.log; exit 1; }
+$diff_py nvs1/nvs-teacher.safetensors nvs2/nvs-teacher.safetensors 1e-4
 echo "data parallel ok"
