@@ -4,7 +4,8 @@
 # resumes when rerun, so stop the script any time and run it again.
 #   scripts/nvs-results.sh [STAGE ...]     (default: all stages, in this order)
 # stages: scenes teacher fvgen regressor ablation baselines steps seeds bench bench-all
-# The shipped files are copied to weights/: nvs-teacher, nvs-fvgen-4step, nvs-regressor.
+# The teacher is copied to weights/nvs-teacher.safetensors (shipped); the regressor and the students
+# stay in runs/ (none is shipped yet: README, "Students of the video teacher").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 retort=./build/retort
@@ -22,12 +23,8 @@ stage() {
     teacher)
       $retort train-nvs-teacher --config configs/nvs-teacher.toml --out "$runs/nvs-teacher" --no-progress
       cp "$runs/nvs-teacher/nvs-teacher.safetensors" weights/nvs-teacher.safetensors ;;
-    fvgen)
-      student fvgen
-      cp "$runs/nvs-fvgen/student.safetensors" weights/nvs-fvgen-4step.safetensors ;;
-    regressor)
-      $retort train-nvs-teacher --config configs/nvs-regressor.toml --out "$runs/nvs-regressor" --no-progress
-      cp "$runs/nvs-regressor/nvs-teacher.safetensors" weights/nvs-regressor.safetensors ;;
+    fvgen) student fvgen ;;
+    regressor) $retort train-nvs-teacher --config configs/nvs-regressor.toml --out "$runs/nvs-regressor" --no-progress ;;
     ablation) for m in gan rkl softened_rkl; do student "$m" --method "$m"; done ;;
     baselines) for m in dmd dmd2; do student "$m" --method "$m"; done ;;
     steps) for k in 1 2; do student "fvgen-${k}step" --steps "$k"; done ;;
