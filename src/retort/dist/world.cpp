@@ -74,6 +74,8 @@ void run_collective(const char* what, std::vector<at::Tensor>& tensors,
 
 const World& world() { return dist_group().world; }
 
+int launched_world_size() { return dist_env_int("WORLD_SIZE", 1); }
+
 torch::Device rank_device(const RuntimeOptions& runtime) {
   auto device = parse_device(runtime.device);
   if (device.is_cuda() && !device.has_index()) {
@@ -90,7 +92,7 @@ const World& join_world(const RuntimeOptions& runtime, const torch::Device& devi
   auto& g = dist_group();
   if (g.joined) return g.world;
   g.joined = true;
-  const int size = dist_env_int("WORLD_SIZE", 1);
+  const int size = launched_world_size();
   if (size <= 1) return g.world;
   World w;
   w.size = size;

@@ -28,6 +28,9 @@ struct World {
 
 // This process's world (a world of one until `join_world` joined a group).
 const World& world();
+// The world size torchrun launched this process into (WORLD_SIZE; 1 without torchrun), before
+// any group is joined. ConfigError when the variable is not an integer.
+int launched_world_size();
 
 // The device rank r uses: runtime.device, with "cuda" meaning cuda:LOCAL_RANK.
 torch::Device rank_device(const RuntimeOptions& runtime);

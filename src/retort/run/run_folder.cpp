@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <fstream>
 
 #include "retort/core/error.h"
@@ -24,8 +23,7 @@ void create_output_folder(const std::filesystem::path& dir) {
 }
 
 torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime, bool data_parallel) {
-  const char* ranks = std::getenv("WORLD_SIZE");
-  if (!data_parallel && ranks && std::atoi(ranks) > 1)
+  if (const int ranks = launched_world_size(); !data_parallel && ranks > 1)
     throw ConfigError(fmt::format("WORLD_SIZE = {}: this command runs on one process; launch it without torchrun "
                                   "(train-teacher and train-nvs-teacher run data-parallel)",
                                   ranks));
