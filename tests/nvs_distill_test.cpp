@@ -77,6 +77,22 @@ TEST(NvsDistill, EveryAblationMethodRuns) {
   }
 }
 
+// [distill] gan_init_lr is stage 1's generator rate: at 1e-12 the GAN stage leaves the student at
+// the teacher's weights, at the stage-2 rate (1e-2) it moves them.
+TEST(NvsDistill, GanInitLrIsStageOnesGeneratorRate) {
+  TinyNvs w;
+  auto moved = [&](const std::string& name, const std::string& extra) {
+    w.run(w.config("gan", 0, "gan_init_steps = 2\nlr = 1e-2\nweight_decay = 0\n" + extra), w.tmp.path / name);
+    auto teacher = load_safetensors(w.teacher);
+    double most = 0;
+    for (const auto& [key, t] : load_safetensors(w.tmp.path / name / "student.safetensors"))
+      most = std::max(most, (t - teacher.at(key)).abs().max().item<double>());
+    return most;
+  };
+  EXPECT_LT(moved("slow", "gan_init_lr = 1e-12"), 1e-9);
+  EXPECT_GT(moved("fast", ""), 1e-3);
+}
+
 TEST(NvsDistill, ATeacherOrDataThatDoesNotFitIsRefusedBeforeWriting) {
   TinyNvs w;
   auto refused = [&](const std::string& toml) {

@@ -62,7 +62,7 @@ TEST(FieldGenerator, LabelsFollowTheCameraAndGradientsReachTheField) {
     auto want = prompt_class(p.shape, p.colour, view_of(sph.azimuth_deg, sph.elevation_deg));
     EXPECT_EQ(g.cond.labels[i].item<int64_t>(), want) << i;
   }
-  auto loss = g.x0.mean() + gen->regularization(rng);
+  auto loss = g.x0.mean() + gen->regularization(rng, Share{});
   loss.backward();
   double grad = 0;
   for (auto& t : gen->parameters())

@@ -5,6 +5,7 @@
 #include "retort/diffusion/parameterization.h"
 #include "retort/generators/few_step_student.h"
 #include "retort/io/safetensors.h"
+#include "retort/distill/gan.h"
 #include "retort/models/feature_discriminator.h"
 #include "retort/models/unet.h"
 #include "retort/train/checkpoint.h"
@@ -131,11 +132,59 @@ TEST(FeatureDiscriminator, HeadOnlyIsTrainableAndGradReachesInput) {
   UNetDenoiser backbone(small(28), Schedule(), Prediction::Eps);
   freeze(*backbone);
   FeatureDiscriminator d(backbone);
-  EXPECT_EQ(trainable_parameters(*d).size(), d->head->parameters().size());
+  EXPECT_EQ(trainable_parameters(*d).size(), d->heads->parameters().size());
   auto x = torch::randn({2, 1, 28, 28}, torch::requires_grad());
   auto l = d->logit(x, torch::tensor({0.5f, 0.5f}), Cond::classes(torch::tensor({0, 1}, torch::kInt64)));
   EXPECT_EQ(l.sizes(), (std::vector<int64_t>{2}));
   l.sum().backward();
+  EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(UNet, EncodeLevelsEndsWithTheBottleneck) {
+  torch::manual_seed(2);
+  UNet net(small(28));
+  auto x = torch::randn({2, 1, 28, 28});
+  auto t = torch::tensor({0.3f, 0.7f});
+  auto c = Cond::classes(torch::tensor({0, 1}, torch::kInt64));
+  auto levels = net->encode_levels(x, t, c);
+  ASSERT_EQ(levels.size(), small(28).widths.size() + 1);
+  int64_t r = 28;
+  for (size_t l = 0; l < small(28).widths.size(); ++l) {
+    EXPECT_EQ(levels[l].sizes(), (std::vector<int64_t>{2, small(28).widths[l], r, r})) << l;
+    r = (r + 1) / 2;
+  }
+  EXPECT_TRUE(torch::equal(levels.back(), net->encode(x, t, c)));
+}
+
+// The multi-level head: one logit map per encoder level and the bottleneck, each position a part
+// of the GAN loss; logit() is the mean of the parts' means.
+TEST(FeatureDiscriminator, LevelsHeadClassifiesEveryPosition) {
+  torch::manual_seed(3);
+  UNetDenoiser backbone(small(28), Schedule(), Prediction::Eps);
+  freeze(*backbone);
+  FeatureDiscriminator d(backbone, DiscFeatures::Levels);
+  EXPECT_EQ(trainable_parameters(*d).size(), d->heads->parameters().size());
+  EXPECT_EQ(d->heads->size(), small(28).widths.size() + 1);
+  auto x = torch::randn({2, 1, 28, 28}, torch::requires_grad());
+  auto t = torch::tensor({0.5f, 0.2f});
+  auto c = Cond::classes(torch::tensor({0, 1}, torch::kInt64));
+  auto parts = d->part_logits(x, t, c);
+  ASSERT_EQ(parts.size(), d->heads->size());
+  EXPECT_EQ(parts[0].sizes(), (std::vector<int64_t>{2, 28, 28}));
+  EXPECT_EQ(parts.back().sizes(), (std::vector<int64_t>{2, 7, 7}));
+  auto mean = torch::zeros({2});
+  for (auto& p : parts) mean = mean + p.flatten(1).mean(1) / double(parts.size());
+  EXPECT_TRUE(torch::allclose(d->logit(x, t, c), mean, 1e-5, 1e-6));
+  // The part losses: the mean over levels of each level's mean logistic loss.
+  auto y = torch::randn({2, 1, 28, 28});
+  auto fake = d->part_logits(y, t, c);
+  auto want = torch::zeros({});
+  for (size_t i = 0; i < parts.size(); ++i)
+    want = want + (torch::log1p(torch::exp(-parts[i])).mean() + torch::log1p(torch::exp(fake[i])).mean()) /
+                      double(parts.size());
+  auto loss = gan_discriminator_loss(*d, x, t, c, y, t, c);
+  EXPECT_NEAR(loss.item<double>(), want.item<double>(), 1e-5);
+  gan_generator_loss(*d, x, t, c).backward();
   EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
 }
 

@@ -146,9 +146,15 @@ TEST(VideoUNet, FeatureDiscriminatorReadsClips) {
   l.sum().backward();
   EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
   int64_t conv3d = 0;
-  for (const auto& m : d->head->children()) conv3d += m->as<torch::nn::Conv3dImpl>() != nullptr;
+  for (const auto& m : d->heads[0]->children()) conv3d += m->as<torch::nn::Conv3dImpl>() != nullptr;
   EXPECT_EQ(conv3d, 3);  // 4x4 bottleneck -> 2 -> 1, then the 1x1x1 logit layer
-  EXPECT_EQ(trainable_parameters(*d).size(), d->head->parameters().size());
+  EXPECT_EQ(trainable_parameters(*d).size(), d->heads->parameters().size());
+  // The multi-level head: a logit per frame and position of each level.
+  FeatureDiscriminator levels(teacher, DiscFeatures::Levels);
+  auto parts = levels->part_logits(x, torch::tensor({0.3f, 0.6f}), c);
+  ASSERT_EQ(parts.size(), video(2).widths.size() + 1);
+  EXPECT_EQ(parts[0].sizes(), (std::vector<int64_t>{2, 3, 8, 8}));
+  EXPECT_EQ(parts.back().sizes(), (std::vector<int64_t>{2, 3, 4, 4}));
 }
 
 }  // namespace

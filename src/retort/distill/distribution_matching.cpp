@@ -37,7 +37,7 @@ torch::Tensor DistributionMatching::generator_loss(const torch::Tensor& x0, cons
                                                    const NoiseDraw& n, const Models& m) {
   auto loss = GradientObjective::generator_loss(x0, cond, n, m);
   if (opts_.gan_weight > 0) {
-    auto gan = gan_generator_loss(m.disc->logit(noisy(x0, n), n.t, cond));
+    auto gan = gan_generator_loss(*m.disc, noisy(x0, n), n.t, cond);
     stats_["gan_g"] = gan.item<double>();
     loss = loss + opts_.gan_weight * gan;
   }
@@ -49,8 +49,8 @@ torch::Tensor DistributionMatching::critic_loss(const CriticBatch& b, const Mode
   stats_["fake_dsm"] = loss.item<double>();
   if (uses_disc()) {
     if (!b.real_x0.defined()) throw Error(name_ + ": the discriminator needs real samples");
-    auto d = gan_discriminator_loss(m.disc->logit(noisy(b.real_x0, b.real_noise), b.real_noise.t, b.real_cond),
-                                    m.disc->logit(noisy(b.x0, b.noise), b.noise.t, b.cond));
+    auto d = gan_discriminator_loss(*m.disc, noisy(b.real_x0, b.real_noise), b.real_noise.t, b.real_cond,
+                                    noisy(b.x0, b.noise), b.noise.t, b.cond);
     stats_["disc"] = d.item<double>();
     loss = loss + opts_.disc_weight * d;
   }

@@ -19,5 +19,11 @@ class GanObjective : public Objective {
 // The logistic losses, shared by every discriminator.
 torch::Tensor gan_discriminator_loss(const torch::Tensor& logit_real, const torch::Tensor& logit_fake);
 torch::Tensor gan_generator_loss(const torch::Tensor& logit_fake);
+// The same over a discriminator's parts (Discriminator::part_logits), averaged over the parts.
+torch::Tensor gan_discriminator_loss(Discriminator& d, const torch::Tensor& xt_real, const torch::Tensor& t_real,
+                                     const Cond& cond_real, const torch::Tensor& xt_fake, const torch::Tensor& t_fake,
+                                     const Cond& cond_fake);
+torch::Tensor gan_generator_loss(Discriminator& d, const torch::Tensor& xt_fake, const torch::Tensor& t,
+                                 const Cond& cond);
 
 }  // namespace retort

@@ -49,25 +49,29 @@ std::vector<int64_t> FewStepStudentImpl::shape(int64_t n) const {
   return {n, o.channels, o.resolution, o.resolution};
 }
 
-torch::Tensor FewStepStudentImpl::simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng) {
+torch::Tensor FewStepStudentImpl::simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng, int64_t batch,
+                                           const Share& share) {
   torch::NoGradGuard ng;
   for (int64_t i = 0; i < upto; ++i) {
     auto x0 = net->x0(x, time(i, x.size(0), x.device()), cond);
     auto t_next = time(i + 1, x.size(0), x.device());
     auto abar = net->schedule.alpha_bar(t_next).to(x.scalar_type());
-    x = per_sample(abar.sqrt(), x0) * x0 + per_sample((1 - abar).sqrt(), x0) * rng.randn(x0.sizes(), x.device());
+    auto eps = share.whole() ? rng.randn(x0.sizes(), x.device()) : share.rows(rng.randn(shape(batch), x.device()));
+    x = per_sample(abar.sqrt(), x0) * x0 + per_sample((1 - abar).sqrt(), x0) * eps;
   }
   return x;
 }
 
-GenBatch FewStepStudentImpl::draw(int64_t batch, Rng& rng) {
+GenBatch FewStepStudentImpl::draw(int64_t batch, Rng& rng) { return draw(batch, Share{}, rng); }
+
+GenBatch FewStepStudentImpl::draw(int64_t batch, const Share& share, Rng& rng) {
   auto device = net->net->parameters().front().device();
-  Cond cond = conditions(batch, rng, device);
-  auto x = rng.randn(shape(batch), device);
+  Cond cond = share.rows(conditions(batch, rng, device), batch, device);
+  auto x = share.rows(rng.randn(shape(batch), device));
   const int64_t K = timesteps_.size();
   int64_t k = backward_simulation_ ? rng.randint(0, K, {1}).item<int64_t>() : 0;
-  x = simulate(x, cond, k, rng);
-  return {net->x0(x, time(k, batch, device), cond), cond};
+  x = simulate(x, cond, k, rng, batch, share);
+  return {net->x0(x, time(k, x.size(0), device), cond), cond};
 }
 
 torch::Tensor FewStepStudentImpl::sample(const torch::Tensor& lab, Rng& rng, int64_t batch) {
@@ -109,12 +113,12 @@ void FewStepStudentImpl::set_regression(RegressionPairs pairs, double weight, in
   regression_batch_ = batch;
 }
 
-torch::Tensor FewStepStudentImpl::regularization(Rng& rng) {
+torch::Tensor FewStepStudentImpl::regularization(Rng& rng, const Share& share) {
   if (regression_weight_ <= 0) return {};
   auto device = pairs_.noise.device();
-  auto idx = rng.randint(0, pairs_.noise.size(0), {regression_batch_}, device);
+  auto idx = share.rows(rng.randint(0, pairs_.noise.size(0), {regression_batch_}, device));
   auto z = pairs_.noise.index_select(0, idx);
-  auto x0 = net->x0(z, time(0, regression_batch_, device), Cond::classes(pairs_.labels.index_select(0, idx)));
+  auto x0 = net->x0(z, time(0, idx.size(0), device), Cond::classes(pairs_.labels.index_select(0, idx)));
   return regression_weight_ * (x0 - pairs_.images.index_select(0, idx)).pow(2).mean();
 }
 

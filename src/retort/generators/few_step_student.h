@@ -31,6 +31,7 @@ class FewStepStudentImpl : public Generator {
   // schedule indices, decreasing, the first one the last step of the schedule.
   FewStepStudentImpl(UNetDenoiser net, std::vector<int64_t> timesteps, bool backward_simulation = true);
   GenBatch draw(int64_t batch, Rng& rng) override;    // random balanced classes, one step with graph
+  GenBatch draw(int64_t batch, const Share& share, Rng& rng) override;
   GenBatch draw_eval(int64_t n, Rng& rng) override;   // the full K-step chain, balanced classes
   // The full K-step chain for the given labels (no graph), clamped to [-1, 1].
   torch::Tensor sample(const torch::Tensor& labels, Rng& rng, int64_t batch = 250);
@@ -44,13 +45,15 @@ class FewStepStudentImpl : public Generator {
   // With one step this is DMD's noise -> image regression (in pixels; DMD used LPIPS); with K
   // steps it anchors the first step, the only deterministic one.
   void set_regression(RegressionPairs pairs, double weight, int64_t batch);
-  torch::Tensor regularization(Rng& rng) override;
+  torch::Tensor regularization(Rng& rng, const Share& share) override;
   UNetDenoiser net;
 
  private:
   torch::Tensor time(int64_t i, int64_t batch, const torch::Device& device) const;
-  // Runs steps [0, upto) without gradients from noise; returns x at t_upto.
-  torch::Tensor simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng);
+  // Runs steps [0, upto) without gradients from noise; returns x at t_upto. The re-noising draws
+  // are made for the whole batch of `share` (x holds its rows).
+  torch::Tensor simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng, int64_t batch = 0,
+                         const Share& share = {});
   torch::Tensor labels(int64_t n, Rng& rng, const torch::Device& device) const;
   Cond conditions(int64_t n, Rng& rng, const torch::Device& device) const;
   // The shape of n samples: [n,C,R,R], or [n,K,C,R,R] for a video model.

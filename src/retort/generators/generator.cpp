@@ -1,5 +1,7 @@
 #include "retort/generators/generator.h"
 
+#include "retort/core/error.h"
+
 namespace retort {
 
 torch::Tensor draw_labels(const std::vector<int64_t>& classes, const std::vector<double>& weights, int64_t n,
@@ -7,6 +9,11 @@ torch::Tensor draw_labels(const std::vector<int64_t>& classes, const std::vector
   if (classes.empty()) return {};
   auto idx = rng.categorical(torch::tensor(weights, torch::kDouble), n);
   return torch::tensor(classes, torch::kLong).index_select(0, idx).to(device);
+}
+
+GenBatch Generator::draw(int64_t batch, const Share& share, Rng& rng) {
+  if (!share.whole()) throw Error(name() + " does not train data-parallel; run it on one process");
+  return draw(batch, rng);
 }
 
 ParticleGeneratorImpl::ParticleGeneratorImpl(int64_t count, int64_t dim, double init_std,

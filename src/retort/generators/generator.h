@@ -19,16 +19,34 @@ struct GenBatch {
   Cond cond;
 };
 
+// This process's share of a global batch under data parallelism (dist/world.h): rank `rank` of
+// `ranks` computes rows [n * rank / ranks, n * (rank + 1) / ranks) of a batch of n. The randomness
+// of the whole batch is drawn from the one stream, so every rank's rows, and their union, are what
+// one process would compute.
+struct Share {
+  int64_t rank = 0, ranks = 1;
+  bool whole() const { return ranks == 1; }
+  int64_t begin(int64_t n) const { return n * rank / ranks; }
+  int64_t size(int64_t n) const { return n * (rank + 1) / ranks - begin(n); }
+  torch::Tensor rows(const torch::Tensor& x) const { return whole() ? x : x.narrow(0, begin(x.size(0)), size(x.size(0))); }
+  Cond rows(const Cond& c, int64_t n, const torch::Device& device) const {
+    return whole() ? c : c.slice(begin(n), size(n), device);
+  }
+};
+
 class Generator : public torch::nn::Module {
  public:
   // A batch of samples carrying the generator's graph.
   virtual GenBatch draw(int64_t batch, Rng& rng) = 0;
+  // This process's rows of a batch of `batch` (Share): the draws of the whole batch, the
+  // computation of the rows. Generators that do not train data-parallel refuse a partial share.
+  virtual GenBatch draw(int64_t batch, const Share& share, Rng& rng);
   // n samples for evaluation (no graph).
   virtual GenBatch draw_eval(int64_t n, Rng& rng) = 0;
   // The generator's own penalty, added to the generator loss: a radiance field's opacity
-  // regularisers on its last draw, a student's regression onto teacher pairs (drawn from `rng`).
-  // Undefined when there is none.
-  virtual torch::Tensor regularization(Rng& rng) { return {}; }
+  // regularisers on its last draw, a student's regression onto teacher pairs (drawn from `rng`,
+  // this process's share of them). Undefined when there is none.
+  virtual torch::Tensor regularization(Rng& rng, const Share& share) { return {}; }
 };
 using GeneratorPtr = std::shared_ptr<Generator>;
 

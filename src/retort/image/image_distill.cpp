@@ -4,6 +4,7 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
+#include "retort/dist/world.h"
 #include "retort/io/png.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/io/safetensors.h"
@@ -61,8 +62,9 @@ RegressionPairs regression_pairs(UNetDenoiser& teacher, const ImageDistillConfig
   s.steps = R.teacher_steps;
   s.cfg = cfg.objective.cfg_scale;
   auto images = sample_teacher(teacher, labels, s, rng, noise).cpu();
-  save_safetensors(path, {{"noise", noise}, {"labels", labels}, {"images", images}},
-                   {{"retort.regression", made_with}});
+  if (world().writes())  // every rank makes the same pairs (seeded); rank 0 keeps them
+    save_safetensors(path, {{"noise", noise}, {"labels", labels}, {"images", images}},
+                     {{"retort.regression", made_with}});
   return {noise, labels, images};
 }
 

@@ -48,6 +48,11 @@ using DenoiserPtr = std::shared_ptr<Denoiser>;
 class Discriminator : public torch::nn::Module {
  public:
   virtual torch::Tensor logit(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) = 0;
+  // The logits of the parts the discriminator classifies one by one (patches, feature levels),
+  // each [B, ...]: the GAN losses average their per-part losses. Default: the one logit [B].
+  virtual std::vector<torch::Tensor> part_logits(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
+    return {logit(xt, t, cond)};
+  }
 };
 using DiscriminatorPtr = std::shared_ptr<Discriminator>;
 

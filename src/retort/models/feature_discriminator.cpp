@@ -3,43 +3,87 @@
 namespace retort {
 namespace nn = torch::nn;
 
+std::vector<std::string> disc_feature_names() { return {"bottleneck", "levels"}; }
+
 int64_t bottleneck_resolution(int64_t resolution, int64_t levels) {
   int64_t r = resolution;
   for (int64_t l = 1; l < levels; ++l) r = (r + 1) / 2;
   return r;
 }
 
-FeatureDiscriminatorImpl::FeatureDiscriminatorImpl(UNetDenoiser backbone, int64_t groups)
-    : backbone_(std::move(backbone)) {
-  const auto& o = backbone_->net->options();
-  const int64_t C = o.widths.back();
-  int64_t r = bottleneck_resolution(o.resolution, o.widths.size());
-  head = register_module("head", nn::Sequential());
-  video_ = o.frames > 0;
-  if (video_) {  // FVGen's head: 3-D convolutions over (frames, height, width)
-    while (r > 1) {
-      head->push_back(nn::Conv3d(nn::Conv3dOptions(C, C, {3, 4, 4}).stride({1, 2, 2}).padding({1, 1, 1})));
-      head->push_back(nn::GroupNorm(std::min(groups, C), C));
-      head->push_back(nn::SiLU());
-      r = r / 2;
-    }
-    head->push_back(nn::Conv3d(nn::Conv3dOptions(C, 1, 1)));
-    return;
-  }
+namespace {
+
+// Convolution of the head: 2-D for images, 3-D over (frames, height, width) for video, where the
+// frame axis keeps its size (kernel 3, padding 1).
+nn::AnyModule head_conv(bool video, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
+  if (video)
+    return nn::AnyModule(nn::Conv3d(nn::Conv3dOptions(in, out, {kernel == 1 ? 1 : 3, kernel, kernel})
+                                         .stride({1, stride, stride})
+                                         .padding({kernel == 1 ? 0 : 1, padding, padding})));
+  return nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding)));
+}
+
+nn::Sequential bottleneck_head(bool video, int64_t C, int64_t r, int64_t groups) {
+  nn::Sequential head;
   while (r > 1) {
-    head->push_back(nn::Conv2d(nn::Conv2dOptions(C, C, 4).stride(2).padding(1)));
+    head->push_back(head_conv(video, C, C, 4, 2, 1));
     head->push_back(nn::GroupNorm(std::min(groups, C), C));
     head->push_back(nn::SiLU());
     r = r / 2;  // (r + 2 - 4) / 2 + 1
   }
-  head->push_back(nn::Conv2d(nn::Conv2dOptions(C, 1, 1)));
+  head->push_back(head_conv(video, C, 1, 1, 1, 0));
+  return head;
+}
+
+nn::Sequential patch_head(bool video, int64_t C) {
+  nn::Sequential head;
+  head->push_back(head_conv(video, C, C, 3, 1, 1));
+  head->push_back(nn::SiLU());
+  head->push_back(head_conv(video, C, 1, 1, 1, 0));
+  return head;
+}
+
+}  // namespace
+
+FeatureDiscriminatorImpl::FeatureDiscriminatorImpl(UNetDenoiser backbone, DiscFeatures features, int64_t groups)
+    : backbone_(std::move(backbone)), features_(features) {
+  const auto& o = backbone_->net->options();
+  video_ = o.frames > 0;
+  heads = register_module("heads", nn::ModuleList());
+  if (features_ == DiscFeatures::Bottleneck) {
+    heads->push_back(bottleneck_head(video_, o.widths.back(), bottleneck_resolution(o.resolution, o.widths.size()),
+                                     groups));
+    return;
+  }
+  for (auto w : o.widths) heads->push_back(patch_head(video_, w));
+  heads->push_back(patch_head(video_, o.widths.back()));
+}
+
+torch::Tensor FeatureDiscriminatorImpl::head_logit(size_t i, const torch::Tensor& f) {
+  // A video's features [B, K, C, r, r] go to the 3-D head as [B, C, K, r, r].
+  auto l = heads[i]->as<nn::Sequential>()->forward(video_ ? f.permute({0, 2, 1, 3, 4}) : f);
+  return l.squeeze(1);  // [B, (K,) r, r]
+}
+
+std::vector<torch::Tensor> FeatureDiscriminatorImpl::part_logits(const torch::Tensor& xt, const torch::Tensor& t,
+                                                                 const Cond& cond) {
+  if (features_ == DiscFeatures::Bottleneck) {
+    // Any spatial size left (none for the default sizes) is averaged; a video's frames too.
+    auto l = head_logit(0, backbone_->net->encode(xt, t, cond));
+    return {l.reshape({l.size(0), -1}).mean(1)};
+  }
+  auto levels = backbone_->net->encode_levels(xt, t, cond);
+  std::vector<torch::Tensor> out;
+  for (size_t i = 0; i < levels.size(); ++i) out.push_back(head_logit(i, levels[i]));
+  return out;
 }
 
 torch::Tensor FeatureDiscriminatorImpl::logit(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
-  auto f = backbone_->net->encode(xt, t, cond);
-  // Any spatial size left (none for the default sizes) is averaged; a video's frames too.
-  if (video_) return head->forward(f.permute({0, 2, 1, 3, 4})).mean({2, 3, 4}).squeeze(1);  // [B,C,K,r,r]
-  return head->forward(f).mean({2, 3}).squeeze(1);
+  auto parts = part_logits(xt, t, cond);
+  auto mean = [](const torch::Tensor& p) { return p.reshape({p.size(0), -1}).mean(1); };
+  auto l = mean(parts[0]);
+  for (size_t i = 1; i < parts.size(); ++i) l = l + mean(parts[i]);
+  return l / double(parts.size());
 }
 
 }  // namespace retort

@@ -252,6 +252,19 @@ torch::Tensor UNetImpl::encode(const torch::Tensor& x, const torch::Tensor& t, c
   return unfold_frames(down(input(x, cond), emb, nullptr), opts_.frames);
 }
 
+std::vector<torch::Tensor> UNetImpl::encode_levels(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond) {
+  auto emb = embed(t, cond, x.size(0));
+  if (opts_.frames > 0) emb = emb.repeat_interleave(opts_.frames, 0);
+  std::vector<torch::Tensor> skips;
+  auto h = down(input(x, cond), emb, &skips);
+  // skips: the input conv, then per level its `blocks` outputs and (but the last) its downsample.
+  std::vector<torch::Tensor> levels;
+  for (size_t l = 0; l < opts_.widths.size(); ++l)
+    levels.push_back(unfold_frames(skips[l * (opts_.blocks + 1) + opts_.blocks], opts_.frames));
+  levels.push_back(unfold_frames(h, opts_.frames));
+  return levels;
+}
+
 torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond) {
   auto emb = embed(t, cond, x.size(0));
   if (opts_.frames > 0) emb = emb.repeat_interleave(opts_.frames, 0);  // one embedding per clip, shared by its frames

@@ -86,6 +86,10 @@ class UNetImpl : public torch::nn::Module {
   // r, r] for a video model): what FVGen's and DMD2's discriminator heads read. Costs only the
   // encoder half.
   torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond);
+  // The features of every encoder level (after its last residual block, before the downsample:
+  // [B, widths[l], r_l, r_l], r_0 = resolution), then the bottleneck of encode(); [B, K, ...] for
+  // a video model. What a multi-level discriminator head reads.
+  std::vector<torch::Tensor> encode_levels(const torch::Tensor& x, const torch::Tensor& t, const Cond& cond);
   // The class embedding used for `cond` ([B, time_dim]); Cond::embedding replaces it.
   torch::Tensor condition_embedding(const Cond& cond, int64_t batch);
   const UNetOptions& options() const { return opts_; }

@@ -25,7 +25,7 @@ void create_output_folder(const std::filesystem::path& dir) {
 torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime, bool data_parallel) {
   if (const int ranks = launched_world_size(); !data_parallel && ranks > 1)
     throw ConfigError(fmt::format("WORLD_SIZE = {}: this command runs on one process; launch it without torchrun "
-                                  "(train-teacher and train-nvs-teacher run data-parallel)",
+                                  "(train-teacher, train-nvs-teacher, distill and distill-nvs run data-parallel)",
                                   ranks));
   create_output_folder(out);
   apply_runtime(runtime);
@@ -44,6 +44,14 @@ void write_text_atomic(const std::filesystem::path& path, const std::string& tex
     if (!out) throw IoError(fmt::format("{}: cannot write", tmp.string()));
   }
   std::filesystem::rename(tmp, path);
+}
+
+void write_resolved_config(const std::filesystem::path& out, const std::string& config_text) {
+  const World& w = world();
+  if (!w.writes()) return;
+  write_text_atomic(out / "config.resolved.toml",
+                    config_text + fmt::format("# world size {} ({}); batch sizes above are global\n", w.size,
+                                              w.distributed() ? w.backend : "one process"));
 }
 
 std::string run_identity(const std::string& resolved_toml, const std::filesystem::path& teacher) {

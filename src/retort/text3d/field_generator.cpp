@@ -61,7 +61,7 @@ GenBatch FieldGeneratorImpl::draw_eval(int64_t n, Rng& rng) {
   return render(cams, opts_.resolution, false);
 }
 
-torch::Tensor FieldGeneratorImpl::regularization(Rng&) {
+torch::Tensor FieldGeneratorImpl::regularization(Rng&, const Share&) {
   if (!last_opacity_.defined() || (opts_.sparsity_weight == 0 && opts_.opaque_weight == 0)) return {};
   torch::Tensor r = torch::zeros({}, last_opacity_.options());
   if (opts_.sparsity_weight != 0) r = r + opts_.sparsity_weight * opacity_sparsity_loss(last_opacity_);

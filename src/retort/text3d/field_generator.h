@@ -32,7 +32,7 @@ class FieldGeneratorImpl : public Generator {
   GenBatch draw(int64_t batch, Rng& rng) override;
   GenBatch draw_eval(int64_t n, Rng& rng) override;
   // The opacity regularisers of the last draw (undefined when both weights are 0).
-  torch::Tensor regularization(Rng& rng) override;
+  torch::Tensor regularization(Rng& rng, const Share& share) override;
   // Renders given cameras at `resolution` (with autograd when `grad`), images in [-1,1]; fills
   // opacity / depth [B,R,R] when asked.
   GenBatch render(const std::vector<Camera>& cams, int64_t resolution, bool grad, Rng* jitter = nullptr,

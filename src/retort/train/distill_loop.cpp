@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <optional>
 
 #include "retort/core/error.h"
 #include "retort/dist/world.h"
@@ -66,6 +67,10 @@ DistillLoop::DistillLoop(DistillLoopOptions opts, Generator& gen, Objective& obj
       real_(std::move(real)),
       schedule_(schedule),
       device_(device) {
+  if (const World& w = world(); w.distributed()) {
+    rank_slice(opts_.batch, "distill.batch");  // refuses a batch the ranks cannot share evenly
+    share_ = Share{w.rank, w.size};
+  }
   auto needs = objective_.needs();
   if (needs.fake && !models_.fake) throw Error(objective_.name() + " needs a fake score");
   if (needs.disc && !models_.disc) throw Error(objective_.name() + " needs a discriminator");
@@ -82,9 +87,15 @@ DistillLoop::DistillLoop(DistillLoopOptions opts, Generator& gen, Objective& obj
 }
 
 NoiseDraw DistillLoop::draw_noise(const torch::Tensor& x0, Rng& rng) const {
-  return {opts_.time.sample(x0.size(0), step_, opts_.steps, schedule_, rng, device_),
-          rng.randn(x0.sizes(), device_)};
+  if (share_.whole())
+    return {opts_.time.sample(x0.size(0), step_, opts_.steps, schedule_, rng, device_), rng.randn(x0.sizes(), device_)};
+  auto shape = x0.sizes().vec();
+  shape[0] = opts_.batch;
+  auto t = opts_.time.sample(opts_.batch, step_, opts_.steps, schedule_, rng, device_);
+  return {share_.rows(t), share_.rows(rng.randn(shape, device_))};
 }
+
+double DistillLoop::global(double value) const { return share_.whole() ? value : mean_over_ranks(value); }
 
 std::map<std::string, double> DistillLoop::critic_update(const GenBatch& shared, const NoiseDraw& shared_noise,
                                                          int64_t k, Rng& rng) {
@@ -95,32 +106,35 @@ std::map<std::string, double> DistillLoop::critic_update(const GenBatch& shared,
     b.noise = shared_noise;
   } else {
     torch::NoGradGuard ng;
-    auto g = gen_.draw(opts_.batch, rng);
+    auto g = gen_.draw(opts_.batch, share_, rng);
     b.x0 = g.x0.detach();
     b.cond = g.cond;
     b.noise = draw_noise(b.x0, rng);
   }
   if (objective_.needs().real) {
-    auto r = real_(b.x0.size(0), rng);
-    b.real_x0 = r.x0;
-    b.real_cond = r.cond;
+    const int64_t n = share_.whole() ? b.x0.size(0) : opts_.batch;
+    auto r = real_(n, rng);
+    b.real_x0 = share_.rows(r.x0);
+    b.real_cond = share_.rows(r.cond, n, device_);
     b.real_noise = draw_noise(r.x0, rng);
   }
   auto loss = objective_.critic_loss(b, models_);
   if (!loss.defined()) return {};
-  if (!std::isfinite(loss.item<double>()))
+  const double value = global(loss.item<double>());  // every rank decides alike
+  if (!std::isfinite(value))
     throw NonFiniteError(fmt::format("step {}: non-finite critic loss in {}", step_, objective_.name()));
   critic_opt_->zero_grad();
   loss.backward();
   double norm = finalize_gradients(critic_params_, opts_.critic_optim.grad_clip, "critic", step_);
   set_lr(*critic_opt_, decayed_lr(opts_.critic_optim, step_));
   critic_opt_->step();
-  return {{"critic_loss", loss.item<double>()}, {"critic_grad_norm", norm}};
+  return {{"critic_loss", value}, {"critic_grad_norm", norm}};
 }
 
 void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::string& config_text,
                       const SameRun& same_run) {
-  create_output_folder(dir);
+  const bool writes = world().writes();
+  if (writes) create_output_folder(dir);
   const auto ckpt = dir / "checkpoint.pt";
   CheckpointParts parts;
   parts.modules["generator"] = &gen_;
@@ -134,19 +148,25 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
   seconds_.seconds = 0.0;
   if (std::filesystem::exists(ckpt)) step_ = load_checkpoint(ckpt, parts, rng, config_text, same_run);
   require_within_steps(ckpt, step_, opts_.steps);
+  if (!share_.whole())  // every rank starts from rank 0's weights
+    for (auto& [name, m] : parts.modules) {
+      broadcast_from_rank0(m->parameters());
+      broadcast_from_rank0(m->buffers());
+    }
   start_step_ = step_;
-  MetricsLog log(dir, step_);
-  ProgressBar bar(opts_.label, opts_.steps, step_, opts_.progress);
+  std::optional<MetricsLog> log;
+  if (writes) log.emplace(dir, step_);
+  ProgressBar bar(opts_.label, opts_.steps, step_, opts_.progress && writes);
   seconds_.resume();
   while (step_ < opts_.steps) {
     // Generator update.
-    auto g = gen_.draw(opts_.batch, rng);
+    auto g = gen_.draw(opts_.batch, share_, rng);
     auto noise = draw_noise(g.x0, rng);
     auto gen_loss = objective_.generator_loss(g.x0, g.cond, noise, models_);
-    double gl = gen_loss.item<double>();
+    double gl = global(gen_loss.item<double>());  // every rank decides alike
     if (!std::isfinite(gl))
       throw NonFiniteError(fmt::format("step {}: non-finite generator loss in {}", step_, objective_.name()));
-    auto reg = gen_.regularization(rng);
+    auto reg = gen_.regularization(rng, share_);
     double rl = reg.defined() ? reg.item<double>() : 0.0;
     gen_opt_->zero_grad();
     (reg.defined() ? gen_loss + reg : gen_loss).backward();
@@ -165,11 +185,11 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
       row["gen_grad_norm"] = gnorm;
       row["seconds"] = seconds_.seconds;
       if (opts_.gen_optim.half_life > 0) row["gen_lr"] = decayed_lr(opts_.gen_optim, step_ - 1);
-      if (reg.defined()) row["regularization"] = rl;
-      for (const auto& [k, v] : objective_.stats()) row[k] = v;
-      log.write(step_, row);
+      if (reg.defined()) row["regularization"] = global(rl);
+      for (const auto& [k, v] : objective_.stats()) row[k] = global(v);
+      if (log) log->write(step_, row);
     }
-    if (opts_.checkpoint_every > 0 && (step_ % opts_.checkpoint_every == 0 || step_ == opts_.steps))
+    if (writes && opts_.checkpoint_every > 0 && (step_ % opts_.checkpoint_every == 0 || step_ == opts_.steps))
       save_checkpoint(ckpt, parts, step_, rng, config_text);
     bar.update(step_);
   }

@@ -1,9 +1,10 @@
 // The training loop shared by every distillation run: per generator step, a generator update with
 // the objective's generator loss (Algorithm 1, line 6), then `critic_steps` updates of the fake
 // score / discriminator (line 7; the two-time-scale rule of DMD2 when > 1). Gradient clipping and
-// a non-finite guard sit in finalize_gradients, the one place where gradients are final (a data-
-// parallel all-reduce goes there). Checkpoints every `checkpoint_every` steps; a killed run
-// resumes from its last one.
+// a non-finite guard sit in finalize_gradients, the one place where gradients are final (the data-
+// parallel all-reduce is there). Checkpoints every `checkpoint_every` steps; a killed run resumes
+// from its last one. Under data parallelism (dist/world.h) `batch` is the global batch: every rank
+// draws all of its randomness from the one stream and computes its rows (Share), rank 0 writes.
 #pragma once
 #include <filesystem>
 #include <functional>
@@ -83,7 +84,10 @@ class DistillLoop {
   double seconds() const { return seconds_.seconds; }
 
  private:
+  // Times and noise for x0, this rank's rows of a batch of opts.batch (drawn for all of it).
   NoiseDraw draw_noise(const torch::Tensor& x0, Rng& rng) const;
+  // The mean of a logged value over the ranks (itself on one process).
+  double global(double value) const;
   std::map<std::string, double> critic_update(const GenBatch& shared, const NoiseDraw& shared_noise, int64_t k,
                                               Rng& rng);
 
@@ -96,6 +100,7 @@ class DistillLoop {
   RealSampler real_;
   Schedule schedule_;
   torch::Device device_;
+  Share share_;  // this rank's rows of every batch (dist/world.h)
   std::vector<torch::Tensor> gen_params_, critic_params_;
   std::unique_ptr<torch::optim::AdamW> gen_opt_, critic_opt_;
   int64_t step_ = 0, start_step_ = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "retort/core/error.h"
+#include "retort/dist/world.h"
 #include "retort/io/safetensors.h"
 #include "retort/models/feature_discriminator.h"
 #include "retort/plot/curves.h"
@@ -50,6 +51,12 @@ const OptionTable<StudentConfig>& student_option_table() {
         .flag("backward_simulation", &C::backward_simulation,
               "train on the student's own intermediate x_t (DMD2) instead of noised data")
         .integer("gan_init_steps", &C::gan_init_steps, 0, 100'000'000, "stage 1 (GAN initialisation) updates")
+        .number("gan_init_lr", &C::gan_init_lr, 0, 10,
+                "stage 1's generator learning rate; 0 = lr (Adam moves every weight by about lr per update, "
+                "however weak the discriminator's signal)")
+        .named("disc_features", &C::disc_features, disc_feature_names(),
+               "what the discriminator head reads: bottleneck (DMD2's head) or levels (a patch head on every "
+               "encoder level)")
         .include(distill_loop_option_table(), &C::loop)
         .include(objective_option_table(), &C::objective,
                  {"cfg_scale", "weighting", "dmd_normalize", "logit_clamp", "normalize_h", "gan_weight", "disc_weight"})
@@ -147,7 +154,8 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
                                bool progress, const std::string& config_text, double* train_seconds) {
   auto teacher = load_unet(cfg.teacher);
   if (data.check_teacher) data.check_teacher(teacher);
-  auto device = start_run(out, cfg.runtime);
+  auto device = start_run(out, cfg.runtime, true);
+  const World& w = world();
   const auto plan = method_plan(cfg.method);
   torch::manual_seed(cfg.seed);
   Rng rng(cfg.seed);
@@ -171,8 +179,10 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
   if (cfg.regression.weight > 0) {
     if (!data.regression)
       throw ConfigError("distill.regression_weight: this pipeline has no regression pairs; set it to 0");
+    const int64_t batch = cfg.regression.batch > 0 ? cfg.regression.batch : cfg.loop.batch;
+    if (cfg.regression.batch > 0) rank_slice(batch, "distill.regression_batch");
     student->set_regression(data.regression(teacher, out / "regression-pairs.safetensors"), cfg.regression.weight,
-                            cfg.regression.batch > 0 ? cfg.regression.batch : cfg.loop.batch);
+                            batch);
   }
 
   RealSampler real;
@@ -181,8 +191,8 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
     real = data.real(teacher, device);
   }
   FeatureDiscriminator disc{nullptr};
-  if (plan.disc == "teacher") disc = FeatureDiscriminator(teacher);
-  if (plan.disc == "fake") disc = FeatureDiscriminator(fake);
+  if (plan.disc == "teacher") disc = FeatureDiscriminator(teacher, cfg.disc_features);
+  if (plan.disc == "fake") disc = FeatureDiscriminator(fake, cfg.disc_features);
   if (disc) disc->to(device);
   // [distill] ema: the moving average of the student's weights, the one saved as the student.
   // Built last: constructing a network draws from the seeded generator, and the average must
@@ -204,7 +214,7 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
     fresh = fresh && !fs::exists(ckpt);
     require_within_steps(ckpt, require_same_config(ckpt, config_text, same_run), steps);
   }
-  write_text_atomic(out / "config.resolved.toml", config_text);  // after the checks: a refused run changes nothing
+  write_resolved_config(out, config_text);  // after the checks: a refused run changes nothing
   const int64_t ema_prior = !cfg.init.empty() && fresh ? warm_start(cfg, plan, student, fake, disc, average) : 0;
 
   auto plot_losses = [&](const fs::path& dir, const std::string& title) {
@@ -216,6 +226,7 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
     auto gan = make_objective("gan", cfg.objective, teacher->schedule);
     DistillLoopOptions L = cfg.loop;
     L.steps = stage1_steps;
+    if (cfg.gan_init_lr > 0) L.gen_optim.lr = cfg.gan_init_lr;
     L.critic_steps = 1;
     L.ema_prior_updates = ema_prior;
     L.progress = progress;
@@ -224,7 +235,7 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
     if (average) loop.track_ema(*average);
     loop.run(out / "stage1", rng, config_text, same_run);
     seconds += loop.seconds();
-    plot_losses(out / "stage1", cfg.method + " stage 1: GAN initialisation");
+    if (w.writes()) plot_losses(out / "stage1", cfg.method + " stage 1: GAN initialisation");
   }
   if (!plan.objective.empty() && cfg.loop.steps > 0) {
     auto obj = make_objective(plan.objective, cfg.objective, teacher->schedule);
@@ -236,11 +247,12 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
     if (average) loop.track_ema(*average);
     loop.run(out / "stage2", rng, config_text, same_run);
     seconds += loop.seconds();
-    plot_losses(out / "stage2", cfg.method + " stage 2: " + plan.objective);
+    if (w.writes()) plot_losses(out / "stage2", cfg.method + " stage 2: " + plan.objective);
   }
   if (train_seconds) *train_seconds = seconds;
-  if (average) save_student(out / "student-raw.safetensors", student);
   FewStepStudent& result = average ? average : student;
+  if (!w.writes()) return result;  // rank 0 writes
+  if (average) save_student(out / "student-raw.safetensors", student);
   save_student(out / "student.safetensors", result);
   if (data.preview) data.preview(result, out);
   return result;
