@@ -82,7 +82,8 @@ TEST(NvsDistill, EveryAblationMethodRuns) {
 TEST(NvsDistill, GanInitLrIsStageOnesGeneratorRate) {
   TinyNvs w;
   auto moved = [&](const std::string& name, const std::string& extra) {
-    w.run(w.config("gan", 0, "gan_init_steps = 2\nlr = 1e-2\nweight_decay = 0\n" + extra), w.tmp.path / name);
+    // gan: stage 1 runs gan_init_steps (1) + steps (1) updates.
+    w.run(w.config("gan", 1, "lr = 1e-2\nweight_decay = 0\n" + extra), w.tmp.path / name);
     auto teacher = load_safetensors(w.teacher);
     double most = 0;
     for (const auto& [key, t] : load_safetensors(w.tmp.path / name / "student.safetensors"))

@@ -235,6 +235,55 @@ TEST(Objective, Dmd2CriticLossWeightsTheDiscriminatorLoss) {
   }
 }
 
+// The GAN critic's loss is the logistic loss of the discriminator, and it reports how well the
+// discriminator separates the batch: mean logits on real and generated samples, and the fraction of
+// both classified correctly (logit > 0 on real, < 0 on generated).
+TEST(Objective, GanCriticLossReportsTheDiscriminatorsSeparation) {
+  Fixture f;
+  auto b = batch_of(f);
+  auto gan = make_objective("gan", ObjectiveOptions{}, f.schedule);
+  const double loss = gan->critic_loss(b, f.models()).item<double>();
+  torch::NoGradGuard ng;
+  auto lr = f.disc->logit(f.noisy(b.real_x0, b.real_noise), b.real_noise.t, b.real_cond);
+  auto lf = f.disc->logit(f.noisy(b.x0, b.noise), b.noise.t, b.cond);
+  EXPECT_NEAR(loss, gan_discriminator_loss(lr, lf).item<double>(), 1e-6);
+  const auto& s = gan->stats();
+  EXPECT_NEAR(s.at("logit_real"), lr.mean().item<double>(), 1e-6);
+  EXPECT_NEAR(s.at("logit_fake"), lf.mean().item<double>(), 1e-6);
+  const double right = (lr > 0).sum().item<double>() + (lf < 0).sum().item<double>();
+  EXPECT_NEAR(s.at("disc_accuracy"), right / double(lr.size(0) + lf.size(0)), 1e-6);
+  EXPECT_GT(right, 0);  // the check above is not 0 == 0
+  EXPECT_LT(right, double(lr.size(0) + lf.size(0)));
+  EXPECT_EQ(s.count("r1"), 0u);
+}
+
+// The approximate R1 penalty adds r1_weight * mean (l(x_t) - l(x_t + r1_sigma n))^2 on the real
+// samples, n the batch's real_perturbation; a batch without one is refused, not penalised with zeros.
+TEST(Objective, GanCriticLossAddsTheApproximateR1Penalty) {
+  Fixture f;
+  auto b = batch_of(f);
+  b.real_perturbation = Rng(3).randn(b.real_x0.sizes());
+  ObjectiveOptions o;
+  o.r1_weight = 2.5;
+  o.r1_sigma = 0.3;
+  auto plain = make_objective("gan", ObjectiveOptions{}, f.schedule);
+  auto r1 = make_objective("gan", o, f.schedule);
+  const double with = r1->critic_loss(b, f.models()).item<double>();
+  const double without = plain->critic_loss(b, f.models()).item<double>();
+  torch::NoGradGuard ng;
+  auto xr = f.noisy(b.real_x0, b.real_noise);
+  const double pen = (f.disc->logit(xr, b.real_noise.t, b.real_cond) -
+                      f.disc->logit(xr + 0.3 * b.real_perturbation, b.real_noise.t, b.real_cond))
+                         .pow(2)
+                         .mean()
+                         .item<double>();
+  ASSERT_GT(pen, 1e-6);
+  EXPECT_NEAR(with, without + 2.5 * pen, 1e-6);
+  EXPECT_NEAR(r1->stats().at("r1"), pen, 1e-7);
+  b.real_perturbation = torch::Tensor();
+  EXPECT_THROW(r1->critic_loss(b, f.models()), Error);
+}
+
 // The discriminator's logistic loss makes its logit an estimate of log(p_real / p_fake): train a
 // small one on two 1-D Gaussians at t ~ 0 and compare with the exact log-ratio.
 TEST(Objective, TrainedDiscriminatorLogitApproximatesLogDensityRatio) {

@@ -49,8 +49,7 @@ torch::Tensor DistributionMatching::critic_loss(const CriticBatch& b, const Mode
   stats_["fake_dsm"] = loss.item<double>();
   if (uses_disc()) {
     if (!b.real_x0.defined()) throw Error(name_ + ": the discriminator needs real samples");
-    auto d = gan_discriminator_loss(*m.disc, noisy(b.real_x0, b.real_noise), b.real_noise.t, b.real_cond,
-                                    noisy(b.x0, b.noise), b.noise.t, b.cond);
+    auto d = discriminator_loss(*m.disc, b, noisy(b.real_x0, b.real_noise), noisy(b.x0, b.noise), opts_, stats_);
     stats_["disc"] = d.item<double>();
     loss = loss + opts_.disc_weight * d;
   }

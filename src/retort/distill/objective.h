@@ -42,6 +42,7 @@ struct CriticBatch {
   torch::Tensor real_x0;  // undefined when the method uses no real data
   Cond real_cond;
   NoiseDraw real_noise;
+  torch::Tensor real_perturbation;  // standard normal, shaped like real_x0; drawn when r1_weight > 0
 };
 
 struct ObjectiveNeeds {
@@ -66,6 +67,11 @@ struct ObjectiveOptions {
   // weight of the discriminator's GAN loss next to the fake score's denoising loss in one critic
   // update (DMD2 uses 1e-2: its discriminator head shares the fake score's encoder)
   double disc_weight = 1.0;
+  // approximate R1 penalty on the discriminator (Seaweed-APT): r1_weight * mean over real samples of
+  // (l(x_t) - l(x_t + r1_sigma n))^2, a finite-difference stand-in for |grad_x l|^2 that needs no
+  // second-order backward through the backbone
+  double r1_weight = 0.0;
+  double r1_sigma = 0.05;
 };
 
 // The keys of ObjectiveOptions (objective_options.cpp); a pipeline reads the rows it uses.

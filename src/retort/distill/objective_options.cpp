@@ -21,7 +21,11 @@ const OptionTable<ObjectiveOptions>& objective_option_table() {
         .flag("normalize_h", &O::normalize_h, "divide h(r) by its batch mean (f-distill)")
         .number("gan_weight", &O::gan_weight, 0, 1e6, "non-saturating GAN term on the generator (DMD2)")
         .number("disc_weight", &O::disc_weight, 0, 1e6,
-                "weight of the discriminator's loss next to the fake score's denoising loss in one critic update");
+                "weight of the discriminator's loss next to the fake score's denoising loss in one critic update")
+        .number("r1_weight", &O::r1_weight, 0, 1e6,
+                "approximate R1 penalty on the discriminator: weight of mean (ℓ(x_t) − ℓ(x_t + r1_sigma·n))² on real "
+                "samples; 0 = off")
+        .number("r1_sigma", &O::r1_sigma, 1e-6, 10, "size of the approximate R1 perturbation, in units of x_t");
     return t;
   }();
   return table;

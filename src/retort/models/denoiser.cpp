@@ -67,6 +67,13 @@ torch::Tensor Denoiser::condition_embedding(const Cond&, int64_t) {
   throw Error(name() + " has no condition embedding (use a fake score of kind \"delta\" or \"lora\")");
 }
 
+torch::Tensor mean_part_logit(const std::vector<torch::Tensor>& parts) {
+  auto mean = [](const torch::Tensor& p) { return p.reshape({p.size(0), -1}).mean(1); };
+  auto l = mean(parts.at(0));
+  for (size_t i = 1; i < parts.size(); ++i) l = l + mean(parts[i]);
+  return l / double(parts.size());
+}
+
 std::vector<torch::Tensor> trainable_parameters(torch::nn::Module& m) {
   std::vector<torch::Tensor> out;
   for (auto& p : m.parameters())

@@ -55,6 +55,8 @@ class Discriminator : public torch::nn::Module {
   }
 };
 using DiscriminatorPtr = std::shared_ptr<Discriminator>;
+// One logit per sample [B] from part_logits: each part's mean, averaged over the parts.
+torch::Tensor mean_part_logit(const std::vector<torch::Tensor>& parts);
 
 // Parameters that require gradients (frozen bases are skipped).
 std::vector<torch::Tensor> trainable_parameters(torch::nn::Module& m);

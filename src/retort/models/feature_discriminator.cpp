@@ -79,11 +79,7 @@ std::vector<torch::Tensor> FeatureDiscriminatorImpl::part_logits(const torch::Te
 }
 
 torch::Tensor FeatureDiscriminatorImpl::logit(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
-  auto parts = part_logits(xt, t, cond);
-  auto mean = [](const torch::Tensor& p) { return p.reshape({p.size(0), -1}).mean(1); };
-  auto l = mean(parts[0]);
-  for (size_t i = 1; i < parts.size(); ++i) l = l + mean(parts[i]);
-  return l / double(parts.size());
+  return mean_part_logit(part_logits(xt, t, cond));
 }
 
 }  // namespace retort

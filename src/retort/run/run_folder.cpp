@@ -46,14 +46,6 @@ void write_text_atomic(const std::filesystem::path& path, const std::string& tex
   std::filesystem::rename(tmp, path);
 }
 
-void write_resolved_config(const std::filesystem::path& out, const std::string& config_text) {
-  const World& w = world();
-  if (!w.writes()) return;
-  write_text_atomic(out / "config.resolved.toml",
-                    config_text + fmt::format("# world size {} ({}); batch sizes above are global\n", w.size,
-                                              w.distributed() ? w.backend : "one process"));
-}
-
 std::string run_identity(const std::string& resolved_toml, const std::filesystem::path& teacher) {
   return resolved_toml + "# teacher " + file_fingerprint(teacher) + "\n";
 }

@@ -117,6 +117,7 @@ std::map<std::string, double> DistillLoop::critic_update(const GenBatch& shared,
     b.real_x0 = share_.rows(r.x0);
     b.real_cond = share_.rows(r.cond, n, device_);
     b.real_noise = draw_noise(r.x0, rng);
+    if (objective_.options().r1_weight > 0) b.real_perturbation = draw_noise(r.x0, rng).eps;
   }
   auto loss = objective_.critic_loss(b, models_);
   if (!loss.defined()) return {};

@@ -59,7 +59,8 @@ const OptionTable<StudentConfig>& student_option_table() {
                "encoder level)")
         .include(distill_loop_option_table(), &C::loop)
         .include(objective_option_table(), &C::objective,
-                 {"cfg_scale", "weighting", "dmd_normalize", "logit_clamp", "normalize_h", "gan_weight", "disc_weight"})
+                 {"cfg_scale", "weighting", "dmd_normalize", "logit_clamp", "normalize_h", "gan_weight", "disc_weight",
+                  "r1_weight", "r1_sigma"})
         .number("regression_weight", [](C& c) -> double& { return c.regression.weight; }, 0, 1e6,
                 "DMD's regression loss on teacher noise -> image pairs; 0 = off")
         .integer("regression_pairs", [](C& c) -> int64_t& { return c.regression.pairs; }, 1, 10'000'000,
@@ -214,7 +215,7 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
     fresh = fresh && !fs::exists(ckpt);
     require_within_steps(ckpt, require_same_config(ckpt, config_text, same_run), steps);
   }
-  write_resolved_config(out, config_text);  // after the checks: a refused run changes nothing
+  if (w.writes()) write_text_atomic(out / "config.resolved.toml", config_text);  // after the checks: a refused run changes nothing
   const int64_t ema_prior = !cfg.init.empty() && fresh ? warm_start(cfg, plan, student, fake, disc, average) : 0;
 
   auto plot_losses = [&](const fs::path& dir, const std::string& title) {
