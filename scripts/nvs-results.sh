@@ -3,7 +3,9 @@
 # regressor, every student of distill-nvs and the bench-nvs tables. Hours on two cores; every command
 # resumes when rerun, so stop the script any time and run it again.
 #   scripts/nvs-results.sh [STAGE ...]     (default: all stages, in this order)
-# stages: scenes teacher fvgen regressor ablation baselines steps seeds bench bench-all
+# stages: scenes teacher fvgen regressor ablation baselines steps seeds bench bench-all, and apart
+# from the default list gan-probes (FVGen's stage 1 alone under several settings, README) and
+# bench-gan-probes (their table)
 # The teacher is copied to weights/nvs-teacher.safetensors (shipped); the regressor and the students
 # stay in runs/ (none is shipped yet: README, "Students of the video teacher").
 set -euo pipefail
@@ -15,6 +17,12 @@ student() {  # student NAME [distill-nvs options]
   local name=$1
   shift
   $retort distill-nvs --config configs/nvs-distill.toml --out "$runs/nvs-$name" --no-progress "$@"
+}
+
+probe() {  # probe NAME [distill-nvs options]: 300 updates of stage 1 alone (one thread each; run two at once)
+  local name=$1
+  shift
+  student "probe-$name" --method gan --set distill.steps=0 --set runtime.threads=1 "$@"
 }
 
 stage() {
@@ -31,6 +39,20 @@ stage() {
     seeds) for m in fvgen gan rkl softened_rkl; do student "$m-seed1" --method "$m" --set seed=1; done ;;
     bench) $retort bench-nvs --config configs/nvs-bench.toml --out "$runs/nvs-bench" --no-progress ;;
     bench-all) $retort bench-nvs --config configs/nvs-bench-all.toml --out "$runs/nvs-bench-all" --no-progress ;;
+    gan-probes)
+      local lv=(--set distill.disc_features=levels) fast=(--set distill.critic_lr=1e-3)
+      probe bottleneck-1e-4 --set distill.gan_init_lr=1e-4 & probe bottleneck-1e-5 --set distill.gan_init_lr=1e-5 & wait
+      probe levels-1e-4 "${lv[@]}" --set distill.gan_init_lr=1e-4 & probe levels-1e-5 "${lv[@]}" --set distill.gan_init_lr=1e-5 & wait
+      probe levels-1e-5-critic1e-3 "${lv[@]}" "${fast[@]}" --set distill.gan_init_lr=1e-5 &
+      probe bottleneck-1e-5-critic1e-3 "${fast[@]}" --set distill.gan_init_lr=1e-5 & wait
+      probe levels-1e-5-critic1e-3-r1 "${lv[@]}" "${fast[@]}" --set distill.gan_init_lr=1e-5 --set distill.r1_weight=1000 &
+      probe levels-2e-6-critic1e-3 "${lv[@]}" "${fast[@]}" --set distill.gan_init_lr=2e-6 & wait
+      # the discriminator alone (the student frozen): against the untouched 4-step student, and
+      # against the tinted one of levels-1e-5
+      probe frozen-student "${lv[@]}" "${fast[@]}" --set distill.gan_init_lr=1e-10 --set distill.gan_init_steps=150 &
+      probe frozen-tinted "${lv[@]}" "${fast[@]}" --set distill.gan_init_lr=1e-10 --set distill.gan_init_steps=150 \
+        --set distill.init=$runs/nvs-probe-levels-1e-5 & wait ;;
+    bench-gan-probes) $retort bench-nvs --config configs/nvs-bench-gan-probes.toml --out "$runs/nvs-bench-gan-probes" --no-progress ;;
     *) echo "nvs-results.sh: unknown stage '$1' (scenes teacher fvgen regressor ablation baselines steps seeds bench bench-all)" >&2
        exit 2 ;;
   esac

@@ -63,6 +63,7 @@ const std::map<std::string, std::vector<std::string>>& shipped() {
       {"fmnist-evaluator.toml", {"train-evaluator"}},
       {"fmnist-teacher.toml", {"train-teacher"}},
       {"gmm-ring8.toml", {"bench-gmm"}},
+      {"nvs-bench-gan-probes.toml", {"bench-nvs"}},
       {"nvs-bench-all.toml", {"bench-nvs"}},
       {"nvs-bench-short.toml", {"bench-nvs"}},
       {"nvs-bench.toml", {"bench-nvs"}},

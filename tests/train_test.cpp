@@ -182,6 +182,21 @@ TEST(SameRunButLength, AcceptsANewKeyAtItsOldBehaviour) {
   const std::string old_run = "[train]\nsteps = 10\nlr = 0.001\n";
   EXPECT_TRUE(same_run_but_length("[train]\nregressor = false\nsteps = 20\nlr = 0.001\n", "train")(old_run));
   EXPECT_FALSE(same_run_but_length("[train]\nregressor = true\nsteps = 20\nlr = 0.001\n", "train")(old_run));
+  // r1_weight, added later: off, it and its r1_sigma change nothing; on, it is another run.
+  const std::string old_student = "[distill]\nsteps = 10\nlr = 0.001\n";
+  EXPECT_TRUE(same_run_but_length("[distill]\nsteps = 10\nlr = 0.001\nr1_weight = 0.0\nr1_sigma = 0.05\n",
+                                  "distill")(old_student));
+  EXPECT_FALSE(same_run_but_length("[distill]\nsteps = 10\nlr = 0.001\nr1_weight = 10.0\nr1_sigma = 0.05\n",
+                                   "distill")(old_student));
+  // The regression keys, no longer read by distill-nvs: off in the old run, absent in the new one.
+  const std::string with_regression = "[distill]\nsteps = 10\nregression_weight = 0.0\nregression_pairs = 1000\n"
+                                      "regression_batch = 0\nregression_teacher_steps = 50\n";
+  EXPECT_TRUE(same_run_but_length("[distill]\nsteps = 10\n", "distill")(with_regression));
+  EXPECT_FALSE(same_run_but_length("[distill]\nsteps = 10\n", "distill")(
+      "[distill]\nsteps = 10\nregression_weight = 0.5\nregression_pairs = 1000\n"));
+  // With the switch on, the keys beside it still count.
+  EXPECT_FALSE(same_run_but_length("[distill]\nr1_weight = 1.0\nr1_sigma = 0.1\n", "distill")(
+      "[distill]\nr1_weight = 1.0\nr1_sigma = 0.05\n"));
 }
 
 TEST(DistillLoop, NonFiniteGuardStopsDivergingRun) {

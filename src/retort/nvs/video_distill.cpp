@@ -44,8 +44,7 @@ NvsDistillConfig read_nvs_distill_config(ConfigNode root) {
   auto d = root.table("data");
   student_data_table().read(d, c);
   auto s = root.table("distill");
-  read_student_keys(s, c);
-  if (c.regression.weight > 0) s.fail("regression_weight", "novel-view students have no regression pairs; set it to 0");
+  read_student_keys(s, c, false);  // no regression pairs are made for clips
   auto p = root.table("preview");
   student_preview_table().read(p, c);
   c.runtime = read_runtime_options(root.table("runtime"));
@@ -58,7 +57,7 @@ std::string nvs_distill_config_markdown() {
   return fmt::format("Top level\n\n{}\n`[data]`\n\n{}\n`[distill]`\n\n{}\nPresets of `[distill] method`\n\n{}\n"
                      "`[preview]`\n\n{}\n",
                      student_top_option_table().markdown(defaults), student_data_table().markdown(defaults),
-                     student_option_table().markdown(defaults), method_presets_markdown(defaults),
+                     student_option_table(false).markdown(defaults), method_presets_markdown(defaults),
                      student_preview_table().markdown(defaults));
 }
 

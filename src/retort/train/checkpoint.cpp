@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <array>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -75,14 +75,25 @@ std::string identity_but_length(const std::string& toml_text, const std::string&
   }
   if (auto* tab = t[table].as_table()) tab->erase("steps");
   t.erase("runtime");
-  // Keys added after runs were started, at the value that reproduces those runs: they do not make a
-  // checkpoint's config differ, so a run begun by an older retort resumes.
-  static const std::vector<std::array<std::string, 3>> added = {{"train", "regressor", "false"}};
-  for (const auto& [tab_name, key, neutral] : added)
-    if (auto* tab = t[tab_name].as_table(); tab && tab->contains(key)) {
-      std::ostringstream value;
-      tab->get(key)->visit([&](const auto& v) { value << v; });
-      if (value.str() == neutral) tab->erase(key);
+  // Switches that do nothing at their off value, with the keys that matter only when they are on:
+  // off (or absent), none of them makes a checkpoint's config differ, so a run begun before such a
+  // key existed, or before a pipeline stopped reading it, resumes.
+  struct Switch {
+    std::string table, key;
+    double off;
+    std::vector<std::string> with;
+  };
+  static const std::vector<Switch> switches = {
+      {"train", "regressor", 0, {}},
+      {"distill", "r1_weight", 0, {"r1_sigma"}},
+      {"distill", "regression_weight", 0, {"regression_pairs", "regression_batch", "regression_teacher_steps"}}};
+  for (const auto& s : switches)
+    if (auto* tab = t[s.table].as_table()) {
+      auto v = (*tab)[s.key];
+      const auto x = v.is_boolean() ? std::optional<double>(v.value_or(false) ? 1.0 : 0.0) : v.value<double>();
+      if (v && (!x || *x != s.off)) continue;
+      tab->erase(s.key);
+      for (const auto& k : s.with) tab->erase(k);
     }
   std::ostringstream os;
   os << t << "\n";

@@ -41,48 +41,55 @@ void apply_method_preset(StudentConfig& c) {
   c.objective.disc_weight = plan.disc_weight;
 }
 
-const OptionTable<StudentConfig>& student_option_table() {
-  static const auto table = [] {
-    using C = StudentConfig;
-    OptionTable<C> t;
-    t.choice("method", &C::method, distill_method_names(), "the recipe (presets below)")
-        .integer("student_steps", &C::student_steps, 1, 1000, "K, the student's sampling steps")
-        .numbers("timesteps", &C::timesteps, 0, 100000, "the student's K discrete timesteps; [] = 999, 749, ... spacing")
-        .flag("backward_simulation", &C::backward_simulation,
-              "train on the student's own intermediate x_t (DMD2) instead of noised data")
-        .integer("gan_init_steps", &C::gan_init_steps, 0, 100'000'000, "stage 1 (GAN initialisation) updates")
-        .number("gan_init_lr", &C::gan_init_lr, 0, 10,
-                "stage 1's generator learning rate; 0 = lr (Adam moves every weight by about lr per update, "
-                "however weak the discriminator's signal)")
-        .named("disc_features", &C::disc_features, disc_feature_names(),
-               "what the discriminator head reads: bottleneck (DMD2's head) or levels (a patch head on every "
-               "encoder level)")
-        .include(distill_loop_option_table(), &C::loop)
-        .include(objective_option_table(), &C::objective,
-                 {"cfg_scale", "weighting", "dmd_normalize", "logit_clamp", "normalize_h", "gan_weight", "disc_weight",
-                  "r1_weight", "r1_sigma"})
-        .number("regression_weight", [](C& c) -> double& { return c.regression.weight; }, 0, 1e6,
-                "DMD's regression loss on teacher noise -> image pairs; 0 = off")
-        .integer("regression_pairs", [](C& c) -> int64_t& { return c.regression.pairs; }, 1, 10'000'000,
-                 "teacher pairs, made once per run folder")
-        .integer("regression_batch", [](C& c) -> int64_t& { return c.regression.batch; }, 0, 1'000'000,
-                 "pairs per generator update; 0 = the distillation batch")
-        .integer("regression_teacher_steps", [](C& c) -> int64_t& { return c.regression.teacher_steps; }, 1, 1000,
-                 "DDIM steps of the teacher for the pairs")
-        .integer("seed", [](C& c) -> uint64_t& { return c.seed; }, 0, INT64_MAX, "random seed")
-        .text("init", &C::init, "another distill run's folder to start from; empty: the teacher's weights")
-        .check([](ConfigNode& n, const C& c) {
-          if (!c.timesteps.empty() && int64_t(c.timesteps.size()) != c.student_steps)
-            n.fail("timesteps", fmt::format("{} timesteps for student_steps = {}", c.timesteps.size(), c.student_steps));
-          if (c.loop.checkpoint_every < 1) n.fail("checkpoint_every", "distill resumes from checkpoints: give >= 1");
-          check_objective_options(n, c.method, c.objective);
-          if (method_plan(c.method).gan_init && c.method != "gan" && c.gan_init_steps == 0)
-            n.fail("gan_init_steps", fmt::format("method '{}' starts with a GAN initialisation; give it steps > 0", c.method));
-          if (c.method == "gan" && c.gan_init_steps + c.loop.steps == 0) n.fail("steps", "gan: gan_init_steps + steps is 0");
-        });
-    return t;
-  }();
-  return table;
+namespace {
+
+OptionTable<StudentConfig> make_student_option_table(bool regression) {
+  using C = StudentConfig;
+  OptionTable<C> t;
+  t.choice("method", &C::method, distill_method_names(), "the recipe (presets below)")
+      .integer("student_steps", &C::student_steps, 1, 1000, "K, the student's sampling steps")
+      .numbers("timesteps", &C::timesteps, 0, 100000, "the student's K discrete timesteps; [] = 999, 749, ... spacing")
+      .flag("backward_simulation", &C::backward_simulation,
+            "train on the student's own intermediate x_t (DMD2) instead of noised data")
+      .integer("gan_init_steps", &C::gan_init_steps, 0, 100'000'000, "stage 1 (GAN initialisation) updates")
+      .number("gan_init_lr", &C::gan_init_lr, 0, 10,
+              "stage 1's generator learning rate; 0 = lr (Adam moves every weight by about lr per update, "
+              "however weak the discriminator's signal)")
+      .named("disc_features", &C::disc_features, disc_feature_names(),
+             "what the discriminator head reads: bottleneck (DMD2's head) or levels (a patch head on every "
+             "encoder level)")
+      .include(distill_loop_option_table(), &C::loop)
+      .include(objective_option_table(), &C::objective,
+               {"cfg_scale", "weighting", "dmd_normalize", "logit_clamp", "normalize_h", "gan_weight", "disc_weight",
+                "r1_weight", "r1_sigma"});
+  if (regression)
+    t.number("regression_weight", [](C& c) -> double& { return c.regression.weight; }, 0, 1e6,
+              "DMD's regression loss on teacher noise -> image pairs; 0 = off")
+      .integer("regression_pairs", [](C& c) -> int64_t& { return c.regression.pairs; }, 1, 10'000'000,
+               "teacher pairs, made once per run folder")
+      .integer("regression_batch", [](C& c) -> int64_t& { return c.regression.batch; }, 0, 1'000'000,
+               "pairs per generator update; 0 = the distillation batch")
+      .integer("regression_teacher_steps", [](C& c) -> int64_t& { return c.regression.teacher_steps; }, 1, 1000,
+               "DDIM steps of the teacher for the pairs");
+  t.integer("seed", [](C& c) -> uint64_t& { return c.seed; }, 0, INT64_MAX, "random seed")
+      .text("init", &C::init, "another distill run's folder to start from; empty: the teacher's weights")
+      .check([](ConfigNode& n, const C& c) {
+        if (!c.timesteps.empty() && int64_t(c.timesteps.size()) != c.student_steps)
+          n.fail("timesteps", fmt::format("{} timesteps for student_steps = {}", c.timesteps.size(), c.student_steps));
+        if (c.loop.checkpoint_every < 1) n.fail("checkpoint_every", "distill resumes from checkpoints: give >= 1");
+        check_objective_options(n, c.method, c.objective);
+        if (method_plan(c.method).gan_init && c.method != "gan" && c.gan_init_steps == 0)
+          n.fail("gan_init_steps", fmt::format("method '{}' starts with a GAN initialisation; give it steps > 0", c.method));
+        if (c.method == "gan" && c.gan_init_steps + c.loop.steps == 0) n.fail("steps", "gan: gan_init_steps + steps is 0");
+      });
+  return t;
+}
+
+}  // namespace
+
+const OptionTable<StudentConfig>& student_option_table(bool regression) {
+  static const auto with = make_student_option_table(true), without = make_student_option_table(false);
+  return regression ? with : without;
 }
 
 const OptionTable<StudentConfig>& student_top_option_table() {
@@ -94,10 +101,11 @@ const OptionTable<StudentConfig>& student_top_option_table() {
   return table;
 }
 
-void read_student_keys(ConfigNode& n, StudentConfig& c) {
-  student_option_table().read_key(n, c, "method");
+void read_student_keys(ConfigNode& n, StudentConfig& c, bool regression) {
+  const auto& table = student_option_table(regression);
+  table.read_key(n, c, "method");
   apply_method_preset(c);
-  student_option_table().read(n, c);
+  table.read(n, c);
 }
 
 std::string method_presets_markdown(const StudentConfig& defaults) {

@@ -79,13 +79,15 @@ struct StudentConfig {
 };
 
 // The [distill] keys. A method's preset (apply_method_preset: its plan's critic_steps, gan_weight,
-// disc_weight) is applied after `method` is read and before the other keys.
-const OptionTable<StudentConfig>& student_option_table();
+// disc_weight) is applied after `method` is read and before the other keys. `regression`: with the
+// keys of DMD's regression loss; a pipeline that has no regression pairs leaves them out, so they
+// are unknown keys there.
+const OptionTable<StudentConfig>& student_option_table(bool regression = true);
 // The top-level keys of a distill config: `teacher`.
 const OptionTable<StudentConfig>& student_top_option_table();
 void apply_method_preset(StudentConfig& c);
 // Reads `method`, applies its preset, then the other [distill] keys of `n` into `c`.
-void read_student_keys(ConfigNode& n, StudentConfig& c);
+void read_student_keys(ConfigNode& n, StudentConfig& c, bool regression = true);
 // The method presets as a markdown table (for `retort config`), from `base`'s other values.
 std::string method_presets_markdown(const StudentConfig& base);
 
