@@ -4,10 +4,10 @@
 # resumes when rerun, so stop the script any time and run it again.
 #   scripts/nvs-results.sh [STAGE ...]     (default: all stages, in this order)
 # stages: scenes teacher fvgen regressor ablation baselines steps seeds bench bench-all, and apart
-# from the default list gan-probes (FVGen's stage 1 alone under several settings, README) and
-# bench-gan-probes (their table)
-# The teacher is copied to weights/nvs-teacher.safetensors (shipped); the regressor and the students
-# stay in runs/ (none is shipped yet: README, "Students of the video teacher").
+# from the default list gan-probes (FVGen's stage 1 alone under several settings, README), stage2-lr1e-4
+# (stage 2 at the earlier lr 1e-4) and bench-gan-probes (their table, with the fvgen and ablation students)
+# The teacher and the FVGen student are copied to weights/ (shipped: nvs-teacher.safetensors,
+# nvs-fvgen-4step.safetensors); the regressor and the other students stay in runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 retort=./build/retort
@@ -31,7 +31,9 @@ stage() {
     teacher)
       $retort train-nvs-teacher --config configs/nvs-teacher.toml --out "$runs/nvs-teacher" --no-progress
       cp "$runs/nvs-teacher/nvs-teacher.safetensors" weights/nvs-teacher.safetensors ;;
-    fvgen) student fvgen ;;
+    fvgen)
+      student fvgen
+      cp "$runs/nvs-fvgen/student.safetensors" weights/nvs-fvgen-4step.safetensors ;;
     regressor) $retort train-nvs-teacher --config configs/nvs-regressor.toml --out "$runs/nvs-regressor" --no-progress ;;
     ablation) for m in gan rkl softened_rkl; do student "$m" --method "$m"; done ;;
     baselines) for m in dmd dmd2; do student "$m" --method "$m"; done ;;
@@ -52,6 +54,9 @@ stage() {
       probe frozen-student "${lv[@]}" "${fast[@]}" --set distill.gan_init_lr=1e-10 --set distill.gan_init_steps=150 &
       probe frozen-tinted "${lv[@]}" "${fast[@]}" --set distill.gan_init_lr=1e-10 --set distill.gan_init_steps=150 \
         --set distill.init=$runs/nvs-probe-levels-1e-5 & wait ;;
+    stage2-lr1e-4)  # FVGen and softened RKL alone with stage 2 at the earlier lr 1e-4 (one thread each, at once)
+      student fvgen-lr1e-4 --set distill.lr=1e-4 --set runtime.threads=1 &
+      student softened_rkl-lr1e-4 --method softened_rkl --set distill.lr=1e-4 --set runtime.threads=1 & wait ;;
     bench-gan-probes) $retort bench-nvs --config configs/nvs-bench-gan-probes.toml --out "$runs/nvs-bench-gan-probes" --no-progress ;;
     *) echo "nvs-results.sh: unknown stage '$1' (scenes teacher fvgen regressor ablation baselines steps seeds bench bench-all)" >&2
        exit 2 ;;

@@ -50,21 +50,23 @@ void expect_same_key(const std::filesystem::path& a, const std::filesystem::path
 
 TEST(Metadata, ShippedTeachersWriteTheirMetadataBack) {
   test::TempDir tmp("metadata-unet");
-  for (const std::string name : {"fmnist-teacher.safetensors", "world-teacher.safetensors"}) {
+  for (const std::string name : {"fmnist-teacher.safetensors", "world-teacher.safetensors", "nvs-teacher.safetensors"}) {
     auto model = load_unet(shipped(name));
     save_unet(tmp.path / name, model);
     expect_same_key(shipped(name), tmp.path / name, "retort.unet", kUNetKeysSince);
   }
 }
 
-TEST(Metadata, ShippedStudentWritesItsMetadataBack) {
+TEST(Metadata, ShippedStudentsWriteTheirMetadataBack) {
   test::TempDir tmp("metadata-student");
-  auto student = load_student(shipped("fmnist-dmd2-4step.safetensors"));
-  ASSERT_TRUE(student);
-  EXPECT_EQ(student->timesteps(), (std::vector<int64_t>{999, 749, 499, 249}));
-  save_student(tmp.path / "s.safetensors", student);
-  expect_same_key(shipped("fmnist-dmd2-4step.safetensors"), tmp.path / "s.safetensors", "retort.unet", kUNetKeysSince);
-  expect_same_key(shipped("fmnist-dmd2-4step.safetensors"), tmp.path / "s.safetensors", "retort.student");
+  for (const std::string name : {"fmnist-dmd2-4step.safetensors", "nvs-fvgen-4step.safetensors"}) {
+    auto student = load_student(shipped(name));
+    ASSERT_TRUE(student) << name;
+    EXPECT_EQ(student->timesteps(), (std::vector<int64_t>{999, 749, 499, 249})) << name;
+    save_student(tmp.path / name, student);
+    expect_same_key(shipped(name), tmp.path / name, "retort.unet", kUNetKeysSince);
+    expect_same_key(shipped(name), tmp.path / name, "retort.student");
+  }
 }
 
 TEST(Metadata, ShippedEvaluatorsWriteTheirMetadataBack) {
