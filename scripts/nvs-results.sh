@@ -38,7 +38,7 @@ stage() {
     ablation) for m in gan rkl softened_rkl; do student "$m" --method "$m"; done ;;
     baselines) for m in dmd dmd2; do student "$m" --method "$m"; done ;;
     steps) for k in 1 2; do student "fvgen-${k}step" --steps "$k"; done ;;
-    seeds) for m in fvgen gan rkl softened_rkl; do student "$m-seed1" --method "$m" --set seed=1; done ;;
+    seeds) for m in fvgen gan rkl softened_rkl; do student "$m-seed1" --method "$m" --set distill.seed=1; done ;;
     bench) $retort bench-nvs --config configs/nvs-bench.toml --out "$runs/nvs-bench" --no-progress ;;
     bench-all) $retort bench-nvs --config configs/nvs-bench-all.toml --out "$runs/nvs-bench-all" --no-progress ;;
     gan-probes)
