@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
 #include "retort/dist/world.h"
+#include "retort/bench/allreduce_bench.h"
 #include "retort/bench/commands.h"
 #include "retort/bench/step_bench.h"
 #include "retort/cli/config_doc.h"
@@ -47,6 +49,14 @@ void print(const retort::CommandReport& r) {
   std::cerr << r.note;
 }
 
+// Under torchrun: how much of this rank's time went to collectives (waiting for the others included).
+void collective_summary(std::chrono::steady_clock::time_point t0) {
+  if (!retort::world().distributed()) return;
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "rank %d of %d: %.1f s of %.1f s in collectives (%s)\n", retort::world().rank,
+               retort::world().size, retort::collective_seconds(), total, retort::world().backend.c_str());
+}
+
 int report(const char* kind, const std::string& what, int code) {
   std::fprintf(stderr, "retort: %s%s\n", kind, what.c_str());
   return code;
@@ -55,6 +65,7 @@ int report(const char* kind, const std::string& what, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
   CLI::App app{"retort: score-distillation toolkit (SDS, VSD, ASD, DMD, DMD2, softened RKL, f-divergences)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "retort 0.1");
@@ -83,6 +94,18 @@ int main(int argc, char** argv) {
   step->add_option("--warmup", step_opts.warmup, "untimed steps first")->check(CLI::Range(0, 1 << 24));
   step->add_option("--threads", step_opts.runtime.torch_threads, "LibTorch threads (0 = all cores)");
   step->add_option("--blas-threads", step_opts.runtime.blas_threads, "BLAS threads");
+
+  retort::AllReduceBenchOptions allreduce_opts;
+  auto* allreduce = app.add_subcommand("bench-allreduce", "Time the gradient all-reduce of data-parallel training "
+                                                          "(run under torchrun); print one JSON line");
+  allreduce->add_option("--mb", allreduce_opts.mb, "MiB of float32 gradient")->check(CLI::Range(1e-6, 65536.0));
+  allreduce->add_option("--iters", allreduce_opts.iters, "timed all-reduces")->check(CLI::Range(1, 1 << 20));
+  allreduce->add_option("--warmup", allreduce_opts.warmup, "untimed all-reduces first")->check(CLI::Range(0, 1 << 20));
+  allreduce->add_option("--bucket-mb", allreduce_opts.runtime.bucket_mb, "bucket size in MiB (runtime.bucket_mb)")
+      ->check(CLI::Range(1e-3, 65536.0));
+  allreduce->add_option("--backend", allreduce_opts.runtime.backend, "auto, gloo or nccl (runtime.backend)")
+      ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
+  allreduce->add_option("--device", allreduce_opts.runtime.device, "cpu or cuda (runtime.device)");
 
   auto* train_eval = app.add_subcommand("train-evaluator", "Train the classifier whose features score image "
                                                           "samples (FID, precision/recall, class accuracy)");
@@ -277,6 +300,8 @@ int main(int argc, char** argv) {
         std::cout << retort::config_markdown(config_command);
     } else if (*step) {
       std::cout << retort::run_step_bench(step_opts) << std::endl;
+    } else if (*allreduce) {
+      if (auto line = retort::run_allreduce_bench(allreduce_opts); !line.empty()) std::cout << line << std::endl;
     }
   } catch (const retort::ConfigError& e) {
     return report("config error: ", e.what(), 2);
@@ -289,5 +314,6 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return report("error: ", e.what(), 1);
   }
+  collective_summary(started);
   return 0;
 }

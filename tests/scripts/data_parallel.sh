@@ -9,7 +9,9 @@
 #     last checkpoint and ends with the uninterrupted 2-rank run's weights, byte for byte;
 #  5. the same equivalence for the video teacher (condition channels sliced with the batch);
 #  6. and for a DMD2 student (student, fake score, head, two critic updates, regression pairs);
-#  7. and for an FVGen video student (both stages, the multi-level head).
+#  7. and for an FVGen video student (both stages, the multi-level head);
+#  8. and for the evaluator, whose batch norms use the global batch's statistics (SyncBatchNorm);
+#  9. bench-gmm splits its rows over the ranks: the same results as one process, bit for bit.
 # Usage: data_parallel.sh RETORT_BIN WORK_DIR
 set -eu
 bin=$1
@@ -207,4 +209,44 @@ $diff_py fvgen-one/student.safetensors fvgen-two/student.safetensors 1e-4
 if $diff_py nvs1/nvs-teacher.safetensors fvgen-one/student.safetensors 1e-3 > moved.log; then
   echo "the video student is within 1e-3 of its teacher: the equivalence proves nothing"; exit 1
 fi
+
+echo "== 8. the evaluator (batch norm over the global batch), 2 ranks against 1"
+cat > evaluator.toml <<'TOML'
+[data]
+source = "fashion-mnist"
+resolution = 8
+[evaluator]
+steps = 30
+batch = 64
+warmup = 5
+width = 8
+feature_dim = 16
+log_every = 10
+checkpoint_every = 10
+monitor = 100
+[runtime]
+threads = 1
+TOML
+"$bin" train-evaluator --config evaluator.toml --out ev-one --no-progress > ev-one.log 2>&1 || { cat ev-one.log; exit 1; }
+two "$bin" train-evaluator --config evaluator.toml --out ev-two --no-progress > ev-two.log 2>&1 || { cat ev-two.log; exit 1; }
+# running_mean/var are compared too: with per-rank statistics they would be a half batch's.
+$diff_py ev-one/evaluator.safetensors ev-two/evaluator.safetensors 1e-4
+grep -q "test accuracy" ev-two.log || { cat ev-two.log; exit 1; }
+grep -q "^# run at world size 2 (gloo" ev-two/config.resolved.toml || { echo "config.resolved.toml does not record the world size"; exit 1; }
+if grep -q "world size" ev-one/config.resolved.toml; then echo "a 1-process run records a world size"; exit 1; fi
+
+echo "== 9. bench-gmm: rows split over 2 ranks, the same results as 1 process"
+gmm="$here/../../configs/gmm-ring8.toml"
+"$bin" bench-gmm --config "$gmm" --out gmm-one --set defaults.steps=10 --no-progress > gmm-one.md 2> gmm-one.log || { cat gmm-one.log; exit 1; }
+two "$bin" bench-gmm --config "$gmm" --out gmm-two --set defaults.steps=10 --no-progress > gmm-two.md 2> gmm-two.log || { cat gmm-two.log; exit 1; }
+grep -q "done on rank 1" gmm-two.log || { echo "rank 1 ran no row"; cat gmm-two.log; exit 1; }
+/usr/bin/python3 - <<'PY'
+import json
+one, two = (json.load(open(f"gmm-{n}/results.json")) for n in ("one", "two"))
+assert len(one) == len(two) > 1, (len(one), len(two))
+for a, b in zip(one, two):
+    for k in a:
+        assert k == "seconds" or a[k] == b[k], (a["name"], k, a[k], b[k])
+print(len(one), "rows identical")
+PY
 echo "data parallel ok"

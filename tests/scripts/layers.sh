@@ -10,7 +10,7 @@ allowed() {
     run) echo "core io dist run" ;;
     diffusion) echo "core diffusion" ;;
     data) echo "core data" ;;
-    models) echo "core io diffusion models" ;;
+    models) echo "core io dist diffusion models" ;;
     render) echo "core io dist run data render" ;;
     field) echo "core io render field" ;;
     eval) echo "core io models render eval" ;;

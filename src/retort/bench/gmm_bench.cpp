@@ -7,6 +7,7 @@
 
 #include "retort/core/error.h"
 #include "retort/core/runtime.h"
+#include "retort/dist/world.h"
 #include "retort/eval/metrics.h"
 #include "retort/models/fake_score.h"
 #include "retort/plot/scatter.h"
@@ -80,7 +81,7 @@ std::string run_subtitle(const nlohmann::json& r) {
 }  // namespace
 
 nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const fs::path& run_dir, bool progress) {
-  const auto device = parse_device(cfg.runtime.device);
+  const auto device = rank_device(cfg.runtime);
   GaussianMixture target(cfg.components);
   Schedule schedule(cfg.schedule);
   Rng rng(cfg.seed);
@@ -150,25 +151,45 @@ std::string results_markdown(const nlohmann::json& results) {
 }
 
 nlohmann::json run_gmm_bench(const GmmBenchConfig& cfg, const fs::path& out, const GmmBenchOptions& opts) {
-  create_output_folder(out);
-  std::fprintf(stderr, "%s\n", apply_runtime(cfg.runtime).c_str());
-  write_text_atomic(out / "config.resolved.toml", cfg.resolved);
-  // A stale results.json from an earlier invocation must not pass for this one's.
-  fs::remove(out / "results.json");
-  GaussianMixture target(cfg.components);
-  nlohmann::json results = nlohmann::json::array();
-  std::vector<ScatterPanel> panels;
-  for (const auto& r : cfg.runs) {
+  start_run(out, cfg.runtime, /*data_parallel=*/true);
+  // Data parallelism: the rows are independent runs, so they are split over the ranks (row i on
+  // rank i mod N), each run by its rank alone into its own folder; rank 0 then reads them all and
+  // writes the table. Across hosts, --out must be one shared folder.
+  const World w = world();
+  if (w.writes()) {
+    std::fprintf(stderr, "%s\n", apply_runtime(cfg.runtime).c_str());
+    write_resolved_config(out, cfg.resolved);
+    // A stale results.json from an earlier invocation must not pass for this one's.
+    fs::remove(out / "results.json");
+  }
+  barrier();  // the folder is clean before any rank's row can finish
+  for (size_t i = 0; i < cfg.runs.size(); ++i) {
+    if (int(i % size_t(w.size)) != w.rank) continue;
+    const auto& r = cfg.runs[i];
     const auto run_dir = out / "runs" / r.name;
     create_output_folder(run_dir);
     const auto result_path = run_dir / "result.json";
-    auto result = kept_result(result_path, r.config_text);
-    if (result.is_null()) {
-      result = run_gmm_single(cfg, r, run_dir, opts.progress);
-      keep_result(result_path, result, r.config_text);
-    } else {
+    if (!kept_result(result_path, r.config_text).is_null()) {
       std::fprintf(stderr, "%s: finished earlier, kept\n", r.name.c_str());
+      continue;
     }
+    AloneOnThisRank alone;
+    keep_result(result_path, run_gmm_single(cfg, r, run_dir, opts.progress && w.size == 1), r.config_text);
+    if (w.distributed()) std::fprintf(stderr, "%s: done on rank %d\n", r.name.c_str(), w.rank);
+  }
+  barrier();
+  nlohmann::json results = nlohmann::json::array();
+  if (!w.writes()) return results;
+  GaussianMixture target(cfg.components);
+  std::vector<ScatterPanel> panels;
+  for (size_t i = 0; i < cfg.runs.size(); ++i) {
+    const auto& r = cfg.runs[i];
+    const auto run_dir = out / "runs" / r.name;
+    auto result = kept_result(run_dir / "result.json", r.config_text);
+    if (result.is_null())
+      throw IoError(fmt::format("{}: rank {} ran this row but its result is not here; across hosts bench-gmm needs "
+                                "--out on a file system every host shares", (run_dir / "result.json").string(),
+                                i % size_t(w.size)));
     ScatterPanel panel{r.name, run_subtitle(result), {}};
     if (fs::exists(run_dir / "samples.pt") && result.value("status", "") == "ok") {
       torch::load(panel.samples, (run_dir / "samples.pt").string());

@@ -27,6 +27,7 @@ struct DistGroup {
   torch::Device device{torch::kCPU};  // where the group's tensors live (CPU for Gloo)
   std::chrono::milliseconds timeout{0};
   int64_t bucket_bytes = 0;
+  double collective_seconds = 0;
   std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)> allreduce, broadcast;
 };
 
@@ -58,7 +59,13 @@ int dist_env_int(const char* name, int fallback) {
 // (after at most [runtime] dist_timeout) instead of a hang.
 void run_collective(const char* what, std::vector<at::Tensor>& tensors,
          const std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)>& op) {
-  const auto& g = dist_group();
+  auto& g = dist_group();
+  const auto t0 = std::chrono::steady_clock::now();
+  struct Clock {  // counted whether the collective succeeds or throws
+    DistGroup& g;
+    std::chrono::steady_clock::time_point t0;
+    ~Clock() { g.collective_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+  } clock{g, t0};
   try {
     op(tensors)->wait(g.timeout);
   } catch (const std::exception& e) {
@@ -214,6 +221,35 @@ double mean_over_ranks(double value) {
 }
 
 void barrier() { mean_over_ranks(0.0); }
+
+namespace {
+
+// all-reduce(sum) whose backward is again an all-reduce(sum): d(Σ_r x_r)/dx_r = 1, and the loss of
+// the whole world is the sum of the ranks' losses, so rank r's x_r receives every rank's gradient.
+struct SumOverRanks : torch::autograd::Function<SumOverRanks> {
+  static torch::Tensor summed(const torch::Tensor& x) {
+    const auto& g = dist_group();
+    std::vector<at::Tensor> one{x.detach().contiguous().to(g.device, /*non_blocking=*/false, /*copy=*/true)};
+    run_collective("all-reduce", one, g.allreduce);
+    return one[0].to(x.device());
+  }
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) { return summed(x); }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext*, torch::autograd::tensor_list grads) {
+    return {summed(grads[0])};
+  }
+};
+
+}  // namespace
+
+torch::Tensor sum_over_ranks(const torch::Tensor& x) {
+  if (!dist_group().world.distributed()) return x;
+  return SumOverRanks::apply(x);
+}
+
+double collective_seconds() { return dist_group().collective_seconds; }
+
+AloneOnThisRank::AloneOnThisRank() : saved_(dist_group().world) { dist_group().world = World{}; }
+AloneOnThisRank::~AloneOnThisRank() { dist_group().world = saved_; }
 
 std::pair<int64_t, int64_t> rank_slice(int64_t n, const std::string& key) {
   const auto& w = dist_group().world;

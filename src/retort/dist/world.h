@@ -49,6 +49,25 @@ void broadcast_from_rank0(const std::vector<torch::Tensor>& tensors);
 double mean_over_ranks(double value);
 // Waits until every rank arrives.
 void barrier();
+// The sum of `x` over the ranks, differentiable: the gradient it passes back on each rank is the sum
+// of every rank's gradient, as a quantity every rank's loss reads (a batch-norm statistic of the
+// global batch) needs. `x` itself on a world of one.
+torch::Tensor sum_over_ranks(const torch::Tensor& x);
+// Seconds this process has spent in collectives since it started, waiting for slower ranks included.
+double collective_seconds();
+
+// Within its scope this rank works alone: world() is a world of one and the collectives do nothing.
+// For independent jobs split over the ranks (bench-gmm's rows), each of which is a whole run.
+class AloneOnThisRank {
+ public:
+  AloneOnThisRank();
+  ~AloneOnThisRank();
+  AloneOnThisRank(const AloneOnThisRank&) = delete;
+  AloneOnThisRank& operator=(const AloneOnThisRank&) = delete;
+
+ private:
+  World saved_;
+};
 
 // The rows [begin, end) of a global batch of `n` this rank trains on. ConfigError naming `key`
 // when n is not a multiple of the world size.

@@ -5,12 +5,15 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
 #include "retort/core/rng.h"
+#include "retort/dist/world.h"
 #include "retort/plot/curves.h"
 #include "retort/train/checkpoint.h"
+#include "retort/train/distill_loop.h"
 #include "retort/train/metrics_log.h"
 #include "retort/run/progress.h"
 #include "retort/run/run_folder.h"
@@ -108,7 +111,7 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
                                 const std::string& config_text) {
   const auto t0 = std::chrono::steady_clock::now();
   auto cfg = cfg_in;
-  const auto device = start_run(out, cfg.runtime);
+  const auto device = start_run(out, cfg.runtime, /*data_parallel=*/true);
   auto train = load_dataset(cfg.data, "train");
   auto test = load_dataset(cfg.data, "test");
   check_labelled(train, "train");
@@ -133,15 +136,24 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
   const auto ckpt = out / "checkpoint.pt";
   int64_t step = 0;
   if (std::filesystem::exists(ckpt)) step = load_checkpoint(ckpt, parts, rng, config_text);
+  // Data parallelism (dist/world.h): [evaluator] batch is the global batch. Every rank draws all of
+  // it (indices and augmentation) from the one seeded stream and trains on its slice; the batch
+  // norms use the global batch's statistics, so N ranks compute what one process does.
+  const World& w = world();
+  const auto [b0, b1] = rank_slice(cfg.batch, "evaluator.batch");
+  broadcast_from_rank0(model->parameters());
+  broadcast_from_rank0(model->buffers());
   seconds.resume(t0);
-  write_text_atomic(out / "config.resolved.toml", config_text);  // after the check: a refused run changes nothing
+  write_resolved_config(out, config_text);  // after the check: a refused run changes nothing
 
   auto train_x = train.images.to(device), train_y = train.labels.to(device);
   const int64_t monitor_n = std::min(cfg.monitor, test.images.size(0));
   auto monitor_x = test.images.narrow(0, 0, monitor_n), monitor_y = test.labels.narrow(0, 0, monitor_n);
 
-  MetricsLog log(out, step);
-  ProgressBar bar("evaluator", cfg.steps, step, progress);
+  std::optional<MetricsLog> log;
+  if (w.writes()) log.emplace(out, step);
+  ProgressBar bar("evaluator", cfg.steps, step, progress && w.writes());
+  const auto params = model->parameters();
   double loss_sum = 0, acc_sum = 0;
   int64_t window = 0;
   model->train();
@@ -149,12 +161,13 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
     double lr = learning_rate(cfg, step);
     set_lr(opt, lr);
     auto idx = rng.randint(0, train_x.size(0), {cfg.batch}).to(device);
-    auto x = augment(train_x.index_select(0, idx), cfg, rng);
-    auto y = train_y.index_select(0, idx);
+    auto x = augment(train_x.index_select(0, idx), cfg, rng).slice(0, b0, b1);
+    auto y = train_y.index_select(0, idx).slice(0, b0, b1);
     auto logits = model->forward(x);
     auto loss = torch::nn::functional::cross_entropy(logits, y);
     opt.zero_grad();
     loss.backward();
+    finalize_gradients(params, /*clip=*/0, "evaluator", step);  // the mean over the ranks
     opt.step();
     double l = loss.item<double>();
     if (!std::isfinite(l)) throw NonFiniteError(fmt::format("evaluator step {}: non-finite loss", step));
@@ -163,16 +176,19 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
     ++window;
     ++step;
     if (step % cfg.log_every == 0 || step == cfg.steps) {
-      std::map<std::string, double> row{{"loss", loss_sum / window}, {"train_acc", acc_sum / window}, {"lr", lr}};
-      if (monitor_n > 0) row["monitor_acc"] = accuracy(model, monitor_x, monitor_y, device);
-      log.write(step, row);
-      bar.update(step, fmt::format("loss {:.3f}", loss_sum / window));
+      const double mean_loss = mean_over_ranks(loss_sum / window), mean_acc = mean_over_ranks(acc_sum / window);
+      if (log) {
+        std::map<std::string, double> row{{"loss", mean_loss}, {"train_acc", mean_acc}, {"lr", lr}};
+        if (monitor_n > 0) row["monitor_acc"] = accuracy(model, monitor_x, monitor_y, device);
+        log->write(step, row);
+      }
+      bar.update(step, fmt::format("loss {:.3f}", mean_loss));
       loss_sum = acc_sum = 0;
       window = 0;
     } else {
       bar.update(step);
     }
-    if (cfg.checkpoint_every > 0 && (step % cfg.checkpoint_every == 0 || step == cfg.steps)) {
+    if (cfg.checkpoint_every > 0 && (step % cfg.checkpoint_every == 0 || step == cfg.steps) && w.writes()) {
       seconds.seconds = seconds.now();
       save_checkpoint(ckpt, parts, step, rng, config_text);
     }
@@ -180,6 +196,8 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
   bar.finish();
 
   EvaluatorReport report;
+  report.steps = step;
+  if (!w.writes()) return report;  // rank 0 scores and writes
   report.test_accuracy = accuracy(model, test.images, test.labels, device);
   report.steps = step;
   report.train_size = train.images.size(0);

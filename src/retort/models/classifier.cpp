@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "retort/core/error.h"
+#include "retort/dist/batch_norm.h"
 #include "retort/io/safetensors.h"
 
 namespace retort {
@@ -57,22 +58,26 @@ void ClassifierImpl::check_input(const torch::Tensor& x) const {
                             opts_.resolution, c10::str(x.sizes())));
 }
 
-torch::Tensor ClassifierImpl::trunk(const torch::Tensor& x) {
+torch::Tensor ClassifierImpl::run_convs(const torch::Tensor& x, std::vector<torch::Tensor>* relu_outputs) {
   check_input(x);
-  return torch::relu(fc(convs->forward(x)));
+  auto h = x;
+  for (auto& m : *convs) {
+    if (relu_outputs && m.ptr()->as<torch::nn::FlattenImpl>()) break;
+    // Data parallelism: in training each rank normalises with the global batch's statistics.
+    if (auto* bn = m.ptr()->as<torch::nn::BatchNorm2dImpl>()) h = batch_norm_over_ranks(*bn, h);
+    else h = m.forward(h);
+    if (relu_outputs && m.ptr()->as<torch::nn::ReLUImpl>()) relu_outputs->push_back(h);
+  }
+  return h;
 }
+
+torch::Tensor ClassifierImpl::trunk(const torch::Tensor& x) { return torch::relu(fc(run_convs(x, nullptr))); }
 
 torch::Tensor ClassifierImpl::features(const torch::Tensor& x) { return trunk(x); }
 
 std::vector<torch::Tensor> ClassifierImpl::conv_features(const torch::Tensor& x) {
-  check_input(x);
   std::vector<torch::Tensor> out;
-  auto h = x;
-  for (auto& m : *convs) {
-    if (m.ptr()->as<torch::nn::FlattenImpl>()) break;
-    h = m.forward(h);
-    if (m.ptr()->as<torch::nn::ReLUImpl>()) out.push_back(h);
-  }
+  run_convs(x, &out);
   return out;
 }
 

@@ -40,6 +40,9 @@ class ClassifierImpl : public torch::nn::Module {
 
  private:
   torch::Tensor trunk(const torch::Tensor& x);
+  // The conv stages (through the flatten); with `relu_outputs`, stops before the flatten and
+  // collects each stage's activations.
+  torch::Tensor run_convs(const torch::Tensor& x, std::vector<torch::Tensor>* relu_outputs);
   void check_input(const torch::Tensor& x) const;
 
   ClassifierOptions opts_;

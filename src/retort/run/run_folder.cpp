@@ -25,7 +25,8 @@ void create_output_folder(const std::filesystem::path& dir) {
 torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime, bool data_parallel) {
   if (const int ranks = launched_world_size(); !data_parallel && ranks > 1)
     throw ConfigError(fmt::format("WORLD_SIZE = {}: this command runs on one process; launch it without torchrun "
-                                  "(train-teacher, train-nvs-teacher, distill and distill-nvs run data-parallel)",
+                                  "(train-teacher, train-nvs-teacher, train-evaluator, distill, distill-nvs and bench-gmm run "
+                                  "data-parallel)",
                                   ranks));
   create_output_folder(out);
   apply_runtime(runtime);
@@ -44,6 +45,18 @@ void write_text_atomic(const std::filesystem::path& path, const std::string& tex
     if (!out) throw IoError(fmt::format("{}: cannot write", tmp.string()));
   }
   std::filesystem::rename(tmp, path);
+}
+
+void write_resolved_config(const std::filesystem::path& out, const std::string& config_text) {
+  const World& w = world();
+  if (!w.writes()) return;
+  std::string text = config_text;
+  if (w.distributed()) {
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    text += fmt::format("# run at world size {} ({}, launched by torchrun): the batch keys are global batches, each "
+                        "rank trains on batch / {}\n", w.size, w.backend, w.size);
+  }
+  write_text_atomic(out / "config.resolved.toml", text);
 }
 
 std::string run_identity(const std::string& resolved_toml, const std::filesystem::path& teacher) {

@@ -19,6 +19,9 @@ void create_output_folder(const std::filesystem::path& dir);
 torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime, bool data_parallel = false);
 // Atomic text file write (tmp + rename).
 void write_text_atomic(const std::filesystem::path& path, const std::string& text);
+// `out`/config.resolved.toml of a (possibly data-parallel) run, by rank 0 alone: the resolved config,
+// and at world size N > 1 a last comment line recording N (its batch keys are global batches).
+void write_resolved_config(const std::filesystem::path& out, const std::string& config_text);
 // A run's identity: its resolved config, then the teacher's fingerprint, so a teacher retrained in
 // place starts its runs afresh instead of resuming them. Checkpoints and kept results store it.
 std::string run_identity(const std::string& resolved_toml, const std::filesystem::path& teacher);

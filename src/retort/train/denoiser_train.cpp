@@ -85,7 +85,7 @@ DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& mo
     broadcast_from_rank0(m->buffers());
   }
   // Rank 0 alone writes; after the check, so a refused run changes nothing.
-  if (w.writes()) write_text_atomic(out / "config.resolved.toml", config_text);
+  write_resolved_config(out, config_text);
   seconds.resume(t0);
   std::optional<MetricsLog> log;
   if (w.writes()) log.emplace(out, step);

@@ -223,7 +223,7 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
     fresh = fresh && !fs::exists(ckpt);
     require_within_steps(ckpt, require_same_config(ckpt, config_text, same_run), steps);
   }
-  if (w.writes()) write_text_atomic(out / "config.resolved.toml", config_text);  // after the checks: a refused run changes nothing
+  write_resolved_config(out, config_text);  // after the checks: a refused run changes nothing
   const int64_t ema_prior = !cfg.init.empty() && fresh ? warm_start(cfg, plan, student, fake, disc, average) : 0;
 
   auto plot_losses = [&](const fs::path& dir, const std::string& title) {
