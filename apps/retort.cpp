@@ -234,7 +234,8 @@ int main(int argc, char** argv) {
 
   std::string prompt, prompts;
   auto* gen3d = app.add_subcommand("generate3d", "Text-to-3D by score distillation (ASD Algorithm 1; SDS, VSD): a "
-                                                 "radiance field, views.png, turntable.gif, mesh.obj/.ply");
+                                                 "radiance field, views.png, turntable.gif, mesh.obj/.ply (one process: it optimises one "
+                                                 "scene, so it does not run under torchrun)");
   add_run_options(gen3d, config, sets, out, no_progress, "configs/text3d.toml");
   gen3d->add_option("--prompt", prompt, "e.g. \"a red torus\" (overrides the config's prompt)");
   gen3d->add_option("--method", method, "asd, vsd or sds (overrides generate3d.method)");
