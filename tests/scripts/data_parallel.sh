@@ -2,6 +2,7 @@
 # Data parallelism on c10d/Gloo, launched by torchrun (issue 20), at tiny sizes on loopback:
 #  1. 2 ranks with the global batch split in halves reach the weights of 1 rank with the whole batch,
 #     within float tolerance (the two halves' gradients are summed in another order than one batch's);
+#     so do two "hosts" (two torchrun agents, --nnodes 2, at a c10d rendezvous on loopback);
 #  2. a run stopped at 2 ranks continues at 1 rank to the same weights (the batch is global);
 #  3. one rank killed with SIGKILL, or stopped (SIGSTOP): the other ends with a clear error at once,
 #     or after runtime.dist_timeout, instead of hanging;
@@ -44,6 +45,17 @@ $diff_py one/teacher.safetensors two/teacher.safetensors 1e-4
 ls one > one.files
 ls two > two.files
 cmp one.files two.files || { echo "the 2-rank run folder holds other files"; exit 1; }
+
+echo "== 1b. two \"hosts\": two torchrun agents (--nnodes 2) meeting at a c10d rendezvous on 127.0.0.1"
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+for h in 0 1; do
+  "$torchrun" --nnodes 2 --nproc_per_node 1 --rdzv_backend c10d --rdzv_endpoint 127.0.0.1:$port --rdzv_id hosts \
+    --redirects 1 --tee 1 --no_python "$bin" train-teacher --config tiny.toml --out hosts --no-progress > host$h.log 2>&1 &
+  eval "host$h=\$!"
+done
+wait $host0 || { cat host0.log; exit 1; }
+wait $host1 || { cat host1.log; exit 1; }
+$diff_py one/teacher.safetensors hosts/teacher.safetensors 1e-4
 
 echo "== 2. stopped at two ranks, continued at one"
 two "$bin" train-teacher --config tiny.toml --out mixed --stop-after 100 --no-progress > mixed2.log 2>&1 || { cat mixed2.log; exit 1; }
