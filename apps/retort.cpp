@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -66,6 +67,9 @@ int report(const char* kind, const std::string& what, int code) {
 
 int main(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
+  // A file over the size limit (ulimit -f, a quota) then fails its write with EFBIG, which the
+  // writers report naming the file, instead of the signal killing the run mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"retort: score-distillation toolkit (SDS, VSD, ASD, DMD, DMD2, softened RKL, f-divergences)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "retort 0.1");

@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "retort/core/error.h"
+#include "retort/io/atomic_file.h"
 
 namespace retort {
 namespace {
@@ -139,11 +142,9 @@ void save_safetensors(const fs::path& path, const std::map<std::string, torch::T
   }
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned, as the reference writer does
 
-  auto tmp = path;
-  tmp += ".tmp";
-  {
+  write_file_atomically(path, [&](const fs::path& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(fmt::format("{}: cannot open for writing", tmp.string()));
+    if (!out) throw IoError(fmt::format("cannot open {}: {}", tmp.string(), std::strerror(errno)));
     uint64_t n = text.size();
     out.write(reinterpret_cast<const char*>(&n), 8);
     out.write(text.data(), std::streamsize(text.size()));
@@ -153,18 +154,8 @@ void save_safetensors(const fs::path& path, const std::map<std::string, torch::T
       out.write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
     }
     out.close();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw IoError(fmt::format("{}: write failed", tmp.string()));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError(fmt::format("{}: cannot rename {} into place: {}", path.string(), tmp.string(), ec.message()));
-  }
+    if (!out) throw IoError(std::strerror(errno));
+  });
 }
 
 std::map<std::string, torch::Tensor> load_safetensors(const fs::path& path, std::map<std::string, std::string>* metadata) {
@@ -216,8 +207,17 @@ std::map<std::string, torch::Tensor> load_safetensors(const fs::path& path, std:
   return out;
 }
 
+std::string first_non_finite(const std::map<std::string, torch::Tensor>& tensors) {
+  for (const auto& [name, t] : tensors)
+    if (t.defined() && t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) return name;
+  return "";
+}
+
 void save_module(const fs::path& path, torch::nn::Module& m, const std::map<std::string, std::string>& metadata) {
-  save_safetensors(path, module_tensors(m), metadata);
+  auto tensors = module_tensors(m);
+  if (auto bad = first_non_finite(tensors); !bad.empty())
+    throw NonFiniteError(fmt::format("{}: not written: tensor {} holds a NaN or infinite value", path.string(), bad));
+  save_safetensors(path, tensors, metadata);
 }
 
 void load_module(const fs::path& path, torch::nn::Module& m) {
@@ -240,6 +240,9 @@ void load_module(const fs::path& path, torch::nn::Module& m) {
     if (!unexpected.empty()) parts.push_back("unexpected in file: " + name_list(unexpected));
     throw IoError(fmt::format("{}: does not match the model: {}", path.string(), fmt::join(parts, "; ")));
   }
+  if (auto bad = first_non_finite(file); !bad.empty())
+    throw IoError(fmt::format("{}: tensor {} holds a NaN or infinite value; refusing weights that cannot be right",
+                              path.string(), bad));
   torch::NoGradGuard no_grad;
   for (auto& [name, t] : model) t.copy_(file.at(name));
 }

@@ -22,13 +22,18 @@ void save_safetensors(const std::filesystem::path& path, const std::map<std::str
 std::map<std::string, torch::Tensor> load_safetensors(const std::filesystem::path& path,
                                                       std::map<std::string, std::string>* metadata = nullptr);
 
+// The name of the first floating-point tensor holding a NaN or an infinity; "" when there is none.
+std::string first_non_finite(const std::map<std::string, torch::Tensor>& tensors);
+
 // All defined parameters and buffers, under the names LibTorch gives them ("trunk.in_proj.weight").
+// NonFiniteError (and no file) when one holds a NaN or an infinity: weights are never written so.
 void save_module(const std::filesystem::path& path, torch::nn::Module& m,
                  const std::map<std::string, std::string>& metadata = {});
 
 // Strict: the file must hold exactly the module's parameters and buffers, each with the module's
 // shape; values are converted to the module's dtype and device. On any mismatch nothing is copied
-// and the IoError lists missing names, unexpected names and shape mismatches.
+// and the IoError lists missing names, unexpected names and shape mismatches, or names the first
+// tensor holding a NaN or an infinity.
 void load_module(const std::filesystem::path& path, torch::nn::Module& m);
 
 }  // namespace retort

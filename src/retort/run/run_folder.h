@@ -13,8 +13,13 @@ namespace retort {
 // Creates `dir` and its parents and checks it can be written; IoError naming it when either fails.
 // The one way an output folder is made.
 void create_output_folder(const std::filesystem::path& dir);
-// The start of every command that writes a run folder: creates `out`, applies the thread policy
-// and returns the device. A `data_parallel` command joins torchrun's process group (dist/world.h)
+// Holds `dir`/.lock (an flock) for the rest of the process, so a second process started on the
+// same folder is refused with an IoError naming the holder's pid. The kernel drops the lock when its
+// holder dies, so the folder of a killed run is taken over (a line on stderr says so). Calling it
+// again for a folder this process holds does nothing.
+void lock_output_folder(const std::filesystem::path& dir);
+// The start of every command that writes a run folder: creates and locks `out` (rank 0), applies
+// the thread policy and returns the device. A `data_parallel` command joins torchrun's process group (dist/world.h)
 // and gets its rank's device; any other command refuses to run as one of several ranks.
 torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime, bool data_parallel = false);
 // Atomic text file write (tmp + rename).

@@ -147,6 +147,7 @@ std::string fmt_row(const std::string& method, const std::string& prompt, const 
 
 std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progress, const std::string& config_text) {
   create_output_folder(out);
+  lock_output_folder(out);
   if (!fs::exists(cfg.evaluator)) throw IoError(fmt::format("{}: evaluator not found", cfg.evaluator.string()));
   auto clf = load_classifier(cfg.evaluator);
   if (clf->options().num_classes != kNumObjectClasses || clf->options().channels != 3)

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -10,6 +12,8 @@
 #include <toml++/toml.h>
 
 #include "retort/core/error.h"
+#include "retort/io/atomic_file.h"
+#include "retort/io/safetensors.h"
 
 namespace retort {
 namespace {
@@ -26,6 +30,15 @@ std::string tensor_string(const torch::Tensor& t) {
 
 void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, int64_t step,
                      const Rng& rng, const std::string& config_text) {
+  // A diverged model is never checkpointed: the last good checkpoint stays the one a rerun resumes.
+  for (const auto& [name, m] : parts.modules) {
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& p : m->named_parameters()) tensors[p.key()] = p.value();
+    for (const auto& b : m->named_buffers()) tensors[b.key()] = b.value();
+    if (auto bad = first_non_finite(tensors); !bad.empty())
+      throw NonFiniteError(fmt::format("step {}: {}.{} holds a NaN or infinite value; {} not written, the previous "
+                                       "checkpoint is kept", step, name, bad, path.string()));
+  }
   torch::serialize::OutputArchive ar;
   ar.write("step", torch::tensor(step));
   ar.write("rng", rng.state());
@@ -41,14 +54,18 @@ void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& p
     ar.write("optim." + name, sub);
   }
   for (const auto& [name, v] : parts.scalars) ar.write("scalar." + name, torch::tensor(*v, torch::kFloat64));
-  auto tmp = path;
-  tmp += ".tmp";
-  try {
-    ar.save_to(tmp.string());
-  } catch (const c10::Error& e) {
-    throw IoError(fmt::format("{}: cannot write checkpoint", tmp.string()));
-  }
-  std::filesystem::rename(tmp, path);
+  // Serialised in memory first: LibTorch's file writer aborts the process when a write fails (its
+  // destructor throws again while the first error unwinds), so the bytes go out through a stream
+  // whose failure is an ordinary error.
+  std::ostringstream bytes;
+  ar.save_to(bytes);
+  write_file_atomically(path, [&](const std::filesystem::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    const auto& b = bytes.str();
+    out.write(b.data(), std::streamsize(b.size()));
+    out.close();
+    if (!out) throw IoError(std::strerror(errno));
+  });
 }
 
 namespace {
