@@ -23,6 +23,7 @@
 #include "retort/nvs/scene_dataset.h"
 #include "retort/io/average_weights.h"
 #include "retort/render/world_dataset.h"
+#include "retort/report/run_report.h"
 #include "retort/text3d/commands.h"
 
 namespace {
@@ -56,6 +57,34 @@ void collective_summary(std::chrono::steady_clock::time_point t0) {
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "rank %d of %d: %.1f s of %.1f s in collectives (%s)\n", retort::world().rank,
                retort::world().size, retort::collective_seconds(), total, retort::world().backend.c_str());
+}
+
+// The command line as it could be pasted back into a shell.
+std::string command_line(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                         "-_./=:,+@%") == std::string::npos;
+    if (!plain) {
+      std::string q = "'";
+      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      a = q + "'";
+    }
+    line += (i ? " " : "") + a;
+  }
+  return line;
+}
+
+// A run folder's report.html after its command (rank 0); a report that cannot be written is a
+// warning, never the command's failure.
+void report_run(const std::string& out, const retort::ReportStatus& status) {
+  if (out.empty() || !retort::world().writes() || !std::filesystem::is_directory(out)) return;
+  try {
+    retort::write_run_report(out, status);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "retort: warning: %s/report.html not written: %s\n", out.c_str(), e.what());
+  }
 }
 
 int report(const char* kind, const std::string& what, int code) {
@@ -98,6 +127,13 @@ int main(int argc, char** argv) {
   step->add_option("--warmup", step_opts.warmup, "untimed steps first")->check(CLI::Range(0, 1 << 24));
   step->add_option("--threads", step_opts.runtime.torch_threads, "LibTorch threads (0 = all cores)");
   step->add_option("--blas-threads", step_opts.runtime.blas_threads, "BLAS threads");
+
+  std::vector<std::string> report_dirs;
+  std::string report_index;
+  auto* report_cmd = app.add_subcommand("report", "(Re)build report.html in run or benchmark folders (status, curves, "
+                                                  "pictures, results, files), and an index over them");
+  report_cmd->add_option("dirs", report_dirs, "run or benchmark folders")->required()->check(CLI::ExistingDirectory);
+  report_cmd->add_option("--index", report_index, "also write this index page over the folders (a sortable table)");
 
   retort::AllReduceBenchOptions allreduce_opts;
   auto* allreduce = app.add_subcommand("bench-allreduce", "Time the gradient all-reduce of data-parallel training "
@@ -305,11 +341,20 @@ int main(int argc, char** argv) {
         std::cout << retort::config_markdown(config_command);
     } else if (*step) {
       std::cout << retort::run_step_bench(step_opts) << std::endl;
+    } else if (*report_cmd) {
+      for (const auto& d : report_dirs) std::cout << retort::write_run_report(d).string() << "\n";
+      if (!report_index.empty()) {
+        retort::write_report_index(report_index, {report_dirs.begin(), report_dirs.end()});
+        std::cout << report_index << "\n";
+      }
     } else if (*allreduce) {
       if (auto line = retort::run_allreduce_bench(allreduce_opts); !line.empty()) std::cout << line << std::endl;
     }
   } catch (const retort::ConfigError& e) {
     return report("config error: ", e.what(), 2);
+  } catch (const retort::NonFiniteError& e) {
+    report_run(out, {"failed", command_line(argc, argv), e.what(), true});
+    return report("error: ", e.what(), 1);
   } catch (const retort::IoError& e) {
     return report("I/O error: ", e.what(), 3);
   } catch (const retort::Error& e) {
@@ -320,5 +365,6 @@ int main(int argc, char** argv) {
     return report("error: ", e.what(), 1);
   }
   collective_summary(started);
+  report_run(out, {"", command_line(argc, argv), "", true});
   return 0;
 }

@@ -14,6 +14,7 @@ PACKAGES=(
   libgd-dev               # animated GIF turntables of radiance fields
   libgtest-dev
   python3-skimage         # the reference SSIM the tests check ours against
+  chromium                # renders report.html headless in the tests (a real browser)
   dataset-fashion-mnist   # the default image data set
 )
 missing=()

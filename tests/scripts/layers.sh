@@ -8,6 +8,7 @@ allowed() {
     io) echo "core io" ;;
     dist) echo "core dist" ;;
     run) echo "core io dist run" ;;
+    report) echo "core io dist run report" ;;
     diffusion) echo "core diffusion" ;;
     data) echo "core data" ;;
     models) echo "core io dist diffusion models" ;;
