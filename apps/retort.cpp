@@ -24,6 +24,7 @@
 #include "retort/io/average_weights.h"
 #include "retort/render/world_dataset.h"
 #include "retort/report/run_report.h"
+#include "retort/run/run_folder.h"
 #include "retort/text3d/commands.h"
 
 namespace {
@@ -290,6 +291,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  // A long run's report.html is rewritten at its checkpoints, at most every 30 s.
+  retort::set_checkpoint_observer([&, last = std::chrono::steady_clock::time_point{}]() mutable {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last < std::chrono::seconds(30)) return;
+    last = now;
+    report_run(out, {"running", command_line(argc, argv), "", true});
+  });
   try {
     const retort::RunRequest run{out, !no_progress};
     auto parsed = [&] { return retort::ConfigNode::from_file(config, sets); };

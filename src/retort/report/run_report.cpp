@@ -304,7 +304,7 @@ fs::path write_run_report(const fs::path& dir, const ReportStatus& status) {
   if (newest) {
     const auto m = read_metrics(dir / *newest);
     if (!m.rows.empty()) {
-      body += fmt::format(" step {}", fmt_value(m.rows.back()[0]));
+      body += fmt::format(" step {:.0f}", m.rows.back()[0]);
       const auto s = std::find(m.columns.begin(), m.columns.end(), "seconds");
       if (s != m.columns.end()) body += fmt::format(", {} s of training", fmt_value(m.rows.back()[s - m.columns.begin()]));
     }

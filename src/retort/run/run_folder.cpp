@@ -117,6 +117,19 @@ void write_resolved_config(const std::filesystem::path& out, const std::string& 
   write_text_atomic(out / "config.resolved.toml", text);
 }
 
+namespace {
+std::function<void()>& checkpoint_observer() {
+  static std::function<void()> f;
+  return f;
+}
+}  // namespace
+
+void set_checkpoint_observer(std::function<void()> observer) { checkpoint_observer() = std::move(observer); }
+
+void checkpoint_written() {
+  if (checkpoint_observer()) checkpoint_observer()();
+}
+
 std::string run_identity(const std::string& resolved_toml, const std::filesystem::path& teacher) {
   return resolved_toml + "# teacher " + file_fingerprint(teacher) + "\n";
 }

@@ -2,6 +2,7 @@
 // atomically, and the run's identity (what makes a checkpoint or a kept result belong to a run).
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <torch/torch.h>
@@ -27,6 +28,10 @@ void write_text_atomic(const std::filesystem::path& path, const std::string& tex
 // `out`/config.resolved.toml of a (possibly data-parallel) run, by rank 0 alone: the resolved config,
 // and at world size N > 1 a last comment line recording N (its batch keys are global batches).
 void write_resolved_config(const std::filesystem::path& out, const std::string& config_text);
+// Every checkpoint a run writes calls checkpoint_written() (train/checkpoint.cpp); the CLI sets an
+// observer that rewrites the run's report.html, so a long run's report shows its progress.
+void set_checkpoint_observer(std::function<void()> observer);
+void checkpoint_written();
 // A run's identity: its resolved config, then the teacher's fingerprint, so a teacher retrained in
 // place starts its runs afresh instead of resuming them. Checkpoints and kept results store it.
 std::string run_identity(const std::string& resolved_toml, const std::filesystem::path& teacher);

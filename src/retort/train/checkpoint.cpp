@@ -14,6 +14,7 @@
 #include "retort/core/error.h"
 #include "retort/io/atomic_file.h"
 #include "retort/io/safetensors.h"
+#include "retort/run/run_folder.h"
 
 namespace retort {
 namespace {
@@ -66,6 +67,7 @@ void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& p
     out.close();
     if (!out) throw IoError(std::strerror(errno));
   });
+  checkpoint_written();
 }
 
 namespace {
