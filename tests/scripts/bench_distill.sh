@@ -12,21 +12,7 @@ mkdir -p "$work"
 cd "$work"
 cp "$src/tests/scripts/tiny_teacher.toml" teacher.toml
 printf '[train]\nsteps = 30\nbatch = 16\nlog_every = 10\n' >> teacher.toml
-cat > evaluator.toml <<'TOML'
-[data]
-source = "fashion-mnist"
-resolution = 8
-[evaluator]
-steps = 30
-batch = 64
-warmup = 5
-width = 8
-feature_dim = 16
-log_every = 10
-monitor = 100
-[runtime]
-threads = 1
-TOML
+cp "$src/tests/scripts/tiny_evaluator.toml" evaluator.toml
 cat > bench.toml <<'TOML'
 teacher = "teacher/teacher.safetensors"
 evaluator = "evaluator/evaluator.safetensors"

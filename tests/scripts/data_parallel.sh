@@ -223,22 +223,7 @@ if $diff_py nvs1/nvs-teacher.safetensors fvgen-one/student.safetensors 1e-3 > mo
 fi
 
 echo "== 8. the evaluator (batch norm over the global batch), 2 ranks against 1"
-cat > evaluator.toml <<'TOML'
-[data]
-source = "fashion-mnist"
-resolution = 8
-[evaluator]
-steps = 30
-batch = 64
-warmup = 5
-width = 8
-feature_dim = 16
-log_every = 10
-checkpoint_every = 10
-monitor = 100
-[runtime]
-threads = 1
-TOML
+cp "$here/tiny_evaluator.toml" evaluator.toml
 "$bin" train-evaluator --config evaluator.toml --out ev-one --no-progress > ev-one.log 2>&1 || { cat ev-one.log; exit 1; }
 two "$bin" train-evaluator --config evaluator.toml --out ev-two --no-progress > ev-two.log 2>&1 || { cat ev-two.log; exit 1; }
 # running_mean/var are compared too: with per-rank statistics they would be a half batch's.

@@ -15,7 +15,7 @@ allowed() {
     render) echo "core io dist run data render" ;;
     field) echo "core io render field" ;;
     eval) echo "core io models render eval" ;;
-    plot) echo "core models plot" ;;
+    plot) echo "core io models plot" ;;
     generators | distill) echo "core io dist run diffusion data models render field eval plot $1" ;;
     train) echo "core io dist run diffusion data models render field eval plot generators distill train" ;;
     image | text3d | nvs) echo "core io dist run diffusion data models render field eval plot generators distill train $1" ;;

@@ -12,22 +12,8 @@ browser=${CHROMIUM:-/usr/bin/chromium}
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-cat > evaluator.toml <<'TOML'
-[data]
-source = "fashion-mnist"
-resolution = 8
-[evaluator]
-steps = 30
-batch = 32
-warmup = 5
-width = 8
-feature_dim = 16
-log_every = 5
-monitor = 100
-[runtime]
-threads = 1
-TOML
-"$bin" train-evaluator --config evaluator.toml --out ev --no-progress > ev.log 2>&1 || { cat ev.log; exit 1; }
+cp "$here/tiny_evaluator.toml" evaluator.toml
+"$bin" train-evaluator --config evaluator.toml --out ev --set evaluator.log_every=5 --no-progress > ev.log 2>&1 || { cat ev.log; exit 1; }
 "$bin" bench-gmm --config "$here/../../configs/gmm-ring8.toml" --out gmm --set defaults.steps=20 --no-progress > gmm.log 2>&1 ||
   { cat gmm.log; exit 1; }
 for f in ev/report.html gmm/report.html gmm/runs/dmd2-network/report.html; do

@@ -17,21 +17,7 @@ steps = 30
 batch = 16
 log_every = 10
 TOML
-cat > evaluator.toml <<'TOML'
-[data]
-source = "fashion-mnist"
-resolution = 8
-[evaluator]
-steps = 30
-batch = 64
-warmup = 5
-width = 8
-feature_dim = 16
-log_every = 10
-monitor = 100
-[runtime]
-threads = 1
-TOML
+cp "$src/tests/scripts/tiny_evaluator.toml" evaluator.toml
 cat > distill.toml <<'TOML'
 teacher = "teacher/teacher.safetensors"
 [data]

@@ -2,6 +2,7 @@
 
 #include <cairo.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "retort/core/error.h"
+#include "retort/io/metrics_csv.h"
 #include "retort/plot/cairo_util.h"
 
 namespace retort {
@@ -248,48 +250,13 @@ void plot_curves(const std::filesystem::path& png, const std::string& title, con
 
 void plot_metrics_csv(const std::filesystem::path& csv, const std::filesystem::path& png,
                       const std::vector<std::string>& columns, const std::string& title, bool log_y) {
-  std::ifstream in(csv);
-  if (!in) throw IoError(fmt::format("{}: cannot read metrics CSV", csv.string()));
-  auto split = [](const std::string& line) {
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    std::string cell;
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    if (!line.empty() && line.back() == ',') cells.push_back("");  // a trailing blank cell
-    return cells;
-  };
-  std::string line;
-  if (!std::getline(in, line)) throw Error(fmt::format("{}: empty metrics CSV", csv.string()));
-  auto header = split(line);
-  if (header.empty() || header[0] != "step")
-    throw Error(fmt::format("{}: the first column must be 'step'; header is '{}'", csv.string(), line));
-  std::vector<size_t> index;
-  for (const auto& col : columns) {
-    auto it = std::find(header.begin() + 1, header.end(), col);
-    if (it == header.end())
-      throw Error(fmt::format("{}: no column '{}' (columns: {})", csv.string(), col, line));
-    index.push_back(size_t(it - header.begin()));
-  }
+  const auto table = read_metrics_csv(csv);
+  const auto steps = table.column("step");
   std::vector<Curve> curves;
-  for (const auto& col : columns) curves.push_back({col, {}, {}});
-  auto number = [&](const std::string& cell, int64_t line_no) {
-    if (cell.empty()) return kNaN;
-    try {
-      size_t used = 0;
-      double v = std::stod(cell, &used);
-      if (used == cell.size()) return v;
-    } catch (const std::exception&) {
-    }
-    throw Error(fmt::format("{}:{}: '{}' is not a number", csv.string(), line_no, cell));
-  };
-  for (int64_t line_no = 2; std::getline(in, line); ++line_no) {
-    if (line.empty()) continue;
-    auto cells = split(line);
-    double step = number(cells[0], line_no);
-    for (size_t c = 0; c < columns.size(); ++c) {
-      curves[c].x.push_back(step);
-      curves[c].y.push_back(index[c] < cells.size() ? number(cells[index[c]], line_no) : kNaN);
-    }
+  for (const auto& col : columns) {
+    if (std::find(table.columns.begin() + 1, table.columns.end(), col) == table.columns.end())
+      throw Error(fmt::format("{}: no column '{}' (columns: {})", csv.string(), col, fmt::join(table.columns, ",")));
+    curves.push_back({col, steps, table.column(col)});
   }
   plot_curves(png, title, "step", columns.size() == 1 ? columns[0] : "value", curves, log_y);
 }

@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "retort/io/metrics_csv.h"
 #include "retort/run/run_folder.h"
 
 namespace fs = std::filesystem;
@@ -70,25 +71,14 @@ double parse_number(const std::string& s) {
   }
 }
 
-struct Metrics {
-  std::vector<std::string> columns;  // columns[0] is "step"
-  std::vector<std::vector<double>> rows;
-};
-
-Metrics read_metrics(const fs::path& csv) {
-  Metrics m;
-  std::ifstream in(csv);
-  std::string line;
-  if (!std::getline(in, line)) return m;
-  m.columns = split(line, ',');
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::vector<double> row;
-    for (const auto& cell : split(line, ',')) row.push_back(parse_number(trim(cell)));
-    row.resize(m.columns.size(), std::numeric_limits<double>::quiet_NaN());
-    m.rows.push_back(row);
+// A metrics file the report cannot read is shown as such, not as the report's failure.
+MetricsTable read_metrics(const fs::path& csv, std::string* problem = nullptr) {
+  try {
+    return read_metrics_csv(csv);
+  } catch (const std::exception& e) {
+    if (problem) *problem = e.what();
+    return {};
   }
-  return m;
 }
 
 std::string fmt_value(double v) { return std::isfinite(v) ? fmt::format("{:.3g}", v) : "—"; }
@@ -323,7 +313,9 @@ fs::path write_run_report(const fs::path& dir, const ReportStatus& status) {
   std::string charts;
   for (const auto& f : files) {
     if (f.filename() != "metrics.csv" || (!f.parent_path().empty() && *f.begin() == "runs")) continue;
-    const auto m = read_metrics(dir / f);
+    std::string problem;
+    const auto m = read_metrics(dir / f, &problem);
+    if (!problem.empty()) charts += "<p class=\"missing\">" + html_escape(problem) + "</p>";
     std::vector<double> steps;
     for (const auto& r : m.rows) steps.push_back(r[0]);
     for (size_t c = 1; c < m.columns.size(); ++c) {
