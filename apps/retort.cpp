@@ -24,6 +24,7 @@
 #include "retort/io/average_weights.h"
 #include "retort/render/world_dataset.h"
 #include "retort/report/run_report.h"
+#include "retort/run/progress.h"
 #include "retort/run/run_folder.h"
 #include "retort/text3d/commands.h"
 
@@ -296,7 +297,7 @@ int main(int argc, char** argv) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last < std::chrono::seconds(30)) return;
     last = now;
-    report_run(out, {"running", command_line(argc, argv), "", true});
+    report_run(out, {"running", command_line(argc, argv), "", retort::latest_progress(), true});
   });
   try {
     const retort::RunRequest run{out, !no_progress};
@@ -361,7 +362,7 @@ int main(int argc, char** argv) {
   } catch (const retort::ConfigError& e) {
     return report("config error: ", e.what(), 2);
   } catch (const retort::NonFiniteError& e) {
-    report_run(out, {"failed", command_line(argc, argv), e.what(), true});
+    report_run(out, {"failed", command_line(argc, argv), e.what(), "", true});
     return report("error: ", e.what(), 1);
   } catch (const retort::IoError& e) {
     return report("I/O error: ", e.what(), 3);
@@ -373,6 +374,6 @@ int main(int argc, char** argv) {
     return report("error: ", e.what(), 1);
   }
   collective_summary(started);
-  report_run(out, {"", command_line(argc, argv), "", true});
+  report_run(out, {"", command_line(argc, argv), "", "", true});
   return 0;
 }

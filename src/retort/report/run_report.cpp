@@ -299,6 +299,7 @@ fs::path write_run_report(const fs::path& dir, const ReportStatus& status) {
       if (s != m.columns.end()) body += fmt::format(", {} s of training", fmt_value(m.rows.back()[s - m.columns.begin()]));
     }
   }
+  if (state == "running" && !status.progress.empty()) body += " · " + html_escape(status.progress);
   body += "</p>\n";
   if (!status.command.empty()) body += "<pre>" + html_escape(status.command) + "</pre>\n";
   if (!status.error.empty()) body += "<pre class=\"error\">" + html_escape(status.error) + "</pre>\n";

@@ -14,6 +14,7 @@ struct ReportStatus {
   std::string state;    // "finished", "failed", "running", "stopped"; empty: read from the folder
   std::string command;  // the command line, when known
   std::string error;    // a failed run's message
+  std::string progress;  // a running run's progress bar ("distill-nvs 120/600, ETA 9 min")
   bool self = false;    // written by the run's own process: its lock on the folder does not mean "running"
 };
 

@@ -18,12 +18,23 @@ ProgressBar::ProgressBar(std::string label, int64_t total, int64_t start, bool e
     : label_(std::move(label)), total_(total), start_(start), enabled_(enabled), tty_(isatty(STDERR_FILENO)),
       t0_(std::chrono::steady_clock::now()), last_draw_(t0_) {}
 
+namespace {
+std::string& latest() {
+  static std::string s;
+  return s;
+}
+}  // namespace
+
+std::string latest_progress() { return latest(); }
+
 void ProgressBar::update(int64_t done, const std::string& extra) {
-  if (!enabled_ || total_ <= 0) return;
+  if (total_ <= 0) return;
   auto now = std::chrono::steady_clock::now();
   double elapsed = std::chrono::duration<double>(now - t0_).count();
   double rate = elapsed > 0 ? double(done - start_) / elapsed : 0.0;
   double eta = rate > 0 ? double(total_ - done) / rate : -1;
+  latest() = fmt::format("{} {}/{}{}", label_, done, total_, eta >= 0 ? ", ETA " + format_duration(eta) : "");
+  if (!enabled_) return;
   double frac = double(done) / double(total_);
   if (tty_) {
     if (done < total_ && std::chrono::duration<double>(now - last_draw_).count() < 0.1) return;

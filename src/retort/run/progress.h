@@ -22,4 +22,8 @@ class ProgressBar {
 
 std::string format_duration(double seconds);
 
+// Where the newest progress bar of this process stands, shown or not ("train-teacher 1500/6000,
+// ETA 12 min"); empty before any. Run reports show it while a run is running.
+std::string latest_progress();
+
 }  // namespace retort
