@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "retort/report/run_report.h"
+#include "retort/run/progress.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -85,4 +86,15 @@ TEST(Report, ABenchmarkReportsAndLinksItsRuns) {
   const auto index = read(d.path / "index.html");
   EXPECT_NE(index.find("runs/sds%20particles/report.html"), std::string::npos);
   EXPECT_NE(index.find("<td>0.25</td>"), std::string::npos);  // the last logged loss
+}
+
+TEST(Report, ARunningRunShowsItsProgressBar) {
+  retort::ProgressBar bar("train-x", 10, 0, /*enabled=*/false);  // not drawn, still recorded
+  bar.update(5);
+  EXPECT_EQ(retort::latest_progress().rfind("train-x 5/10", 0), 0u) << retort::latest_progress();
+  retort::test::TempDir d("report-running");
+  write(d.path / "metrics.csv", "step,loss\n5,0.5\n");
+  const auto html = read(retort::write_run_report(d.path, {"running", "", "", retort::latest_progress()}));
+  EXPECT_NE(html.find("status running"), std::string::npos);
+  EXPECT_NE(html.find("train-x 5/10"), std::string::npos);
 }
