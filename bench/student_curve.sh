@@ -53,3 +53,5 @@ for steps in "$@"; do
 done
 [ "$(wc -l < "$raw_table")" -gt 2 ] && { echo "trained weights (student-raw.safetensors):"; cat "$raw_table"; echo; }
 cat "$table"
+# OUT/report.html: the curve tables (FID along training) beside the run's own report
+"$retort" report "$out" "$out/run" > /dev/null

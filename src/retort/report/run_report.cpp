@@ -303,8 +303,15 @@ fs::path write_run_report(const fs::path& dir, const ReportStatus& status) {
   body += "</p>\n";
   if (!status.command.empty()) body += "<pre>" + html_escape(status.command) + "</pre>\n";
   if (!status.error.empty()) body += "<pre class=\"error\">" + html_escape(status.error) + "</pre>\n";
-  for (const char* table : {"results.md"})
-    if (fs::exists(dir / table)) body += "<h2>Results</h2>\n" + markdown_tables(read_text(dir / table));
+  // The folder's own tables: results.md first, then any other (bench/student_curve.sh's curve.md:
+  // FID along training).
+  std::vector<fs::path> tables;
+  for (const auto& f : files)
+    if (!f.has_parent_path() && f.extension() == ".md") tables.push_back(f);
+  std::stable_partition(tables.begin(), tables.end(), [](const fs::path& f) { return f == "results.md"; });
+  for (const auto& t : tables)
+    body += "<h2>" + html_escape(t == "results.md" ? std::string("Results") : t.string()) + "</h2>\n" +
+            markdown_tables(read_text(dir / t));
   if (!inner.empty()) {
     body += "<h2>Runs</h2>\n<ul>";
     for (const auto& run : inner)
