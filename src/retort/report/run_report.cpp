@@ -1,9 +1,5 @@
 #include "retort/report/run_report.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -109,15 +105,7 @@ bool has_suffix(const fs::path& p, std::initializer_list<const char*> exts) {
 
 // "running" when another process holds DIR/.lock; else finished when a final product is there.
 std::string folder_state(const fs::path& dir, const std::vector<fs::path>& files, bool check_lock) {
-  const auto lock = dir / ".lock";
-  if (check_lock && fs::exists(lock)) {
-    const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
-      ::close(fd);
-      if (held) return "running";
-    }
-  }
+  if (check_lock && output_folder_in_use(dir)) return "running";
   static const std::vector<std::string> finals{"teacher.safetensors", "student.safetensors", "nvs-teacher.safetensors",
                                                "evaluator.safetensors", "results.json", "field.safetensors",
                                                "result.json", "world.safetensors", "test.safetensors"};

@@ -78,6 +78,14 @@ void lock_output_folder(const std::filesystem::path& dir) {
   held_lock_files().push_back(fd);
 }
 
+bool output_folder_in_use(const std::filesystem::path& dir) {
+  const int fd = ::open((dir / ".lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
+  ::close(fd);
+  return held;
+}
+
 torch::Device start_run(const std::filesystem::path& out, const RuntimeOptions& runtime, bool data_parallel) {
   if (const int ranks = launched_world_size(); !data_parallel && ranks > 1)
     throw ConfigError(fmt::format("WORLD_SIZE = {}: this command runs on one process; launch it without torchrun "

@@ -19,6 +19,8 @@ void create_output_folder(const std::filesystem::path& dir);
 // holder dies, so the folder of a killed run is taken over (a line on stderr says so). Calling it
 // again for a folder this process holds does nothing.
 void lock_output_folder(const std::filesystem::path& dir);
+// Whether another process holds `dir`'s lock now (a run is going on there).
+bool output_folder_in_use(const std::filesystem::path& dir);
 // The start of every command that writes a run folder: creates and locks `out` (rank 0), applies
 // the thread policy and returns the device. A `data_parallel` command joins torchrun's process group (dist/world.h)
 // and gets its rank's device; any other command refuses to run as one of several ranks.
