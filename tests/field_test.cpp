@@ -21,6 +21,7 @@
 #include "retort/field/hash_grid.h"
 #include "retort/field/marching_cubes.h"
 #include "retort/field/mesh_io.h"
+#include "retort/field/mesh_preview.h"
 #include "retort/field/turntable.h"
 #include "retort/field/voxel_grid.h"
 #include "retort/field/volume_render.h"
@@ -403,6 +404,41 @@ TEST(MarchingCubes, EmptySurfaceErrorNamesThresholdAndMaxDensity) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("no surface at threshold 1000: max density"), std::string::npos) << e.what();
   }
+}
+
+// The preview draws the triangles: a sphere fills a disc of the framed radius in every view, the side
+// towards the light is brighter, and the vertex colours land where their vertices are.
+TEST(MeshPreview, SphereFillsItsDiscLitAndColouredWhereItsVerticesAre) {
+  auto field = std::make_shared<SphereField>(0.3);
+  auto mesh = extract_mesh(*field, MeshExtractOptions{.resolution = 32});
+  MeshPreviewOptions o;
+  o.size = 96;
+  o.yaw_deg = {0, 90, 180};
+  o.elevation_deg = 0;
+  auto img = render_mesh_preview(mesh, o);
+  ASSERT_EQ(img.sizes(), (std::vector<int64_t>{3, 3, 96, 96}));
+  auto covered = (img < 0.999).any(1);  // [N,S,S]: not the white background
+  for (int64_t n = 0; n < 3; ++n)
+    EXPECT_NEAR(covered[n].to(torch::kFloat64).mean().item<double>(), M_PI * 0.48 * 0.48, 0.03) << n;
+  // The light comes from the upper left (view space): that quadrant is brighter than the lower right.
+  auto brightness = img.mean(1);
+  auto mean_where = [&](int64_t n, int64_t r0, int64_t c0) {
+    auto b = brightness[n].slice(0, r0, r0 + 48).slice(1, c0, c0 + 48);
+    auto m = covered[n].slice(0, r0, r0 + 48).slice(1, c0, c0 + 48);
+    return (b * m).sum().item<double>() / m.sum().item<double>();
+  };
+  EXPECT_GT(mean_where(0, 0, 0), mean_where(0, 48, 48) + 0.1);
+  // Colour is position + 0.5: red grows with x. At yaw 0 +x is on the right; at yaw 180 on the left.
+  auto red_over_green = [&](int64_t n, int64_t c0) {
+    auto r = img[n][0].slice(1, c0, c0 + 48), g = img[n][1].slice(1, c0, c0 + 48);
+    auto m = covered[n].slice(1, c0, c0 + 48);
+    return (r * m).sum().item<double>() / (g * m).sum().item<double>();
+  };
+  EXPECT_GT(red_over_green(0, 48), red_over_green(0, 0) * 1.5);
+  EXPECT_LT(red_over_green(2, 48) * 1.5, red_over_green(2, 0));
+  // No triangles, no picture: the background only.
+  Mesh empty{torch::zeros({0, 3}), torch::zeros({0, 3}, torch::kInt64), {}};
+  EXPECT_EQ(render_mesh_preview(empty, o).min().item<double>(), 1.0);
 }
 
 std::vector<std::string> read_lines(const fs::path& p) {

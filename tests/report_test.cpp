@@ -98,3 +98,20 @@ TEST(Report, ARunningRunShowsItsProgressBar) {
   EXPECT_NE(html.find("status running"), std::string::npos);
   EXPECT_NE(html.find("train-x 5/10"), std::string::npos);
 }
+
+TEST(Report, DrawsFidAlongTrainingFromAStepTable) {
+  retort::test::TempDir d("report-fid-curve");
+  // bench/student_curve.sh's table: one row per scored step; the last column is missing in one row
+  // and text in the others.
+  write(d.path / "curve.md",
+        "| steps | n | FID | accuracy | note |\n|---:|---:|---:|---:|---|\n| 250 | 100 | 40.5 | 6.0% | a |\n"
+        "| 500 | 100 | 30.2 | 7.5% | b |\n| 1000 | 100 | 25.0 | 9% |\n");
+  write(d.path / "results.md", "| method | FID |\n|---|---|\n| a | 3 |\n| b | 4 |\n");  // not led by steps: no curve
+  const auto html = read(retort::write_run_report(d.path));
+  // FID and accuracy (percentages are numbers); not n, the sample count, nor "note", which holds no numbers
+  EXPECT_EQ(polyline_points(html), (std::vector<int>{3, 3}));
+  EXPECT_NE(html.find("<title>curve.md: accuracy</title>"), std::string::npos);
+  EXPECT_EQ(html.find("<title>curve.md: n</title>"), std::string::npos);
+  EXPECT_NE(html.find("<title>curve.md: FID</title>"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"best\">25.0</td>"), std::string::npos);
+}

@@ -1,8 +1,9 @@
 #!/bin/sh
-# report.html in a real browser (issue 26): a tiny evaluator run and a tiny bench-gmm write their
-# reports at the end of the command; headless Chromium loads each (and a benchmark's run report and
-# the index): no console errors, every picture loaded (the page counts them into
-# <body data-images>), one SVG point per metrics row, and a screenshot.
+# report.html in a real browser (issue 26): a tiny evaluator run, a tiny bench-gmm and a tiny
+# generate3d write their reports at the end of the command; headless Chromium loads each (and a
+# benchmark's run report and the index): no console errors, every picture loaded (the page counts
+# them into <body data-images>; generate3d's include the mesh preview), one SVG point per metrics
+# row, and a screenshot.
 # Usage: report_browser.sh RETORT_BIN WORK_DIR
 set -eu
 bin=$1
@@ -16,7 +17,10 @@ cp "$here/tiny_evaluator.toml" evaluator.toml
 "$bin" train-evaluator --config evaluator.toml --out ev --set evaluator.log_every=5 --no-progress > ev.log 2>&1 || { cat ev.log; exit 1; }
 "$bin" bench-gmm --config "$here/../../configs/gmm-ring8.toml" --out gmm --set defaults.steps=20 --no-progress > gmm.log 2>&1 ||
   { cat gmm.log; exit 1; }
-for f in ev/report.html gmm/report.html gmm/runs/dmd2-network/report.html; do
+"$bin" generate3d --config "$here/../../configs/text3d.toml" --out g3d --prompt "a red torus" --method sds \
+  --set generate3d.steps=10 --set output.gif_frames=4 --set output.resolution=32 --set output.mesh_resolution=24 \
+  --set output.mesh_threshold=5 --set teacher="$here/../../weights/world-teacher.safetensors" --no-progress > g3d.log 2>&1 || { cat g3d.log; exit 1; }
+for f in ev/report.html gmm/report.html gmm/runs/dmd2-network/report.html g3d/report.html g3d/mesh.png; do
   [ -s "$f" ] || { echo "$f was not written by the command"; exit 1; }
 done
 "$bin" report ev gmm --index index.html > report.log 2>&1 || { cat report.log; exit 1; }
@@ -32,6 +36,7 @@ show ev/report.html evaluator
 show gmm/report.html bench
 show gmm/runs/dmd2-network/report.html bench-run
 show index.html index
+show g3d/report.html generate3d
 /usr/bin/python3 - "$work" <<'PY'
 import csv, re, sys
 work = sys.argv[1]
@@ -53,6 +58,8 @@ def check(dom_file, csv_files, min_images):
 check("evaluator.dom", ["ev/metrics.csv"], 2)
 check("bench.dom", [], 12)
 check("bench-run.dom", ["gmm/runs/dmd2-network/metrics.csv"], 0)
+check("generate3d.dom", ["g3d/metrics.csv"], 4)
+assert '<img src="mesh.png"' in open(f"{work}/generate3d.dom").read(), "generate3d's report shows no mesh preview"
 index = open(f"{work}/index.dom").read()
 assert index.count("report.html") >= 2, "the index does not link both reports"
 PY

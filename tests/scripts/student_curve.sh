@@ -44,6 +44,8 @@ rows=$(grep -c '^| [0-9]' curve/curve.md)
 [ "$rows" = 3 ] || { echo "expected 3 rows, got $rows"; exit 1; }
 steps=$(cut -d, -f1 curve/run/stage2/metrics.csv | grep -E '^[0-9]+$' | tr '\n' ' ')
 [ "$steps" = "1 2 3 4 5 6 " ] || { echo "stage 2 logged steps: $steps"; exit 1; }
+# The curve's report draws FID along training: one point per scored step.
+grep -q '<title>curve.md: FID</title>' curve/report.html || { echo "curve/report.html draws no FID curve"; exit 1; }
 if RETORT=$bin bash "$src/bench/student_curve.sh" distill.toml curve evaluator/evaluator.safetensors 100 x > bad.log 2>&1; then
   echo "a bad step count was accepted"; exit 1
 fi

@@ -127,54 +127,98 @@ int column_order(const std::string& header) {
   return 0;
 }
 
-// A Markdown table (results.md) as HTML, each ordered column's best numeric value marked.
-std::string markdown_tables(const std::string& md) {
-  std::string html, text;
+// A Markdown file's paragraphs and pipe tables, in order. A table is its rows of trimmed cells: the
+// header, the |---| rule, then the body.
+struct MarkdownBlock {
+  std::string text;                          // a paragraph, when `rows` is empty
   std::vector<std::vector<std::string>> rows;
+};
+
+std::vector<MarkdownBlock> markdown_blocks(const std::string& md) {
+  std::vector<MarkdownBlock> blocks;
+  MarkdownBlock cur;
   auto flush = [&] {
-    if (rows.size() >= 2) {
-      const auto& head = rows[0];
-      std::vector<int> best(head.size(), -1);
-      for (size_t c = 0; c < head.size(); ++c) {
-        const int order = column_order(head[c]);
-        double bv = 0;
-        for (size_t r = 2; r < rows.size() && order != 0; ++r) {
-          if (c >= rows[r].size()) continue;
-          const auto words = split(rows[r][c], ' ');
-          const double v = words.empty() ? NAN : parse_number(words[0]);
-          if (std::isfinite(v) && (best[c] < 0 || order * v > order * bv)) best[c] = int(r), bv = v;
-        }
-      }
-      html += "<table class=\"sortable\"><thead><tr>";
-      for (const auto& h : head) html += "<th>" + html_escape(h) + "</th>";
-      html += "</tr></thead><tbody>\n";
-      for (size_t r = 2; r < rows.size(); ++r) {
-        html += "<tr>";
-        for (size_t c = 0; c < rows[r].size(); ++c)
-          html += (c < best.size() && best[c] == int(r) ? "<td class=\"best\">" : "<td>") + html_escape(rows[r][c]) + "</td>";
-        html += "</tr>\n";
-      }
-      html += "</tbody></table>\n";
-    }
-    rows.clear();
+    if (!cur.text.empty() || cur.rows.size() >= 2) blocks.push_back(cur);
+    cur = {};
   };
   for (const auto& raw : split(md, '\n')) {
     const auto line = trim(raw);
-    if (line.size() > 1 && line.front() == '|') {
-      if (!text.empty()) html += "<p>" + html_escape(text) + "</p>\n", text.clear();
+    const bool row = line.size() > 1 && line.front() == '|';
+    if (row != !cur.rows.empty() && (!cur.text.empty() || !cur.rows.empty())) flush();
+    if (row) {
       std::vector<std::string> cells;
-      auto parts = split(line.substr(1, line.size() - 2), '|');
-      for (auto& p : parts) cells.push_back(trim(p));
-      rows.push_back(cells);
-    } else {
+      for (auto& p : split(line.substr(1, line.size() - 2), '|')) cells.push_back(trim(p));
+      cur.rows.push_back(cells);
+    } else if (line.empty()) {
       flush();
-      if (!line.empty()) text += (text.empty() ? "" : " ") + line;
-      else if (!text.empty()) html += "<p>" + html_escape(text) + "</p>\n", text.clear();
+    } else {
+      cur.text += (cur.text.empty() ? "" : " ") + line;
     }
   }
   flush();
-  if (!text.empty()) html += "<p>" + html_escape(text) + "</p>\n";
+  return blocks;
+}
+
+// A cell's leading number ("21.4 ± 0.3" -> 21.4, "6.0%" -> 6); NaN when it has none.
+double cell_number(const std::string& cell) {
+  auto words = split(cell, ' ');
+  if (words.empty()) return NAN;
+  if (words[0].size() > 1 && words[0].back() == '%') words[0].pop_back();
+  return parse_number(words[0]);
+}
+
+// A Markdown file (results.md) as HTML, each ordered column's best numeric value marked.
+std::string markdown_tables(const std::string& md) {
+  std::string html;
+  for (const auto& b : markdown_blocks(md)) {
+    if (b.rows.empty()) {
+      html += "<p>" + html_escape(b.text) + "</p>\n";
+      continue;
+    }
+    const auto& head = b.rows[0];
+    std::vector<int> best(head.size(), -1);
+    for (size_t c = 0; c < head.size(); ++c) {
+      const int order = column_order(head[c]);
+      double bv = 0;
+      for (size_t r = 2; r < b.rows.size() && order != 0; ++r) {
+        const double v = c < b.rows[r].size() ? cell_number(b.rows[r][c]) : NAN;
+        if (std::isfinite(v) && (best[c] < 0 || order * v > order * bv)) best[c] = int(r), bv = v;
+      }
+    }
+    html += "<table class=\"sortable\"><thead><tr>";
+    for (const auto& h : head) html += "<th>" + html_escape(h) + "</th>";
+    html += "</tr></thead><tbody>\n";
+    for (size_t r = 2; r < b.rows.size(); ++r) {
+      html += "<tr>";
+      for (size_t c = 0; c < b.rows[r].size(); ++c)
+        html += (c < best.size() && best[c] == int(r) ? "<td class=\"best\">" : "<td>") + html_escape(b.rows[r][c]) + "</td>";
+      html += "</tr>\n";
+    }
+    html += "</tbody></table>\n";
+  }
   return html;
+}
+
+// Tables led by a step column (bench/student_curve.sh's curve.md: FID along training) drawn as
+// curves, one per column that holds numbers.
+std::string markdown_curves(const std::string& md, const std::string& where) {
+  std::string svgs;
+  for (const auto& b : markdown_blocks(md)) {
+    if (b.rows.size() < 3 || b.rows[0].empty()) continue;
+    std::string first = b.rows[0][0];
+    std::transform(first.begin(), first.end(), first.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (first.rfind("step", 0) != 0) continue;
+    std::vector<double> steps;
+    for (size_t r = 2; r < b.rows.size(); ++r) steps.push_back(cell_number(b.rows[r][0]));
+    for (size_t c = 1; c < b.rows[0].size(); ++c) {
+      if (b.rows[0][c] == "n") continue;  // the sample count, not a measurement
+      std::vector<double> y;
+      for (size_t r = 2; r < b.rows.size(); ++r) y.push_back(c < b.rows[r].size() ? cell_number(b.rows[r][c]) : NAN);
+      if (std::any_of(y.begin(), y.end(), [](double v) { return std::isfinite(v); }))
+        svgs += svg_curve(where + b.rows[0][c], steps, y);
+    }
+  }
+  return svgs;
 }
 
 constexpr const char* kSortScript = R"(<script>
@@ -246,10 +290,16 @@ std::string svg_curve(const std::string& title, const std::vector<double>& x, co
   if (y1 == y0) y1 = y0 + (y0 == 0 ? 1 : std::abs(y0) * 0.1);
   auto px = [&](double v) { return L + (v - x0) / (x1 - x0) * (W - L - R); };
   auto py = [&](double v) { return H - B - (v - y0) / (y1 - y0) * (H - B - T); };
-  std::string pts;
+  std::string pts, dots;
+  int n = 0;
   for (size_t i = 0; i < x.size() && i < y.size(); ++i)
-    if (std::isfinite(x[i]) && std::isfinite(y[i])) pts += fmt::format("{:.1f},{:.1f} ", px(x[i]), py(y[i]));
+    if (std::isfinite(x[i]) && std::isfinite(y[i])) {
+      pts += fmt::format("{:.1f},{:.1f} ", px(x[i]), py(y[i]));
+      dots += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"#27c\"/>", px(x[i]), py(y[i]));
+      ++n;
+    }
   svg += "<polyline fill=\"none\" stroke=\"#27c\" stroke-width=\"1.5\" points=\"" + pts + "\"/>";
+  if (n <= 30) svg += dots;  // a few points (one checkpoint, a curve.md) are seen as points, not a bare line
   svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>", L - 3, T + 8, fmt_value(y1));
   svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>", L - 3, H - B, fmt_value(y0));
   svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\">{}</text>", L, H - 8, fmt_value(x0));
@@ -297,16 +347,19 @@ fs::path write_run_report(const fs::path& dir, const ReportStatus& status) {
   for (const auto& f : files)
     if (!f.has_parent_path() && f.extension() == ".md") tables.push_back(f);
   std::stable_partition(tables.begin(), tables.end(), [](const fs::path& f) { return f == "results.md"; });
-  for (const auto& t : tables)
+  std::string charts;
+  for (const auto& t : tables) {
+    const auto md = read_text(dir / t);
     body += "<h2>" + html_escape(t == "results.md" ? std::string("Results") : t.string()) + "</h2>\n" +
-            markdown_tables(read_text(dir / t));
+            markdown_tables(md);
+    charts += markdown_curves(md, t.string() + ": ");
+  }
   if (!inner.empty()) {
     body += "<h2>Runs</h2>\n<ul>";
     for (const auto& run : inner)
       body += "<li><a href=\"" + href(run / "report.html") + "\">" + html_escape(run.generic_string()) + "</a></li>";
     body += "</ul>\n";
   }
-  std::string charts;
   for (const auto& f : files) {
     if (f.filename() != "metrics.csv" || (!f.parent_path().empty() && *f.begin() == "runs")) continue;
     std::string problem;

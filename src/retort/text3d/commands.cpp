@@ -21,8 +21,8 @@ CommandReport generate3d_command(ConfigNode root, const RunRequest& run) {
   else
     report.result = fmt::format("{} '{}': {} iterations, already finished (none trained in this invocation)\n",
                                 cfg.method, cfg.prompt, r.iterations);
-  report.note = fmt::format("wrote {}/field.safetensors, views.png, turntable.gif, mesh.obj, mesh.ply, loss.png\n",
-                            run.out.string());
+  report.note = fmt::format("wrote {}/field.safetensors, views.png, turntable.gif, {}loss.png\n", run.out.string(),
+                            r.mesh_written ? "mesh.obj, mesh.ply, mesh.png, " : "");
   return report;
 }
 

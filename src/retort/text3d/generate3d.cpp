@@ -9,6 +9,7 @@
 #include "retort/io/png.h"
 #include "retort/field/marching_cubes.h"
 #include "retort/field/mesh_io.h"
+#include "retort/field/mesh_preview.h"
 #include "retort/field/turntable.h"
 #include "retort/models/fake_score.h"
 #include "retort/models/unet.h"
@@ -159,7 +160,8 @@ torch::Tensor orbit(const Generate3dConfig& cfg, FieldGenerator& gen, int64_t fr
   return render_turntable(*gen->field, t);
 }
 
-void write_outputs(FieldGenerator& gen, const Generate3dConfig& cfg, const fs::path& out) {
+// Returns whether a mesh was written (an empty field has none).
+bool write_outputs(FieldGenerator& gen, const Generate3dConfig& cfg, const fs::path& out) {
   const auto& O = cfg.outputs;
   write_png_grid(out / "views.png", orbit(cfg, gen, O.views) * 2 - 1, O.views);
   auto frames = orbit(cfg, gen, O.gif_frames);
@@ -172,11 +174,15 @@ void write_outputs(FieldGenerator& gen, const Generate3dConfig& cfg, const fs::p
     auto mesh = extract_mesh(*gen->field, mo);
     write_obj(out / "mesh.obj", mesh);
     write_ply(out / "mesh.ply", mesh);
+    write_png_grid(out / "mesh.png", render_mesh_preview(mesh) * 2 - 1, 4);
+    return true;
   } catch (const Error& e) {
     // An empty field is a result too (e.g. a collapsed run); say so instead of failing the run.
     fs::remove(out / "mesh.obj");
     fs::remove(out / "mesh.ply");
+    fs::remove(out / "mesh.png");
     fmt::print(stderr, "retort: generate3d: no mesh written: {}\n", e.what());
+    return false;
   }
 }
 
@@ -236,7 +242,7 @@ Generate3dResult run_generate3d(const Generate3dConfig& cfg, const fs::path& out
   plot_metrics_csv(out / "metrics.csv", out / "loss.png", curves, fmt::format("{}: '{}'", cfg.method, cfg.prompt),
                    false);
   save_field(out / "field.safetensors", *gen->field, cfg.field);
-  write_outputs(gen, cfg, out);
+  res.mesh_written = write_outputs(gen, cfg, out);
   return res;
 }
 

@@ -73,10 +73,11 @@ Generate3dConfig read_generate3d_config(ConfigNode& root);
 struct Generate3dResult {
   double seconds_per_iteration = 0;  // of this invocation's training (0 when it only resumed)
   int64_t iterations = 0;
+  bool mesh_written = false;  // mesh.obj, mesh.ply and mesh.png (none when the field is empty)
 };
 
 // Trains into `out` (checkpoint.pt, metrics.csv, loss.png; a rerun resumes) and writes
-// field.safetensors, views.png, turntable.gif (+ .mp4 with ffmpeg), mesh.obj, mesh.ply.
+// field.safetensors, views.png, turntable.gif (+ .mp4 with ffmpeg), mesh.obj, mesh.ply, mesh.png.
 Generate3dResult run_generate3d(const Generate3dConfig& cfg, const std::filesystem::path& out, bool progress,
                                 const std::string& config_text);
 
