@@ -256,6 +256,42 @@ TEST(ImageFolder, CorruptAndEmptyAreRejected) {
   EXPECT_THROW(load_image_folder(tmp.path, 8, 2), ConfigError);
 }
 
+// A PNG chunk: length, type, data, CRC.
+std::string png_chunk(const std::string& type, const std::string& data) {
+  auto be = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+  const std::string body = type + data;
+  return be(uint32_t(data.size())) + body + be(uint32_t(crc32(0, reinterpret_cast<const Bytef*>(body.data()), uInt(body.size()))));
+}
+
+// A 4x4 grey PNG whose pixel data inflates to `raw` bytes (a whole image holds 4 x (1 + 4) = 20).
+std::string grey4x4_png(size_t raw) {
+  const std::string ihdr{0, 0, 0, 4, 0, 0, 0, 4, 8, 0, 0, 0, 0};  // 4x4, 8 bits, grey, not interlaced
+  std::string pixels(raw, '\0');
+  std::string z(compressBound(uLong(raw)), '\0');
+  uLongf n = z.size();
+  compress(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(pixels.data()), uLong(raw));
+  z.resize(n);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", z) + png_chunk("IEND", "");
+}
+
+// Decoding never allocates more than the image's own size says: pixel data that inflates past it
+// (a deflate bomb; fuzz/image.cpp found stb_image asking for 1 GiB on a 4x4 PNG) and a header
+// beyond 8192 x 8192 pixels are refused, naming the file, before stb_image sees them.
+TEST(ImageFolder, OversizedPixelDataAndHugeHeadersAreRefused) {
+  test::TempDir tmp("img-bomb");
+  std::ofstream(tmp.path / "ok.png", std::ios::binary) << grey4x4_png(20);
+  EXPECT_EQ(read_image(tmp.path / "ok.png", 1).sizes(), (std::vector<int64_t>{1, 4, 4}));
+  std::ofstream(tmp.path / "bomb.png", std::ios::binary) << grey4x4_png(64 << 20);  // 64 MiB of zeros, ~64 KiB file
+  auto msg = test::io_error([&] { read_image(tmp.path / "bomb.png", 1); });
+  EXPECT_NE(msg.find("bomb.png: corrupt PNG: its pixel data inflates beyond the 20 bytes a 4x4 image holds"),
+            std::string::npos) << msg;
+  auto huge = grey4x4_png(20);
+  huge[18] = huge[22] = 0x27, huge[19] = huge[23] = 0x10;  // IHDR: 10000 x 10000
+  std::ofstream(tmp.path / "huge.png", std::ios::binary) << huge;
+  msg = test::io_error([&] { read_image(tmp.path / "huge.png", 1); });
+  EXPECT_NE(msg.find("huge.png: 10000x10000 image: more than the 67108864 pixels retort reads"), std::string::npos) << msg;
+}
+
 TEST(ImageFolder, PngGridLayout) {
   test::TempDir tmp("pnggrid");
   // 5 grey 4x4 images, image i at value -1 + 0.4 i; 3 columns, pad 2 -> 20 x 14.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -212,6 +213,54 @@ TEST(DistillLoop, NonFiniteGuardStopsDivergingRun) {
     FAIL() << "no throw";
   } catch (const NonFiniteError& e) {
     EXPECT_NE(std::string(e.what()).find("step 0"), std::string::npos) << e.what();
+  }
+}
+
+// An objective whose generator loss is NaN on the listed calls (0-based), the inner one otherwise.
+class NanOnCalls : public Objective {
+ public:
+  NanOnCalls(std::unique_ptr<Objective> inner, std::set<int64_t> calls)
+      : Objective(inner->name(), inner->options(), Schedule()), inner_(std::move(inner)), calls_(std::move(calls)) {}
+  ObjectiveNeeds needs() const override { return inner_->needs(); }
+  torch::Tensor generator_loss(const torch::Tensor& x0, const Cond& cond, const NoiseDraw& n, const Models& m) override {
+    auto loss = inner_->generator_loss(x0, cond, n, m);
+    return calls_.count(call_++) ? loss * std::numeric_limits<float>::quiet_NaN() : loss;
+  }
+  torch::Tensor critic_loss(const CriticBatch& b, const Models& m) override { return inner_->critic_loss(b, m); }
+
+ private:
+  std::unique_ptr<Objective> inner_;
+  std::set<int64_t> calls_;
+  int64_t call_ = 0;
+};
+
+// With max_nonfinite_skips, a refused step leaves the weights as they were (its optimiser steps are
+// skipped) and the run goes on; one refusal more than allowed in a row stops it, saying how many.
+TEST(DistillLoop, NonFiniteGuardSkipsUpToItsLimitThenStops) {
+  auto particles_after = [](int64_t steps, std::set<int64_t> nan_calls, int64_t max_skips, const std::string& name) {
+    test::TempDir d(name);
+    LoopSetup s("vsd", 1e-2);
+    s.obj = std::make_unique<NanOnCalls>(std::move(s.obj), nan_calls);
+    s.opts.nonfinite.max_skips = max_skips;
+    Rng rng(1);
+    s.run(d.path, steps, rng);
+    return s.gen->particles.detach().clone();
+  };
+  // Step 2 refused: the particles after 3 steps are those after 2.
+  const auto refused = particles_after(3, {2}, 1, "nonfinite-skip");
+  EXPECT_TRUE(torch::isfinite(refused).all().item<bool>());
+  EXPECT_TRUE(torch::equal(refused, particles_after(2, {}, 1, "nonfinite-two")));
+  EXPECT_FALSE(torch::equal(refused, particles_after(3, {}, 1, "nonfinite-three")));
+  // Two refusals in a row allowed, then training goes on to the end.
+  EXPECT_TRUE(torch::isfinite(particles_after(8, {3, 4}, 2, "nonfinite-two-in-a-row")).all().item<bool>());
+  try {
+    particles_after(8, {3, 4, 5}, 2, "nonfinite-three-in-a-row");
+    FAIL() << "no throw";
+  } catch (const NonFiniteError& e) {
+    EXPECT_NE(std::string(e.what()).find("step 5: non-finite generator loss in vsd (nan): 3 steps in a row refused "
+                                         "(max_nonfinite_skips = 2)"),
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,12 @@
 #include "retort/core/error.h"
 
 namespace retort {
+
+// A std::array member takes exactly its size; any other list member is resized (assign).
+template <class T>
+struct is_std_array : std::false_type {};
+template <class T, size_t N>
+struct is_std_array<std::array<T, N>> : std::true_type {};
 
 // A number as TOML would print it, short: 1e-05 -> 1e-05, 0.5 -> 0.5, 100 -> 100.
 inline std::string option_number_text(double v) { return fmt::format("{}", v); }
@@ -139,7 +146,7 @@ class OptionTable {
       auto got = n.numbers(key, def);
       for (double x : got)
         if (x < lo || x > hi) n.fail(key, fmt::format("{} is out of range [{}, {}]", x, lo, hi));
-      if constexpr (requires { v.assign(got.begin(), got.end()); }) {
+      if constexpr (!is_std_array<std::decay_t<decltype(v)>>::value) {
         v.assign(got.begin(), got.end());
       } else {  // a std::array: exactly its size
         if (got.size() != v.size()) n.fail(key, fmt::format("expected {} numbers, got {}", v.size(), got.size()));

@@ -5,12 +5,12 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
 #include "retort/core/error.h"
+#include "retort/data/big_endian.h"
 
 namespace retort {
 namespace {
@@ -49,7 +49,7 @@ std::vector<uint8_t> read_all(const fs::path& path) {
     if (n < 0 || (err != Z_OK && err != Z_STREAM_END)) {
       std::string what = msg ? msg : "read error";
       // zlib prefixes its message with the path; we add our own.
-      if (what.starts_with(path.string() + ": ")) what.erase(0, path.string().size() + 2);
+      if (what.rfind(path.string() + ": ", 0) == 0) what.erase(0, path.string().size() + 2);
       gzclose_r(f);
       throw IoError(fmt::format("{}: corrupt or truncated gzip data: {}", path.string(), what));
     }
@@ -66,13 +66,12 @@ const IdxType& idx_type(const fs::path& path, uint8_t code) {
   throw IoError(fmt::format("{}: unknown IDX data type 0x{:02x}", path.string(), code));
 }
 
-uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
-
 // Copies big-endian elements into a native tensor.
 torch::Tensor decode(const uint8_t* data, const std::vector<int64_t>& dims, const IdxType& type) {
   auto t = torch::empty(dims, type.dtype);
   auto* dst = static_cast<uint8_t*>(t.data_ptr());
   size_t n = size_t(t.numel());
+  if (n == 0) return t;  // no data: data_ptr() is null, which memcpy must not see (fuzz/idx.cpp)
   if (type.size == 1) {
     std::memcpy(dst, data, n);
     return t;
@@ -87,7 +86,7 @@ std::string type_of(const torch::Tensor& t) { return std::string(c10::toString(t
 }  // namespace
 
 torch::Tensor read_idx(const fs::path& path) {
-  static_assert(std::endian::native == std::endian::little, "IDX decoding assumes a little-endian host");
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "IDX decoding assumes a little-endian host");
   auto bytes = read_all(path);
   if (bytes.size() < 4)
     throw IoError(fmt::format("{}: truncated: {} bytes, shorter than the 4-byte IDX magic", path.string(), bytes.size()));
@@ -104,7 +103,7 @@ torch::Tensor read_idx(const fs::path& path) {
   uint64_t expected = type.size;  // payload bytes; dims are < 2^32 and we stop before overflow
   bool overflow = false;
   for (size_t i = 0; i < ndims; ++i) {
-    dims[i] = be32(bytes.data() + 4 + 4 * i);
+    dims[i] = read_be32(bytes.data() + 4 + 4 * i);
     overflow = overflow || __builtin_mul_overflow(expected, uint64_t(dims[i]), &expected);
   }
   size_t held = bytes.size() - header;

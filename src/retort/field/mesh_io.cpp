@@ -1,6 +1,5 @@
 #include "retort/field/mesh_io.h"
 
-#include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -67,7 +66,7 @@ void write_obj(const std::filesystem::path& path, const Mesh& mesh) {
 }
 
 void write_ply(const std::filesystem::path& path, const Mesh& mesh) {
-  static_assert(std::endian::native == std::endian::little, "write_ply writes native little-endian data");
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "write_ply writes native little-endian data");
   auto d = prepare(path, mesh);
   if (d.v.size(0) > std::numeric_limits<int32_t>::max())
     throw IoError(path.string() + ": too many vertices for 32-bit PLY indices");

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numbers>
 
 namespace retort {
 namespace {
@@ -45,7 +44,7 @@ torch::Tensor render_mesh_preview(const Mesh& mesh, const MeshPreviewOptions& op
     const V3 d = sub({va[i][0], va[i][1], va[i][2]}, centre);
     radius = std::max(radius, std::sqrt(dot(d, d)));
   }
-  const double scale = 0.48 * S / radius, deg = std::numbers::pi / 180;
+  const double scale = 0.48 * S / radius, deg = std::acos(-1.0) / 180;
   const V3 light = unit({-0.4, 0.6, 1.0});  // in view space: the viewer looks along -z
   std::vector<double> depth(S * S);
   std::vector<V3> p(V);

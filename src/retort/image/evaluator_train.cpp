@@ -167,7 +167,9 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
     auto loss = torch::nn::functional::cross_entropy(logits, y);
     opt.zero_grad();
     loss.backward();
-    finalize_gradients(params, /*clip=*/0, "evaluator", step);  // the mean over the ranks
+    // The mean over the ranks. The evaluator stops at the first non-finite step: it is trained once.
+    if (!std::isfinite(finalize_gradients(params, /*clip=*/0)))
+      throw NonFiniteError(fmt::format("evaluator step {}: non-finite gradient", step));
     opt.step();
     double l = loss.item<double>();
     if (!std::isfinite(l)) throw NonFiniteError(fmt::format("evaluator step {}: non-finite loss", step));

@@ -127,7 +127,7 @@ void write_frames(const fs::path& dir, const torch::Tensor& clip01) {
 std::string run_nvs(const NvsRequest& req) {
   if (req.sampler != "ddim" && req.sampler != "ddpm")
     throw ConfigError(fmt::format("--sampler '{}': expected ddim or ddpm", req.sampler));
-  apply_runtime(RuntimeOptions{req.device, req.threads, 1});
+  apply_runtime(RuntimeOptions{req.device, int(req.threads), 1});
   auto device = parse_device(req.device, "--device");
   auto model = load_video_model(req.model);
   const int64_t R = model.resolution(), K = model.frames();

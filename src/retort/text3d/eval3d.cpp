@@ -146,8 +146,9 @@ std::string fmt_row(const std::string& method, const std::string& prompt, const 
 }  // namespace
 
 std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progress, const std::string& config_text) {
-  create_output_folder(out);
-  lock_output_folder(out);
+  // [runtime] before any scoring: the true object's row and results kept from an earlier process
+  // are scored here, and must see the threads a fresh run's generate3d sets (tests/scripts/kill9_anywhere.sh).
+  start_run(out, cfg.base.runtime);
   if (!fs::exists(cfg.evaluator)) throw IoError(fmt::format("{}: evaluator not found", cfg.evaluator.string()));
   auto clf = load_classifier(cfg.evaluator);
   if (clf->options().num_classes != kNumObjectClasses || clf->options().channels != 3)

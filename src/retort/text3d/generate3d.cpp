@@ -68,7 +68,8 @@ const OptionTable<Generate3dConfig>& generate3d_option_table() {
                 "trainable copy of the teacher)")
         .include(distill_loop_option_table(), &C::loop,
                  {"steps", "batch", "critic_steps", "share_noise", "lr", "critic_lr", "grad_clip", "critic_grad_clip",
-                  "t_min", "t_max", "anneal", "anneal_to", "anneal_at", "log_every", "checkpoint_every"})
+                  "t_min", "t_max", "anneal", "anneal_to", "anneal_at", "log_every", "checkpoint_every",
+                  "max_nonfinite_skips"})
         .include(objective_option_table(), &C::objective, {"cfg_scale", "gamma", "weighting"})
         .integer("resolution", [](C& c) -> int64_t& { return c.render.resolution; }, 8, 256, "rendered size (the teacher's)")
         .integer("samples", [](C& c) -> int64_t& { return c.render.samples; }, 4, 1024, "samples per ray")

@@ -83,6 +83,50 @@ IoError different_config(const std::filesystem::path& path) {
       fmt::format("{}: written by a different config; remove it or use another output folder", path.string()));
 }
 
+// Runs `read` on the checkpoint at `path`. LibTorch's archive reader answers a damaged file with
+// c10::Error, torch::jit::ErrorReport, std::out_of_range and others (found by fuzz/checkpoint.cpp):
+// all of them become one IoError naming the file.
+template <class Read>
+auto reading_checkpoint(const std::filesystem::path& path, Read&& read) {
+  try {
+    return read();
+  } catch (const Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), what.substr(0, what.find('\n', 1))));
+  }
+}
+
+std::map<std::string, std::vector<int64_t>> tensor_shapes(torch::nn::Module& m) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& p : m.named_parameters(true)) shapes[p.key()] = p.value().sizes().vec();
+  for (const auto& b : m.named_buffers(true)) shapes[b.key()] = b.value().sizes().vec();
+  return shapes;
+}
+
+// Module::load replaces each tensor by the stored one whatever its shape: compare after.
+void load_module_of_shape(const std::filesystem::path& path, const std::string& name, torch::nn::Module& m,
+                          torch::serialize::InputArchive& sub) {
+  const auto want = tensor_shapes(m);
+  m.load(sub);
+  for (const auto& [key, shape] : tensor_shapes(m))
+    if (want.count(key) && want.at(key) != shape)
+      throw IoError(fmt::format("{}: {}.{} is {} here but {} in the checkpoint: another architecture",
+                                path.string(), name, key, want.at(key), shape));
+}
+
+// A one-element integer tensor as the step.
+int64_t read_step(const std::filesystem::path& path, torch::serialize::InputArchive& ar) {
+  torch::Tensor step;
+  ar.read("step", step);
+  if (step.numel() != 1 || step.is_floating_point() || step.item<int64_t>() < 0)
+    throw IoError(fmt::format("{}: unreadable checkpoint (its step is not a count)", path.string()));
+  return step.item<int64_t>();
+}
+
 // The config without `[table] steps` and [runtime]. Comment lines (the teacher's fingerprint)
 // are kept: they are part of what the run computes.
 std::string identity_but_length(const std::string& toml_text, const std::string& table) {
@@ -133,33 +177,29 @@ SameRun same_run_but_length(const std::string& config_text, const std::string& t
 int64_t require_same_config(const std::filesystem::path& path, const std::string& config_text,
                             const SameRun& same_run) {
   if (!std::filesystem::exists(path)) return 0;
-  torch::serialize::InputArchive ar;
-  try {
+  return reading_checkpoint(path, [&] {
+    torch::serialize::InputArchive ar;
     ar.load_from(path.string());
     const auto stored = stored_config(ar);
     if (same_run ? !same_run(stored) : stored != config_text) throw different_config(path);
-    torch::Tensor step;
-    ar.read("step", step);
-    return step.item<int64_t>();
-  } catch (const c10::Error& e) {
-    throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));
-  }
+    return read_step(path, ar);
+  });
 }
 
 int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, Rng& rng,
                         const std::string& config_text, const SameRun& same_run) {
-  torch::serialize::InputArchive ar;
-  try {
+  return reading_checkpoint(path, [&] {
+    torch::serialize::InputArchive ar;
     ar.load_from(path.string());
     const auto stored = stored_config(ar);
     if (same_run ? !same_run(stored) : stored != config_text) throw different_config(path);
-    torch::Tensor step, state;
-    ar.read("step", step);
+    const int64_t step = read_step(path, ar);
+    torch::Tensor state;
     ar.read("rng", state);
     for (const auto& [name, m] : parts.modules) {
       torch::serialize::InputArchive sub;
       ar.read("module." + name, sub);
-      m->load(sub);
+      load_module_of_shape(path, name, *m, sub);
     }
     for (const auto& [name, o] : parts.optimizers) {
       torch::serialize::InputArchive sub;
@@ -168,48 +208,30 @@ int64_t load_checkpoint(const std::filesystem::path& path, const CheckpointParts
     }
     for (const auto& [name, v] : parts.scalars) {
       torch::Tensor t;
-      if (ar.try_read("scalar." + name, t)) *v = t.item<double>();
+      if (ar.try_read("scalar." + name, t)) {
+        if (t.numel() != 1) throw IoError(fmt::format("{}: unreadable checkpoint (scalar.{} is not one number)", path.string(), name));
+        *v = t.item<double>();
+      }
     }
     rng.set_state(state);
-    return step.item<int64_t>();
-  } catch (const c10::Error& e) {
-    throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));
-  }
+    return step;
+  });
 }
-
-namespace {
-std::map<std::string, std::vector<int64_t>> tensor_shapes(torch::nn::Module& m) {
-  std::map<std::string, std::vector<int64_t>> shapes;
-  for (const auto& p : m.named_parameters(true)) shapes[p.key()] = p.value().sizes().vec();
-  for (const auto& b : m.named_buffers(true)) shapes[b.key()] = b.value().sizes().vec();
-  return shapes;
-}
-}  // namespace
 
 int64_t load_checkpoint_weights(const std::filesystem::path& path,
                                 const std::map<std::string, torch::nn::Module*>& modules,
                                 std::vector<std::string>* loaded) {
-  torch::serialize::InputArchive ar;
-  try {
+  return reading_checkpoint(path, [&] {
+    torch::serialize::InputArchive ar;
     ar.load_from(path.string());
     for (const auto& [name, m] : modules) {
       torch::serialize::InputArchive sub;
       if (!ar.try_read("module." + name, sub)) continue;
-      // Module::load replaces each tensor by the stored one whatever its shape: compare after.
-      const auto want = tensor_shapes(*m);
-      m->load(sub);
-      for (const auto& [key, shape] : tensor_shapes(*m))
-        if (want.at(key) != shape)
-          throw IoError(fmt::format("{}: {}.{} is {} here but {} in the checkpoint: another architecture",
-                                    path.string(), name, key, want.at(key), shape));
+      load_module_of_shape(path, name, *m, sub);
       if (loaded) loaded->push_back(name);
     }
-    torch::Tensor step;
-    ar.read("step", step);
-    return step.item<int64_t>();
-  } catch (const c10::Error& e) {
-    throw IoError(fmt::format("{}: unreadable checkpoint ({})", path.string(), e.msg().substr(0, 200)));
-  }
+    return read_step(path, ar);
+  });
 }
 
 }  // namespace retort

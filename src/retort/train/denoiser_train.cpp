@@ -33,7 +33,8 @@ const OptionTable<DenoiserTrainOptions>& denoiser_train_option_table() {
             "regressor of the mean sample given the condition (sample it with 1 step)")
       .integer("seed", &O::seed, 0, INT64_MAX, "random seed (initial weights and batches)")
       .integer("log_every", &O::log_every, 1, 1'000'000, "steps per metrics row")
-      .integer("checkpoint_every", &O::checkpoint_every, 1, 100'000'000, "steps per checkpoint");
+      .integer("checkpoint_every", &O::checkpoint_every, 1, 100'000'000, "steps per checkpoint")
+      .include(non_finite_option_table(), &O::nonfinite);
   return table;
 }
 
@@ -92,6 +93,7 @@ DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& mo
   ProgressBar bar("train-" + name, opts.steps, step, progress && w.writes());
   double window = 0;
   int64_t window_n = 0;
+  NonFiniteGuard guard(opts.nonfinite);
   DenoiserReport report;
   model->train();
   const int64_t T = schedule.options().steps;
@@ -113,12 +115,16 @@ DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& mo
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     opt.zero_grad();
     loss.backward();
-    double gnorm = finalize_gradients(params, opts.grad_clip, name, step);
-    opt.step();
-    ema_update(*ema, *model, ema_decay(opts.ema, step));
+    // The norm is of the global gradient: every rank refuses alike.
+    const double gnorm = finalize_gradients(params, opts.grad_clip);
+    if (guard.admit(gnorm, name + " gradient (norm)", step)) {
+      opt.step();
+      ema_update(*ema, *model, ema_decay(opts.ema, step));
+      window += loss.item<double>();
+      ++window_n;
+    }
+    guard.end_step(step);
     ++step;
-    window += loss.item<double>();
-    ++window_n;
     if (step % opts.log_every == 0 || step == opts.steps) {
       report.final_loss = mean_over_ranks(window / window_n);
       if (log) log->write(step, {{"loss", report.final_loss}, {"grad_norm", gnorm}, {"lr", lr}});

@@ -16,6 +16,7 @@
 #include "retort/core/options.h"
 #include "retort/core/rng.h"
 #include "retort/models/unet.h"
+#include "retort/train/non_finite_guard.h"
 
 namespace retort {
 
@@ -34,6 +35,7 @@ struct DenoiserTrainOptions {
   uint64_t seed = 0;
   int64_t log_every = 50;
   int64_t checkpoint_every = 500;
+  NonFiniteOptions nonfinite;
 };
 
 // The [train] keys of every teacher.

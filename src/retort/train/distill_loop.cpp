@@ -15,8 +15,7 @@
 
 namespace retort {
 
-double finalize_gradients(const std::vector<torch::Tensor>& params, double clip, const std::string& what,
-                          int64_t step) {
+double finalize_gradients(const std::vector<torch::Tensor>& params, double clip) {
   std::vector<torch::Tensor> grads;
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());
@@ -32,8 +31,6 @@ double finalize_gradients(const std::vector<torch::Tensor>& params, double clip,
     for (const auto& g : grads) norms.push_back(g.norm());
     norm = torch::stack(norms).norm().item<double>();
   }
-  if (!std::isfinite(norm))
-    throw NonFiniteError(fmt::format("step {}: non-finite {} gradient (norm {})", step, what, norm));
   return norm;
 }
 
@@ -66,7 +63,8 @@ DistillLoop::DistillLoop(DistillLoopOptions opts, Generator& gen, Objective& obj
       fake_module_(fake_module),
       real_(std::move(real)),
       schedule_(schedule),
-      device_(device) {
+      device_(device),
+      guard_(opts_.nonfinite) {
   if (const World& w = world(); w.distributed()) {
     rank_slice(opts_.batch, "distill.batch");  // refuses a batch the ranks cannot share evenly
     share_ = Share{w.rank, w.size};
@@ -122,11 +120,11 @@ std::map<std::string, double> DistillLoop::critic_update(const GenBatch& shared,
   auto loss = objective_.critic_loss(b, models_);
   if (!loss.defined()) return {};
   const double value = global(loss.item<double>());  // every rank decides alike
-  if (!std::isfinite(value))
-    throw NonFiniteError(fmt::format("step {}: non-finite critic loss in {}", step_, objective_.name()));
+  if (!guard_.admit(value, "critic loss in " + objective_.name(), step_)) return {};
   critic_opt_->zero_grad();
   loss.backward();
-  double norm = finalize_gradients(critic_params_, opts_.critic_optim.grad_clip, "critic", step_);
+  double norm = finalize_gradients(critic_params_, opts_.critic_optim.grad_clip);
+  if (!guard_.admit(norm, "critic gradient (norm)", step_)) return {};
   set_lr(*critic_opt_, decayed_lr(opts_.critic_optim, step_));
   critic_opt_->step();
   return {{"critic_loss", value}, {"critic_grad_norm", norm}};
@@ -165,20 +163,25 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     auto noise = draw_noise(g.x0, rng);
     auto gen_loss = objective_.generator_loss(g.x0, g.cond, noise, models_);
     double gl = global(gen_loss.item<double>());  // every rank decides alike
-    if (!std::isfinite(gl))
-      throw NonFiniteError(fmt::format("step {}: non-finite generator loss in {}", step_, objective_.name()));
     auto reg = gen_.regularization(rng, share_);
     double rl = reg.defined() ? reg.item<double>() : 0.0;
-    gen_opt_->zero_grad();
-    (reg.defined() ? gen_loss + reg : gen_loss).backward();
-    double gnorm = finalize_gradients(gen_params_, opts_.gen_optim.grad_clip, "generator", step_);
-    set_lr(*gen_opt_, decayed_lr(opts_.gen_optim, step_));
-    gen_opt_->step();
-    if (gen_ema_) ema_update(*gen_ema_, gen_, ema_decay(opts_.ema, opts_.ema_prior_updates + step_));
-    // Critic updates.
+    double gnorm = NAN;
     std::map<std::string, double> row;
-    if (critic_opt_)
-      for (int64_t k = 0; k < opts_.critic_steps; ++k) row = critic_update(g, noise, k, rng);
+    // A refused step (non-finite loss or gradient) skips its optimiser steps; its step still counts.
+    if (guard_.admit(gl, "generator loss in " + objective_.name(), step_)) {
+      gen_opt_->zero_grad();
+      (reg.defined() ? gen_loss + reg : gen_loss).backward();
+      gnorm = finalize_gradients(gen_params_, opts_.gen_optim.grad_clip);
+      if (guard_.admit(gnorm, "generator gradient (norm)", step_)) {
+        set_lr(*gen_opt_, decayed_lr(opts_.gen_optim, step_));
+        gen_opt_->step();
+        if (gen_ema_) ema_update(*gen_ema_, gen_, ema_decay(opts_.ema, opts_.ema_prior_updates + step_));
+        // Critic updates.
+        if (critic_opt_)
+          for (int64_t k = 0; k < opts_.critic_steps; ++k) row = critic_update(g, noise, k, rng);
+      }
+    }
+    guard_.end_step(step_);
     ++step_;
     seconds_.seconds = seconds_.now();
     if (step_ % opts_.log_every == 0 || step_ == opts_.steps) {

@@ -1,8 +1,8 @@
 // The training loop shared by every distillation run: per generator step, a generator update with
 // the objective's generator loss (Algorithm 1, line 6), then `critic_steps` updates of the fake
-// score / discriminator (line 7; the two-time-scale rule of DMD2 when > 1). Gradient clipping and
-// a non-finite guard sit in finalize_gradients, the one place where gradients are final (the data-
-// parallel all-reduce is there). Checkpoints every `checkpoint_every` steps; a killed run resumes
+// score / discriminator (line 7; the two-time-scale rule of DMD2 when > 1). Gradient clipping sits
+// in finalize_gradients, the one place where gradients are final (the data-parallel all-reduce is
+// there); the non-finite guard (non_finite_guard.h) judges its norm and the losses. Checkpoints every `checkpoint_every` steps; a killed run resumes
 // from its last one. Under data parallelism (dist/world.h) `batch` is the global batch: every rank
 // draws all of its randomness from the one stream and computes its rows (Share), rank 0 writes.
 #pragma once
@@ -18,6 +18,7 @@
 #include "retort/distill/objective.h"
 #include "retort/generators/generator.h"
 #include "retort/train/checkpoint.h"
+#include "retort/train/non_finite_guard.h"
 
 namespace retort {
 
@@ -45,6 +46,7 @@ struct DistillLoopOptions {
   // Updates the average had already seen when this run began (a warm start from another run's
   // average): its warm-up counts them, so it does not restart at decay 0.1.
   int64_t ema_prior_updates = 0;
+  NonFiniteOptions nonfinite;
 };
 
 // The keys of DistillLoopOptions (loop_options.cpp); a pipeline reads the rows it uses.
@@ -53,10 +55,9 @@ const OptionTable<DistillLoopOptions>& distill_loop_option_table();
 // Exact or data-set samples of the target, with their conditions.
 using RealSampler = std::function<GenBatch(int64_t n, Rng& rng)>;
 
-// Clips to `clip` (if > 0) and throws NonFiniteError naming `what` and `step` on NaN/Inf.
-// Returns the pre-clip global norm.
-double finalize_gradients(const std::vector<torch::Tensor>& params, double clip, const std::string& what,
-                          int64_t step);
+// Averages the gradients over the ranks and clips them to `clip` (if > 0). Returns the pre-clip
+// global norm, NaN or infinite when a gradient is: the caller's NonFiniteGuard judges it.
+double finalize_gradients(const std::vector<torch::Tensor>& params, double clip);
 // Throws ConfigError when the checkpoint `ckpt`, at `checkpoint_step`, is beyond the `steps` asked for.
 void require_within_steps(const std::filesystem::path& ckpt, int64_t checkpoint_step, int64_t steps);
 torch::optim::AdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o);
@@ -105,6 +106,7 @@ class DistillLoop {
   std::unique_ptr<torch::optim::AdamW> gen_opt_, critic_opt_;
   int64_t step_ = 0, start_step_ = 0;
   RunSeconds seconds_;
+  NonFiniteGuard guard_;
 };
 
 }  // namespace retort

@@ -38,6 +38,7 @@ const OptionTable<DistillLoopOptions>& distill_loop_option_table() {
         .integer("log_every", &L::log_every, 1, 1'000'000, "metrics row every N updates")
         .integer("checkpoint_every", &L::checkpoint_every, 0, 100'000'000, "checkpoint every N updates (and at the end); 0 = none (bench-gmm only: the other commands resume from checkpoints)")
         .number("ema", &L::ema, 0, 0.99999, "decay of the generator's moving average (0 = none)")
+        .include(non_finite_option_table(), &L::nonfinite)
         .check([](ConfigNode& n, const L& l) {
           if (l.time.min > l.time.max) n.fail("t_min", fmt::format("{} is above t_max = {}", l.time.min, l.time.max));
         });
