@@ -11,6 +11,7 @@ PACKAGES=(
   libopenblas0-pthread    # fast BLAS for LibTorch: ~30x the reference BLAS on matmuls here
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   libstb-dev libcairo2-dev zlib1g-dev
+  libzip-dev              # checks a checkpoint's zip directory before LibTorch reads it
   libgd-dev               # animated GIF turntables of radiance fields
   libgtest-dev
   python3-skimage         # the reference SSIM the tests check ours against

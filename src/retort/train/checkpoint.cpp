@@ -6,10 +6,12 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 
 #include <toml++/toml.h>
+#include <zip.h>
 
 #include "retort/core/error.h"
 #include "retort/io/atomic_file.h"
@@ -20,7 +22,7 @@ namespace retort {
 namespace {
 torch::Tensor string_tensor(const std::string& s) {
   auto t = torch::empty({int64_t(s.size())}, torch::kUInt8);
-  std::memcpy(t.data_ptr(), s.data(), s.size());
+  if (!s.empty()) std::memcpy(t.data_ptr(), s.data(), s.size());  // an empty tensor's data_ptr() is null
   return t;
 }
 std::string tensor_string(const torch::Tensor& t) {
@@ -83,11 +85,37 @@ IoError different_config(const std::filesystem::path& path) {
       fmt::format("{}: written by a different config; remove it or use another output folder", path.string()));
 }
 
+// A checkpoint is a zip of records LibTorch stores uncompressed. LibTorch allocates each record at
+// the size the zip's directory gives, so a damaged directory could make it ask for gigabytes
+// (fuzz/checkpoint.cpp found 2 GiB). libzip checks the directory first: it must be consistent, and no
+// record may hold more bytes than the whole file.
+void check_archive(const std::filesystem::path& path) {
+  int err = 0;
+  std::unique_ptr<zip_t, int (*)(zip_t*)> z(zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &err), zip_close);
+  if (!z) {
+    zip_error_t e;
+    zip_error_init_with_code(&e, err);
+    const std::string why = zip_error_strerror(&e);
+    zip_error_fini(&e);
+    throw IoError(fmt::format("{}: unreadable checkpoint (not a whole zip archive: {})", path.string(), why));
+  }
+  std::error_code ec;
+  const auto file_size = std::filesystem::file_size(path, ec);
+  const zip_int64_t n = zip_get_num_entries(z.get(), 0);
+  for (zip_int64_t i = 0; i < n; ++i) {
+    zip_stat_t st;
+    if (zip_stat_index(z.get(), zip_uint64_t(i), 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) || st.size > file_size)
+      throw IoError(fmt::format("{}: unreadable checkpoint (record {} claims more bytes than the file holds)",
+                                path.string(), i));
+  }
+}
+
 // Runs `read` on the checkpoint at `path`. LibTorch's archive reader answers a damaged file with
 // c10::Error, torch::jit::ErrorReport, std::out_of_range and others (found by fuzz/checkpoint.cpp):
 // all of them become one IoError naming the file.
 template <class Read>
 auto reading_checkpoint(const std::filesystem::path& path, Read&& read) {
+  check_archive(path);
   try {
     return read();
   } catch (const Error&) {
