@@ -87,5 +87,26 @@ TEST(Metadata, AMissingKeyIsNamed) {
   EXPECT_NE(msg.find("no 'feature_dim'"), std::string::npos) << msg;
 }
 
+// A file's description is untrusted: out-of-range values are refused like a config's, and a network
+// far larger than the file is refused before it is built (fuzz/model_metadata.cpp found both:
+// groups = 0 divided by zero, and widths in the tens of thousands would allocate gigabytes).
+TEST(Metadata, OutOfRangeAndOversizedDescriptionsAreRefusedBeforeBuilding) {
+  test::TempDir tmp("metadata-untrusted");
+  std::map<std::string, std::string> meta;
+  auto tensors = load_safetensors(shipped("fmnist-teacher.safetensors"), &meta);
+  auto with = [&](const std::string& key, const nlohmann::json& value) {
+    auto j = nlohmann::json::parse(meta.at("retort.unet"));
+    j[key] = value;
+    save_safetensors(tmp.path / "u.safetensors", tensors, {{"retort.unet", j.dump()}});
+    return test::io_error([&] { load_unet(tmp.path / "u.safetensors"); });
+  };
+  auto msg = with("groups", 0);
+  EXPECT_NE(msg.find("groups = 0 must be in [1, 256]"), std::string::npos) << msg;
+  msg = with("widths", std::vector<int64_t>{65536, 65536});
+  EXPECT_NE(msg.find("describes a network of at least"), std::string::npos) << msg;
+  msg = with("widths", std::vector<int64_t>{0});
+  EXPECT_NE(msg.find("widths holds 0, not in [1, 65536]"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace retort

@@ -177,6 +177,11 @@ class OptionTable {
     r.show = [ref](const S& s) {
       return list_text(value(ref, s), [](auto x) { return fmt::format("{}", int64_t(x)); });
     };
+    r.validate = [key, ref, lo, hi](const S& s, const std::string& where) {
+      for (auto x : value(ref, s))
+        if (int64_t(x) < lo || int64_t(x) > hi)
+          throw ConfigError(fmt::format("{}: {} holds {}, not in [{}, {}]", where, key, int64_t(x), lo, hi));
+    };
     return add(std::move(r), key, ref);
   }
   // A list of strings, each one of `choices` (empty: any).
@@ -260,7 +265,9 @@ class OptionTable {
       if (!j.contains(r.key) && std::find(optional.begin(), optional.end(), r.key) == optional.end())
         throw IoError(fmt::format("no '{}'", r.key));
   }
-  // Keys absent from `j` keep s's values (metadata written before a key existed).
+  // Keys absent from `j` keep s's values (metadata written before a key existed). Values outside
+  // their row's range are refused like a config's (IoError "metadata: key = value must be in ..."):
+  // a file's description is untrusted input too.
   void from_json(const nlohmann::json& j, S& s) const {
     for (const auto& r : rows_) {
       try {
@@ -268,6 +275,11 @@ class OptionTable {
       } catch (const nlohmann::json::exception& e) {
         throw IoError(fmt::format("metadata {}: {}", r.key, e.what()));
       }
+    }
+    try {
+      validate(s, "metadata");
+    } catch (const ConfigError& e) {
+      throw IoError(e.what());
     }
   }
   // | key | default | range | meaning |, defaults from `defaults`.

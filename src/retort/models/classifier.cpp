@@ -91,7 +91,7 @@ void save_classifier(const std::filesystem::path& path, Classifier& model) {
 
 Classifier load_classifier(const std::filesystem::path& path) {
   std::map<std::string, std::string> meta;
-  load_safetensors(path, &meta);
+  const auto tensors = load_safetensors(path, &meta);
   auto it = meta.find(kMetadataKey);
   if (it == meta.end())
     throw IoError(fmt::format("{}: no '{}' metadata; not a classifier written by retort", path.string(), kMetadataKey));
@@ -108,6 +108,15 @@ Classifier load_classifier(const std::filesystem::path& path) {
   } catch (const IoError& e) {
     throw IoError(fmt::format("{}: malformed '{}' metadata: {}", path.string(), kMetadataKey, e.what()));
   }
+  // As load_unet: no network far larger than the file is built. A lower bound on its parameters: the
+  // two 3x3 convolutions at 2w and the linear layer on the flattened R/4 x R/4 features.
+  const double w2 = 2.0 * o.width, side = double(o.resolution / 4);
+  const double at_least = 9.0 * w2 * w2 + w2 * side * side * double(o.feature_dim);
+  double held = 0;
+  for (const auto& [name, t] : tensors) held += double(t.numel());
+  if (at_least > held)
+    throw IoError(fmt::format("{}: its '{}' metadata describes a network of at least {:.0f} parameters; the file "
+                              "holds {:.0f} values", path.string(), kMetadataKey, at_least, held));
   Classifier model(o);
   load_module(path, *model);
   model->eval();

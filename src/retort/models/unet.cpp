@@ -431,7 +431,7 @@ void save_unet(const std::filesystem::path& path, UNetDenoiser& model, const std
 
 UNetDenoiser load_unet(const std::filesystem::path& path, std::map<std::string, std::string>* metadata) {
   std::map<std::string, std::string> meta;
-  load_safetensors(path, &meta);  // validates the file before we trust its metadata
+  const auto tensors = load_safetensors(path, &meta);  // validates the file before we trust its metadata
   auto it = meta.find(kMetaKey);
   if (it == meta.end())
     throw IoError(fmt::format("{}: not a retort UNet (no '{}' metadata)", path.string(), kMetaKey));
@@ -447,7 +447,18 @@ UNetDenoiser load_unet(const std::filesystem::path& path, std::map<std::string, 
   const auto& o = m.net;
   const auto& s = m.schedule;
   const auto pred = m.prediction;
-UNetDenoiser model(o, Schedule(s), pred);
+  // The network is built before its tensors are read: a description of one far larger than the
+  // file (fuzz/model_metadata.cpp) must not make retort allocate it. A lower bound on its
+  // parameters, from tensors every such UNet has: the time MLP, the class embedding, and the second
+  // 3x3 convolution of each residual block.
+  double at_least = 2.0 * o.time_dim * o.time_dim + double(o.num_classes + 1) * o.time_dim;
+  for (auto w : o.widths) at_least += double(o.blocks) * 9.0 * double(w) * double(w);
+  double held = 0;
+  for (const auto& [name, t] : tensors) held += double(t.numel());
+  if (at_least > held)
+    throw IoError(fmt::format("{}: its '{}' metadata describes a network of at least {:.0f} parameters; the file "
+                              "holds {:.0f} values", path.string(), kMetaKey, at_least, held));
+  UNetDenoiser model(o, Schedule(s), pred);
   load_module(path, *model);
   if (metadata) *metadata = meta;
   return model;
