@@ -106,6 +106,10 @@ TEST(Metadata, OutOfRangeAndOversizedDescriptionsAreRefusedBeforeBuilding) {
   EXPECT_NE(msg.find("describes a network of at least"), std::string::npos) << msg;
   msg = with("widths", std::vector<int64_t>{0});
   EXPECT_NE(msg.find("widths holds 0, not in [1, 65536]"), std::string::npos) << msg;
+  msg = with("blocks", 6.7e76);  // nlohmann's get<int64_t> of it would be undefined behaviour
+  EXPECT_NE(msg.find("metadata blocks: 6.7e+76 is not an integer in range"), std::string::npos) << msg;
+  msg = with("widths", nlohmann::json::array({32, 1e30}));
+  EXPECT_NE(msg.find("metadata widths: 1e+30 is not an integer in range"), std::string::npos) << msg;
 }
 
 }  // namespace

@@ -11,8 +11,10 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -26,6 +28,10 @@ template <class T>
 struct is_std_array : std::false_type {};
 template <class T, size_t N>
 struct is_std_array<std::array<T, N>> : std::true_type {};
+template <class T>
+struct is_std_vector : std::false_type {};
+template <class T, class A>
+struct is_std_vector<std::vector<T, A>> : std::true_type {};
 
 // A number as TOML would print it, short: 1e-05 -> 1e-05, 0.5 -> 0.5, 100 -> 100.
 inline std::string option_number_text(double v) { return fmt::format("{}", v); }
@@ -342,8 +348,30 @@ class OptionTable {
     r.load = [key, ref](const nlohmann::json& j, S& s) {
       if (!j.contains(key)) return;
       auto& v = std::invoke(ref, s);
-      v = j.at(key).get<std::remove_reference_t<decltype(v)>>();
+      v = json_value<std::remove_reference_t<decltype(v)>>(j.at(key), key);
     };
+  }
+  // j as a T, refusing what nlohmann's get<> would convert with undefined behaviour (a float of 1e76
+  // into an int64_t; found by fuzz/model_metadata.cpp): integers must be JSON integers within T's
+  // range, lists are checked element by element.
+  template <class T>
+  static T json_value(const nlohmann::json& j, const std::string& key) {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      const bool fits = j.is_number_unsigned()  ? j.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                        : j.is_number_integer() ? (j.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                                   (j.get<int64_t>() < 0 || uint64_t(j.get<int64_t>()) <=
+                                                                                uint64_t(std::numeric_limits<T>::max())))
+                                                : false;
+      if (!fits) throw IoError(fmt::format("metadata {}: {} is not an integer in range", key, j.dump()));
+      return j.get<T>();
+    } else if constexpr (is_std_vector<T>::value) {
+      if (!j.is_array()) throw IoError(fmt::format("metadata {}: expected a list, got {}", key, j.dump()));
+      T out;
+      for (const auto& x : j) out.push_back(json_value<typename T::value_type>(x, key));
+      return out;
+    } else {
+      return j.get<T>();
+    }
   }
   std::vector<Row> rows_;
   std::vector<Check> checks_;
