@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "retort/dist/gradient_reducer.h"
 #include "retort/dist/world.h"
 #include "retort/bench/allreduce_bench.h"
 #include "retort/bench/commands.h"
@@ -57,8 +58,13 @@ void print(const retort::CommandReport& r) {
 void collective_summary(std::chrono::steady_clock::time_point t0) {
   if (!retort::world().distributed()) return;
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "rank %d of %d: %.1f s of %.1f s in collectives (%s)\n", retort::world().rank,
-               retort::world().size, retort::collective_seconds(), total, retort::world().backend.c_str());
+  const auto buckets = retort::bucket_counts();
+  std::fprintf(stderr,
+               "rank %d of %d: %.1f s of %.1f s in collectives (%s); gradient buckets: %lld started during the "
+               "backward pass, %lld after it, %lld redone\n",
+               retort::world().rank, retort::world().size, retort::collective_seconds(), total,
+               retort::world().backend.c_str(), (long long)buckets.during_backward, (long long)buckets.after_backward,
+               (long long)buckets.redone);
 }
 
 // The command line as it could be pasted back into a shell.

@@ -3,13 +3,17 @@
 #  1. 2 ranks with the global batch split in halves reach the weights of 1 rank with the whole batch,
 #     within float tolerance (the two halves' gradients are summed in another order than one batch's);
 #     so do two "hosts" (two torchrun agents, --nnodes 2, at a c10d rendezvous on loopback);
+#  1a. the all-reduce overlapped with the backward pass (runtime.overlap, the default) gives the
+#     weights of the all-reduce after it, byte for byte, and buckets did start during the backward pass;
 #  2. a run stopped at 2 ranks continues at 1 rank to the same weights (the batch is global);
 #  3. one rank killed with SIGKILL, or stopped (SIGSTOP): the other ends with a clear error at once,
 #     or after runtime.dist_timeout, instead of hanging;
 #  4. torchrun --max_restarts 1 after a worker is killed restarts the group, which resumes from the
 #     last checkpoint and ends with the uninterrupted 2-rank run's weights, byte for byte;
 #  5. the same equivalence for the video teacher (condition channels sliced with the batch);
-#  6. and for a DMD2 student (student, fake score, head, two critic updates, regression pairs);
+#  6. and for a DMD2 student (student, fake score, head, two critic updates, regression pairs), whose
+#     generator update also reaches the critic's parameters, so that buckets started early are redone:
+#     byte for byte the run without overlap;
 #  7. and for an FVGen video student (both stages, the multi-level head);
 #  8. and for the evaluator, whose batch norms use the global batch's statistics (SyncBatchNorm);
 #  9. bench-gmm splits its rows over the ranks: the same results as one process, bit for bit.
@@ -45,6 +49,14 @@ $diff_py one/teacher.safetensors two/teacher.safetensors 1e-4
 ls one > one.files
 ls two > two.files
 cmp one.files two.files || { echo "the 2-rank run folder holds other files"; exit 1; }
+
+echo "== 1a. the all-reduce overlapped with the backward pass, and after it"
+two "$bin" train-teacher --config tiny.toml --out serial --set runtime.overlap=false --no-progress > serial.log 2>&1 ||
+  { cat serial.log; exit 1; }
+cmp two/teacher.safetensors serial/teacher.safetensors || { echo "overlap changed the weights"; exit 1; }
+grep -q "[1-9][0-9]* started during the backward pass" two.log || { echo "no bucket started during the backward pass"; cat two.log; exit 1; }
+grep -q " 0 started during the backward pass" serial.log || { echo "overlap = false still overlapped"; cat serial.log; exit 1; }
+grep -h "gradient buckets" two.log
 
 echo "== 1b. two \"hosts\": two torchrun agents (--nnodes 2) meeting at a c10d rendezvous on 127.0.0.1"
 port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -183,6 +195,11 @@ two "$bin" distill --config student.toml --out dmd2-two --no-progress > dmd2-two
 # of tiny gradients grow to ~4e-5 in 6 updates at lr 1e-3 (seen here); the student itself moves
 # ~6e-3 from the teacher, which the second check requires.
 $diff_py dmd2-one/student.safetensors dmd2-two/student.safetensors 3e-4
+two "$bin" distill --config student.toml --out dmd2-serial --set runtime.overlap=false --no-progress > dmd2-serial.log 2>&1 ||
+  { cat dmd2-serial.log; exit 1; }
+cmp dmd2-two/student.safetensors dmd2-serial/student.safetensors || { echo "overlap changed the student"; exit 1; }
+grep -q "[1-9][0-9]* redone" dmd2-two.log || { echo "no bucket was redone: the check of early starts went untested"; cat dmd2-two.log; exit 1; }
+grep -h "gradient buckets" dmd2-two.log
 if $diff_py one/teacher.safetensors dmd2-one/student.safetensors 3e-3 > moved.log; then
   echo "the student is within 3e-3 of its teacher: the equivalence proves nothing"; exit 1
 fi

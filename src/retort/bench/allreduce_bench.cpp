@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "retort/core/error.h"
+#include "retort/dist/gradient_reducer.h"
 #include "retort/dist/world.h"
 
 namespace retort {

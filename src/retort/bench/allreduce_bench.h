@@ -1,5 +1,5 @@
 // `retort bench-allreduce`: the time and bandwidth of the gradient all-reduce that data-parallel
-// training does after every backward (dist/world.h's bucketed all_reduce_mean), run under torchrun.
+// training does after every backward (dist/gradient_reducer.h's bucketed all_reduce_mean), run under torchrun.
 #pragma once
 #include <string>
 

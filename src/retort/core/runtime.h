@@ -20,6 +20,7 @@ struct RuntimeOptions {
   std::string backend = "auto";  // "auto" (NCCL on CUDA, else Gloo), "gloo", "nccl"
   double dist_timeout = 300;     // seconds a collective waits for the other ranks
   double bucket_mb = 25;         // gradient all-reduce bucket size (PyTorch DDP's default)
+  bool overlap = true;           // start a bucket's all-reduce during the backward pass (DDP's overlap)
 };
 
 // Applies the thread policy once per process. Returns a one-line description for logs.

@@ -19,7 +19,11 @@ const OptionTable<RuntimeOptions>& runtime_option_table() {
                 "process-group backend under torchrun: auto = NCCL when device is CUDA, else Gloo")
         .number("dist_timeout", &R::dist_timeout, 1, 86400,
                 "seconds a collective waits for the other ranks before the run stops with an error")
-        .number("bucket_mb", &R::bucket_mb, 0.001, 4096, "MiB of gradients per all-reduce call")
+        .number("bucket_mb", &R::bucket_mb, 0.001, 4096,
+                "MiB of gradients per all-reduce call (the first bucket, the last layers', at most 1 MiB)")
+        .flag("overlap", &R::overlap,
+              "start each bucket's all-reduce during the backward pass as soon as its gradients are final "
+              "(PyTorch DDP's overlap); false: all after the backward pass")
         .check([](ConfigNode& n, const R& r) { parse_device(r.device, n.where("device")); });
     return t;
   }();

@@ -27,6 +27,7 @@ struct DistGroup {
   torch::Device device{torch::kCPU};  // where the group's tensors live (CPU for Gloo)
   std::chrono::milliseconds timeout{0};
   int64_t bucket_bytes = 0;
+  bool overlap = true;
   double collective_seconds = 0;
   std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)> allreduce, broadcast;
 };
@@ -55,6 +56,15 @@ int dist_env_int(const char* name, int fallback) {
   return x;
 }
 
+[[noreturn]] void collective_failed(const char* what, const std::exception& e) {
+  const auto& g = dist_group();
+  std::string msg = e.what();
+  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+  throw Error(fmt::format("rank {} of {}: {} over {} failed: another rank stopped or did not answer within "
+                          "runtime.dist_timeout = {} s ({})",
+                          g.world.rank, g.world.size, what, g.world.backend, g.timeout.count() / 1000.0, msg));
+}
+
 // Runs a collective and waits for it: a rank that died or hangs becomes one clear error here
 // (after at most [runtime] dist_timeout) instead of a hang.
 void run_collective(const char* what, std::vector<at::Tensor>& tensors,
@@ -69,11 +79,7 @@ void run_collective(const char* what, std::vector<at::Tensor>& tensors,
   try {
     op(tensors)->wait(g.timeout);
   } catch (const std::exception& e) {
-    std::string msg = e.what();
-    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    throw Error(fmt::format("rank {} of {}: {} over {} failed: another rank stopped or did not answer within "
-                            "runtime.dist_timeout = {} s ({})",
-                            g.world.rank, g.world.size, what, g.world.backend, g.timeout.count() / 1000.0, msg));
+    collective_failed(what, e);
   }
 }
 
@@ -120,6 +126,7 @@ const World& join_world(const RuntimeOptions& runtime, const torch::Device& devi
     throw ConfigError("runtime.backend: nccl needs runtime.device = \"cuda\" (Gloo runs on the CPU)");
   g.timeout = std::chrono::milliseconds(int64_t(runtime.dist_timeout * 1000));
   g.bucket_bytes = int64_t(runtime.bucket_mb * 1024 * 1024);
+  g.overlap = runtime.overlap;
 
   // The store, as torch.distributed's env:// rendezvous makes it: rank 0 serves it, unless
   // torchrun's agent already does (then every rank is a client, keys prefixed by the attempt).
@@ -173,33 +180,30 @@ const World& join_world(const RuntimeOptions& runtime, const torch::Device& devi
   return g.world;
 }
 
-void all_reduce_mean(const std::vector<torch::Tensor>& tensors) {
-  const auto& g = dist_group();
-  if (!g.world.distributed() || tensors.empty()) return;
-  // Buckets of consecutive tensors of one dtype, each flattened into one buffer.
-  size_t i = 0;
-  while (i < tensors.size()) {
-    size_t j = i;
-    int64_t bytes = 0;
-    std::vector<torch::Tensor> flat;
-    while (j < tensors.size() && tensors[j].scalar_type() == tensors[i].scalar_type() &&
-           (j == i || bytes + tensors[j].nbytes() <= size_t(g.bucket_bytes))) {
-      bytes += int64_t(tensors[j].nbytes());
-      flat.push_back(tensors[j].reshape({-1}));
-      ++j;
-    }
-    std::vector<at::Tensor> bucket{torch::cat(flat).to(g.device)};
-    run_collective("all-reduce", bucket, g.allreduce);
-    auto mean = bucket[0].div_(g.world.size);
-    int64_t offset = 0;
-    for (size_t k = i; k < j; ++k) {
-      const int64_t n = tensors[k].numel();
-      tensors[k].copy_(mean.narrow(0, offset, n).view(tensors[k].sizes()));
-      offset += n;
-    }
-    i = j;
+struct StartedCollective {
+  c10::intrusive_ptr<c10d::Work> work;
+  std::vector<at::Tensor> buffer;
+};
+
+std::shared_ptr<StartedCollective> start_sum_over_ranks(const torch::Tensor& buffer) {
+  auto& g = dist_group();
+  auto started = std::make_shared<StartedCollective>();
+  started->buffer = {buffer.to(g.device)};
+  try {
+    started->work = g.allreduce(started->buffer);
+  } catch (const std::exception& e) {
+    collective_failed("all-reduce", e);
   }
+  return started;
 }
+
+torch::Tensor wait_for(StartedCollective& started) {
+  run_collective("all-reduce", started.buffer, [&](std::vector<at::Tensor>&) { return started.work; });
+  return started.buffer[0];
+}
+
+int64_t gradient_bucket_bytes() { return dist_group().bucket_bytes; }
+bool overlap_with_backward() { return dist_group().overlap; }
 
 void broadcast_from_rank0(const std::vector<torch::Tensor>& tensors) {
   const auto& g = dist_group();

@@ -5,9 +5,10 @@
 //
 // The training loops use it in three places: initial weights are broadcast from rank 0, every rank
 // computes the loss on its slice of the global batch (`rank_slice`), and gradients are averaged over
-// the ranks in buckets (`all_reduce_mean`) before clipping. Rank 0 alone writes (`writes()`).
+// the ranks in buckets (dist/gradient_reducer.h) before clipping. Rank 0 alone writes (`writes()`).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,9 +41,15 @@ torch::Device rank_device(const RuntimeOptions& runtime);
 // ConfigError for a bad backend or environment, Error when the group cannot be formed.
 const World& join_world(const RuntimeOptions& runtime, const torch::Device& device);
 
-// Averages `tensors` in place over the ranks: flattened into buckets of about `bucket_bytes`, one
-// all-reduce per bucket (PyTorch DDP's bucketing without its overlap with the backward pass).
-void all_reduce_mean(const std::vector<torch::Tensor>& tensors);
+// An all-reduce (sum) started and not yet waited for: `wait_for` waits (Error after
+// runtime.dist_timeout) and returns the summed buffer. Gradient averaging (dist/gradient_reducer.h)
+// starts them during the backward pass.
+struct StartedCollective;
+std::shared_ptr<StartedCollective> start_sum_over_ranks(const torch::Tensor& buffer);
+torch::Tensor wait_for(StartedCollective& started);
+// runtime.bucket_mb in bytes, and runtime.overlap, of the joined group.
+int64_t gradient_bucket_bytes();
+bool overlap_with_backward();
 // Rank 0's values of `tensors`, in place on every rank.
 void broadcast_from_rank0(const std::vector<torch::Tensor>& tensors);
 // The mean of a scalar over the ranks (a logged loss).

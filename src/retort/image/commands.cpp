@@ -13,7 +13,7 @@ CommandReport train_teacher_command(ConfigNode root, const RunRequest& run, int6
   auto cfg = read_teacher_config(root);
   auto r = train_teacher(cfg, run.out, run.progress, root.resolved_toml(), stop_after);
   CommandReport report;
-  report.result = fmt::format("trained {} steps, {}, {:.1f} s in this invocation\n", r.steps, r.loss_text(), r.seconds);
+  report.result = fmt::format("trained {} steps, {}, {:.2f} s in this invocation\n", r.steps, r.loss_text(), r.seconds);
   report.note = !r.finished
                     ? fmt::format("stopped at step {} of {}; rerun to continue\n", r.steps, cfg.train.steps)
                     : fmt::format("wrote {}/teacher.safetensors, samples.png, loss.png, metrics.csv\n", run.out.string());

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "retort/core/error.h"
+#include "retort/dist/gradient_reducer.h"
 #include "retort/dist/world.h"
 #include "retort/train/checkpoint.h"
 #include "retort/train/ema.h"
@@ -20,9 +21,10 @@ double finalize_gradients(const std::vector<torch::Tensor>& params, double clip)
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return 0.0;
-  // Data parallelism: the mean over the ranks, before the norm, so clipping and the non-finite
-  // guard see the global gradient and decide alike on every rank.
-  all_reduce_mean(grads);
+  // Data parallelism: the mean over the ranks (started during the backward pass where it can be),
+  // before the norm, so clipping and the non-finite guard see the global gradient and decide alike
+  // on every rank.
+  average_gradients(params);
   double norm;
   if (clip > 0) {
     norm = torch::nn::utils::clip_grad_norm_(params, clip);
