@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
   auto* gmm = app.add_subcommand("bench-gmm", "Run every method x generator of a config against the exact "
                                               "Gaussian-mixture teacher; write results.json/.md and PNGs");
   add_run_options(gmm, config, sets, out, no_progress, "configs/gmm-ring8.toml");
+  int64_t seeds = 0;
+  gmm->add_option("--seeds", seeds, "repeat every run with N independent seeds (overrides `seeds`)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
 
   retort::StepBenchOptions step_opts;
   auto* step = app.add_subcommand("bench-step", "Time one training step of the MLP denoiser (compare with "
@@ -309,6 +312,7 @@ int main(int argc, char** argv) {
     const retort::RunRequest run{out, !no_progress};
     auto parsed = [&] { return retort::ConfigNode::from_file(config, sets); };
     if (*gmm) {
+      if (seeds > 0) sets.push_back("seeds=" + std::to_string(seeds));
       print(retort::bench_gmm_command(parsed(), run));
     } else if (*train_eval) {
       print(retort::train_evaluator_command(parsed(), run));

@@ -7,6 +7,7 @@
 //    w(t)(eps_y - eps_phi) is VSD's divided by (1 + gamma), and gamma <= -1 is unbounded.
 #include <gtest/gtest.h>
 
+#include "retort/bench/gmm_ratio.h"
 #include "retort/distill/distribution_matching.h"
 #include "retort/distill/gan.h"
 #include "retort/distill/score_distillation.h"
@@ -60,6 +61,36 @@ double fit_and_compare(const std::string& method, double gamma) {
 TEST(CriticOptimum, VsdFakeScoreConvergesToGeneratorScore) { EXPECT_LT(fit_and_compare("vsd", 0.0), 0.15); }
 
 TEST(CriticOptimum, AsdFakeConvergesToExtrapolatedScore) { EXPECT_LT(fit_and_compare("asd", -0.5), 0.15); }
+
+}  // namespace
+}  // namespace retort
+
+namespace retort {
+namespace {
+
+// The logistic loss's optimum is l = log p_real,t / p_fake,t. With an exact mixture as p_real and a
+// known Gaussian as p_fake (bench-gmm's [ratio] check), a trained discriminator must recover the
+// true log ratio at generated samples far better than the untrained one, and the softened-RKL
+// weight 1/(r+1) closely.
+TEST(CriticOptimum, DiscriminatorLearnsTheExactDensityRatio) {
+  auto target = GaussianMixture::ring(4, 2, 2.5, 0.2, false);
+  RatioCheckOptions o;
+  o.steps = 600;
+  o.batch = 256;
+  o.hidden = 64;
+  o.times = {0.2, 0.4};
+  o.samples = 1000;
+  std::vector<RatioAtTime> untrained;
+  auto rows = check_density_ratio(target, Schedule{}, o, 0, torch::kCPU, &untrained);
+  ASSERT_EQ(rows.size(), 2u);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    SCOPED_TRACE(rows[i].t);
+    EXPECT_GT(std::abs(rows[i].true_log_r), 0.05) << "the ratio must not be trivially 1";
+    EXPECT_LT(rows[i].abs_error_log_r, 0.3);
+    EXPECT_LT(rows[i].abs_error_log_r, 0.5 * untrained[i].abs_error_log_r);
+    EXPECT_LT(rows[i].abs_error_weight, 0.05);
+  }
+}
 
 }  // namespace
 }  // namespace retort

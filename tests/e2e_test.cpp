@@ -4,6 +4,8 @@
 // particles) has MMD ~0.3 and covers no mode properly; SDS with a wrong sign diverges.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "retort/bench/gmm_bench.h"
@@ -43,7 +45,7 @@ Outcome run(const std::string& run_toml, const std::string& name, bool classes =
   if (classes) base.replace(base.find("std = 0.15"), 10, "std = 0.15\nclasses = true");
   auto cfg = parse_gmm_bench_config(ConfigNode::from_string(base + "[[run]]\n" + run_toml, name + ".toml"));
   test::TempDir dir("e2e-" + name);
-  auto result = run_gmm_single(cfg, cfg.runs[0], dir.path, false);
+  auto result = run_gmm_single(cfg, cfg.runs[0], cfg.seed, dir.path, false);
   Outcome o{result, 0.0};
   if (result.value("status", "") == "ok") {
     torch::Tensor x;
@@ -107,6 +109,64 @@ TEST(EndToEnd, SoftenedRklNetworkApproachesTarget) {
   EXPECT_LT(o.result["mmd"].get<double>(), 0.6);
   EXPECT_GT(o.result["in_3sigma"].get<double>(), 0.3);
   EXPECT_LT(o.spread, 20.0);
+}
+
+// Several seeds: every run repeated in its own folder, a row's numbers the mean of its seeds with
+// their standard deviation, a light mode's mass in its own column; a rerun keeps every seed.
+TEST(BenchGmm, SeedsRepeatEveryRunAndTheTableShowsMeanAndSpread) {
+  const std::string toml = R"(
+seed = 4
+seeds = 3
+[target]
+preset = "modes"
+[[target.mode]]
+mean = [0.0, 0.0]
+weight = 0.95
+[[target.mode]]
+mean = [3.0, 0.0]
+weight = 0.05
+[eval]
+samples = 200
+reference = 400
+[defaults]
+steps = 20
+batch = 64
+log_every = 10
+[[run]]
+method = "dmd"
+generator = "network"
+)";
+  auto cfg = parse_gmm_bench_config(ConfigNode::from_string(toml, "seeds.toml"));
+  test::TempDir dir("bench-gmm-seeds");
+  auto results = run_gmm_bench(cfg, dir.path, {false});
+  ASSERT_EQ(results.size(), 1u);
+  const auto& row = results[0];
+  ASSERT_EQ(row["seeds"].size(), 3u);
+  EXPECT_EQ(row["seeds_ok"].get<int64_t>(), 3);
+  std::vector<double> mmd;
+  for (const auto& r : row["seeds"]) mmd.push_back(r["mmd"].get<double>());
+  EXPECT_NE(mmd[0], mmd[1]) << "the seeds must differ";
+  EXPECT_NE(row["seeds"][1]["seed"], row["seeds"][2]["seed"]);
+  EXPECT_NEAR(row["mmd"].get<double>(), (mmd[0] + mmd[1] + mmd[2]) / 3, 1e-12);
+  const double m = row["mmd"].get<double>();
+  double ss = 0;
+  for (double x : mmd) ss += (x - m) * (x - m);
+  EXPECT_NEAR(row["mmd_std"].get<double>(), std::sqrt(ss / 2), 1e-12);
+  EXPECT_TRUE(std::filesystem::exists(dir.path / "runs" / "dmd-network" / "result.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path / "runs" / "dmd-network.seed-2" / "result.json"));
+  const std::string md = results_markdown(results);
+  EXPECT_NE(md.find("mode 1 mass (true 0.050)"), std::string::npos) << md;
+  EXPECT_NE(md.find(" ± "), std::string::npos) << md;
+  EXPECT_NE(md.find("| 3/3 |"), std::string::npos) << md;
+  // Seed 0 is the run as it was before seeds existed: the same result as a one-seed benchmark.
+  auto one = cfg;
+  one.seeds = 1;
+  test::TempDir dir1("bench-gmm-one-seed");
+  auto single = run_gmm_bench(one, dir1.path, {false});
+  EXPECT_EQ(single[0]["mmd"], row["seeds"][0]["mmd"]);
+  // A rerun keeps all three.
+  auto again = run_gmm_bench(cfg, dir.path, {false});
+  EXPECT_EQ(again[0]["mmd"], row["mmd"]);
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 #include "retort/bench/gmm_bench.h"
+#include "retort/bench/gmm_ratio.h"
 #include "retort/run/kept_result.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include "retort/core/error.h"
@@ -80,14 +83,15 @@ std::string run_subtitle(const nlohmann::json& r) {
 
 }  // namespace
 
-nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const fs::path& run_dir, bool progress) {
+nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, uint64_t seed, const fs::path& run_dir,
+                              bool progress) {
   const auto device = rank_device(cfg.runtime);
   GaussianMixture target(cfg.components);
   Schedule schedule(cfg.schedule);
-  Rng rng(cfg.seed);
+  Rng rng(seed);
   // Module initialisers draw from LibTorch's global generator: seed it so each run is
   // reproducible by itself, whatever ran before it in the process.
-  torch::manual_seed(cfg.seed);
+  torch::manual_seed(seed);
   auto objective = make_objective(r.method, r.objective, schedule);
   auto needs = objective->needs();
   auto models = build_models(target, schedule, r, needs, rng, device);
@@ -103,7 +107,7 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const
   lo.label = r.name;
   DistillLoop loop(lo, *models.gen, *objective, mm, models.fake ? models.fake.get() : nullptr, real, schedule,
                    device);
-  nlohmann::json result = {{"method", r.method}, {"generator", r.generator}, {"name", r.name}};
+  nlohmann::json result = {{"method", r.method}, {"generator", r.generator}, {"name", r.name}, {"seed", seed}};
   // loop.seconds(): since step 0, a resumed run's earlier invocations included.
   try {
     loop.run(run_dir, rng, r.config_text);
@@ -115,8 +119,8 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const
     return result;
   }
   result["seconds"] = loop.seconds();
-  // Scoring uses its own seeds so every run is compared with the same reference samples.
-  Rng eval_rng(cfg.seed + 1), ref_rng(cfg.seed + 2);
+  // Scoring uses its own seeds so every run of one seed is compared with the same reference samples.
+  Rng eval_rng(seed + 1), ref_rng(seed + 2);
   auto x = models.gen->draw_eval(cfg.eval.samples, eval_rng).x0.detach().cpu();
   auto reference = target.sample(cfg.eval.reference, ref_rng);
   if (!torch::isfinite(x).all().item<bool>()) {
@@ -131,30 +135,175 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, const
   return result;
 }
 
-std::string results_markdown(const nlohmann::json& results) {
-  std::string md =
-      "| method | generator | modes covered | mass TV | MMD | SW2 | energy | in 3σ | seconds |\n"
-      "|---|---|---|---|---|---|---|---|---|\n";
+namespace {
+
+// The measured columns of a row, in table order.
+const std::vector<std::string> kMetricKeys = {"modes_covered", "mass_tv", "mmd", "sw2", "energy", "in_3sigma"};
+
+double mean_of(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m += x;
+  return v.empty() ? 0.0 : m / double(v.size());
+}
+
+// Sample standard deviation (n - 1); 0 for fewer than two values.
+double std_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  const double m = mean_of(v);
+  double ss = 0;
+  for (double x : v) ss += (x - m) * (x - m);
+  return std::sqrt(ss / double(v.size() - 1));
+}
+
+// One row of the table from the run's seeds: each metric's mean (and `KEY_std`) over the seeds
+// that finished, `seeds` the per-seed results. One seed: that seed's result as it is.
+nlohmann::json aggregate_seeds(const std::vector<nlohmann::json>& per_seed) {
+  if (per_seed.size() == 1) return per_seed.front();
+  const auto& first = per_seed.front();
+  nlohmann::json row = {{"method", first["method"]}, {"generator", first["generator"]}, {"name", first["name"]},
+                        {"seeds", per_seed}};
+  std::vector<const nlohmann::json*> ok;
+  std::vector<double> seconds;
+  for (const auto& r : per_seed) {
+    seconds.push_back(r.value("seconds", 0.0));
+    if (r.value("status", "") == "ok") ok.push_back(&r);
+  }
+  row["seconds"] = mean_of(seconds);
+  row["seconds_std"] = std_of(seconds);
+  row["seeds_ok"] = ok.size();
+  if (ok.empty()) {
+    row["status"] = first.value("status", "diverged");
+    row["error"] = first.value("error", "");
+    return row;
+  }
+  row["status"] = "ok";
+  row["modes_total"] = (*ok.front())["modes_total"];
+  if (ok.front()->contains("true_weights")) row["true_weights"] = (*ok.front())["true_weights"];
+  for (const auto& key : kMetricKeys) {
+    std::vector<double> v;
+    for (const auto* r : ok) v.push_back((*r)[key].get<double>());
+    row[key] = mean_of(v);
+    row[key + "_std"] = std_of(v);
+  }
+  const size_t K = (*ok.front())["mode_mass"].size();
+  std::vector<double> mass(K), mass_std(K);
+  for (size_t k = 0; k < K; ++k) {
+    std::vector<double> v;
+    for (const auto* r : ok) v.push_back((*r)["mode_mass"][k].get<double>());
+    mass[k] = mean_of(v);
+    mass_std[k] = std_of(v);
+  }
+  row["mode_mass"] = mass;
+  row["mode_mass_std"] = mass_std;
+  return row;
+}
+
+// "0.097" or, over several seeds, "0.097 ± 0.004".
+std::string cell(const nlohmann::json& r, const std::string& key, int digits) {
+  std::string text = fmt::format("{:.{}f}", r[key].get<double>(), digits);
+  if (r.contains(key + "_std")) text += fmt::format(" ± {:.{}f}", r[key + "_std"].get<double>(), digits);
+  return text;
+}
+
+// The light modes of a target: weight below half the heaviest's (none for equal weights).
+std::vector<size_t> light_modes(const nlohmann::json& results) {
   for (const auto& r : results) {
+    if (!r.contains("true_weights")) continue;
+    const auto w = r["true_weights"].get<std::vector<double>>();
+    const double top = *std::max_element(w.begin(), w.end());
+    std::vector<size_t> light;
+    for (size_t k = 0; k < w.size(); ++k)
+      if (w[k] < 0.5 * top) light.push_back(k);
+    return light;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string results_markdown(const nlohmann::json& results) {
+  const auto light = light_modes(results);
+  std::vector<double> weights;
+  for (const auto& r : results)
+    if (r.contains("true_weights")) {
+      weights = r["true_weights"].get<std::vector<double>>();
+      break;
+    }
+  bool seeded = false;
+  for (const auto& r : results) seeded = seeded || r.contains("seeds");
+  std::string md = "| method | generator |";
+  std::string rule = "|---|---|";
+  if (seeded) {
+    md += " seeds |";
+    rule += "---|";
+  }
+  md += " modes covered | mass TV | MMD | SW2 | energy | in 3σ |";
+  rule += "---|---|---|---|---|---|";
+  for (size_t k : light) {
+    md += fmt::format(" mode {} mass (true {:.3f}) |", k, weights[k]);
+    rule += "---|";
+  }
+  md += " seconds |\n" + rule + "---|\n";
+  for (const auto& r : results) {
+    md += fmt::format("| {} | {} |", r["method"].get<std::string>(), r["generator"].get<std::string>());
+    if (seeded)
+      md += r.contains("seeds") ? fmt::format(" {}/{} |", r.value("seeds_ok", 0), r["seeds"].size())
+                                : std::string(" 1 |");
     if (r.value("status", "") != "ok") {
-      md += fmt::format("| {} | {} | {} | | | | | | {:.1f} |\n", r["method"].get<std::string>(),
-                        r["generator"].get<std::string>(), r.value("status", "?"), r.value("seconds", 0.0));
+      md += fmt::format(" {} | | | | | |", r.value("status", "?"));
+      for (size_t i = 0; i < light.size(); ++i) md += " |";
+      md += fmt::format(" {:.1f} |\n", r.value("seconds", 0.0));
       continue;
     }
-    md += fmt::format("| {} | {} | {}/{} | {:.3f} | {:.4f} | {:.3f} | {:.4f} | {:.3f} | {:.1f} |\n",
-                      r["method"].get<std::string>(), r["generator"].get<std::string>(),
-                      r["modes_covered"].get<int64_t>(), r["modes_total"].get<int64_t>(), r["mass_tv"].get<double>(),
-                      r["mmd"].get<double>(), r["sw2"].get<double>(), r["energy"].get<double>(),
-                      r["in_3sigma"].get<double>(), r["seconds"].get<double>());
+    const bool several = r.contains("seeds");
+    md += several ? fmt::format(" {} /{} |", cell(r, "modes_covered", 1), r["modes_total"].get<int64_t>())
+                  : fmt::format(" {}/{} |", r["modes_covered"].get<int64_t>(), r["modes_total"].get<int64_t>());
+    md += fmt::format(" {} | {} | {} | {} | {} |", cell(r, "mass_tv", 3), cell(r, "mmd", 4), cell(r, "sw2", 3),
+                      cell(r, "energy", 4), cell(r, "in_3sigma", 3));
+    for (size_t k : light) {
+      md += fmt::format(" {:.3f}", r["mode_mass"][k].get<double>());
+      if (r.contains("mode_mass_std")) md += fmt::format(" ± {:.3f}", r["mode_mass_std"][k].get<double>());
+      md += " |";
+    }
+    md += fmt::format(" {} |\n", cell(r, "seconds", 1));
   }
   return md;
 }
 
+// [ratio]: the discriminator's density ratio against the exact one, into DIR/ratio.md and
+// ratio.json (kept, like a run, while the config is the same).
+void run_ratio_check(const GmmBenchConfig& cfg, const fs::path& out) {
+  const auto kept_path = out / "runs" / "ratio-check.json";
+  auto kept = kept_result(kept_path, cfg.ratio_identity);
+  if (kept.is_null()) {
+    AloneOnThisRank alone;
+    std::vector<RatioAtTime> untrained;
+    auto rows = check_density_ratio(GaussianMixture(cfg.components), Schedule(cfg.schedule), cfg.ratio, cfg.seed,
+                                    rank_device(cfg.runtime), &untrained);
+    kept = {{"markdown", ratio_markdown(rows, untrained)},
+            {"result", {{"trained", ratio_json(rows)}, {"untrained", ratio_json(untrained)}}}};
+    keep_result(kept_path, kept, cfg.ratio_identity);
+  }
+  write_text_atomic(out / "ratio.md", kept["markdown"].get<std::string>());
+  write_text_atomic(out / "ratio.json", kept["result"].dump(2));
+}
+
+// The folder of repetition k of a run: runs/NAME, then runs/NAME.seed-K.
+fs::path seed_folder(const fs::path& out, const RunSpec& r, int64_t k) {
+  return out / "runs" / (k == 0 ? r.name : fmt::format("{}.seed-{}", r.name, k));
+}
+
+// What identifies repetition k of a run (a kept result is reused only when it matches): the run's
+// config for k = 0, as before seeds existed, and the repetition index after it.
+std::string seed_identity(const RunSpec& r, int64_t k) {
+  return k == 0 ? r.config_text : r.config_text + fmt::format("seed_index={}\n", k);
+}
+
 nlohmann::json run_gmm_bench(const GmmBenchConfig& cfg, const fs::path& out, const GmmBenchOptions& opts) {
   start_run(out, cfg.runtime, /*data_parallel=*/true);
-  // Data parallelism: the rows are independent runs, so they are split over the ranks (row i on
-  // rank i mod N), each run by its rank alone into its own folder; rank 0 then reads them all and
-  // writes the table. Across hosts, --out must be one shared folder.
+  // Data parallelism: the rows (each run at each seed) are independent, so they are split over the
+  // ranks (row j on rank j mod N), each run by its rank alone into its own folder; rank 0 then reads
+  // them all and writes the table. Across hosts, --out must be one shared folder.
   const World w = world();
   if (w.writes()) {
     std::fprintf(stderr, "%s\n", apply_runtime(cfg.runtime).c_str());
@@ -163,42 +312,56 @@ nlohmann::json run_gmm_bench(const GmmBenchConfig& cfg, const fs::path& out, con
     fs::remove(out / "results.json");
   }
   barrier();  // the folder is clean before any rank's row can finish
-  for (size_t i = 0; i < cfg.runs.size(); ++i) {
-    if (int(i % size_t(w.size)) != w.rank) continue;
-    const auto& r = cfg.runs[i];
-    const auto run_dir = out / "runs" / r.name;
+  GaussianMixture target(cfg.components);
+  const auto weights = target.weights().to(torch::kFloat64).contiguous();
+  const std::vector<double> true_weights(weights.data_ptr<double>(), weights.data_ptr<double>() + weights.numel());
+  const int64_t rows = int64_t(cfg.runs.size()) * cfg.seeds;
+  for (int64_t j = 0; j < rows; ++j) {
+    if (int(j % w.size) != w.rank) continue;
+    const auto& r = cfg.runs[size_t(j / cfg.seeds)];
+    const int64_t k = j % cfg.seeds;
+    const auto run_dir = seed_folder(out, r, k);
+    const auto label = run_dir.filename().string();
     create_output_folder(run_dir);
     const auto result_path = run_dir / "result.json";
-    if (!kept_result(result_path, r.config_text).is_null()) {
-      std::fprintf(stderr, "%s: finished earlier, kept\n", r.name.c_str());
+    if (!kept_result(result_path, seed_identity(r, k)).is_null()) {
+      std::fprintf(stderr, "%s: finished earlier, kept\n", label.c_str());
       continue;
     }
     AloneOnThisRank alone;
-    keep_result(result_path, run_gmm_single(cfg, r, run_dir, opts.progress && w.size == 1), r.config_text);
-    if (w.distributed()) std::fprintf(stderr, "%s: done on rank %d\n", r.name.c_str(), w.rank);
+    auto result = run_gmm_single(cfg, r, run_seed(cfg, k), run_dir, opts.progress && w.size == 1);
+    result["true_weights"] = true_weights;
+    keep_result(result_path, result, seed_identity(r, k));
+    if (w.distributed()) std::fprintf(stderr, "%s: done on rank %d\n", label.c_str(), w.rank);
   }
   barrier();
   nlohmann::json results = nlohmann::json::array();
   if (!w.writes()) return results;
-  GaussianMixture target(cfg.components);
   std::vector<ScatterPanel> panels;
   for (size_t i = 0; i < cfg.runs.size(); ++i) {
     const auto& r = cfg.runs[i];
-    const auto run_dir = out / "runs" / r.name;
-    auto result = kept_result(run_dir / "result.json", r.config_text);
-    if (result.is_null())
-      throw IoError(fmt::format("{}: rank {} ran this row but its result is not here; across hosts bench-gmm needs "
-                                "--out on a file system every host shares", (run_dir / "result.json").string(),
-                                i % size_t(w.size)));
-    ScatterPanel panel{r.name, run_subtitle(result), {}};
-    if (fs::exists(run_dir / "samples.pt") && result.value("status", "") == "ok") {
+    std::vector<nlohmann::json> per_seed;
+    for (int64_t k = 0; k < cfg.seeds; ++k) {
+      const auto run_dir = seed_folder(out, r, k);
+      auto result = kept_result(run_dir / "result.json", seed_identity(r, k));
+      if (result.is_null())
+        throw IoError(fmt::format("{}: rank {} ran this row but its result is not here; across hosts bench-gmm needs "
+                                  "--out on a file system every host shares",
+                                  (run_dir / "result.json").string(), (int64_t(i) * cfg.seeds + k) % w.size));
+      per_seed.push_back(result);
+    }
+    // The pictures show seed 0.
+    const auto run_dir = seed_folder(out, r, 0);
+    ScatterPanel panel{r.name, run_subtitle(per_seed.front()), {}};
+    if (fs::exists(run_dir / "samples.pt") && per_seed.front().value("status", "") == "ok") {
       torch::load(panel.samples, (run_dir / "samples.pt").string());
       plot_samples((out / (r.name + ".png")).string(), target, panel);
     }
     panels.push_back(panel);
-    results.push_back(result);
+    results.push_back(aggregate_seeds(per_seed));
   }
   plot_overview((out / "overview.png").string(), target, panels, 4);
+  if (cfg.ratio.steps > 0) run_ratio_check(cfg, out);
   write_text_atomic(out / "results.md", results_markdown(results));
   write_text_atomic(out / "results.json", results.dump(2));
   return results;

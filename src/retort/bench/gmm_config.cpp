@@ -155,6 +155,7 @@ const OptionTable<EvalSpec>& gmm_eval_option_table() {
 GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   GmmBenchConfig cfg;
   cfg.seed = static_cast<uint64_t>(root.integer("seed", 0, 0, int64_t{1} << 62));
+  cfg.seeds = root.integer("seeds", 1, 1, 1000);
   cfg.runtime = read_runtime_options(root.table("runtime"));
 
   auto target = root.table("target");
@@ -172,6 +173,9 @@ GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   auto ev = root.table("eval");
   gmm_eval_option_table().read(ev, cfg.eval);
 
+  auto ratio = root.table("ratio");
+  ratio_check_option_table().read(ratio, cfg.ratio);
+
   auto defaults_node = root.table("defaults");
   RunSpec defaults;
   gmm_run_option_table().read(defaults_node, defaults);
@@ -186,6 +190,8 @@ GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
     for (char c : r.name)
       if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
         n.fail("name", fmt::format("'{}': use letters, digits, '-', '_' and '.' only", r.name));
+    if (r.name.find(".seed-") != std::string::npos)
+      n.fail("name", fmt::format("'{}': '.seed-' is kept for the folders of repeated seeds", r.name));
     if (!names.insert(r.name).second)
       n.fail("name", fmt::format("'{}' is used by two runs; give each a distinct name", r.name));
     validate_run(n, r, conditional);
@@ -194,9 +200,12 @@ GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   root.finish();
   // Resume identity of each run: its resolved keys and everything it depends on.
   for (size_t i = 0; i < runs.size(); ++i) cfg.runs[i].config_text = runs[i].resolved_here() + context;
+  cfg.ratio_identity = ratio.resolved_here() + context;
   cfg.resolved = root.resolved_toml();
   return cfg;
 }
+
+uint64_t run_seed(const GmmBenchConfig& cfg, int64_t k) { return cfg.seed + uint64_t(k) * 1'000'003; }
 
 GmmBenchConfig load_gmm_bench_config(const std::filesystem::path& path) {
   return parse_gmm_bench_config(ConfigNode::from_file(path));

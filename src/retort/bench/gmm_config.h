@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "retort/bench/gmm_ratio.h"
 #include "retort/core/config.h"
 #include "retort/core/runtime.h"
 #include "retort/diffusion/schedule.h"
@@ -55,11 +56,14 @@ struct EvalSpec {
 
 struct GmmBenchConfig {
   uint64_t seed = 0;
+  int64_t seeds = 1;  // every run repeated with this many independent seeds (run_seed)
   RuntimeOptions runtime;
   std::vector<MixtureComponent> components;
   ScheduleOptions schedule;
   EvalSpec eval;
   std::vector<RunSpec> runs;
+  RatioCheckOptions ratio;        // [ratio]: the learned density ratio against the exact one
+  std::string ratio_identity;     // its resolved keys + target, schedule, seed: resume identity
   std::string resolved;  // the whole resolved config, TOML
 };
 
@@ -70,6 +74,9 @@ const OptionTable<EvalSpec>& gmm_eval_option_table();
 const OptionTable<ModeSpec>& gmm_mode_option_table();
 // The keys of a [[run]] (and of [defaults]).
 const OptionTable<RunSpec>& gmm_run_option_table();
+
+// The seed of repetition k of every run: `seed` itself for k = 0, independent streams after it.
+uint64_t run_seed(const GmmBenchConfig& cfg, int64_t k);
 
 // Parses and validates everything up front; throws ConfigError naming file and key.
 GmmBenchConfig load_gmm_bench_config(const std::filesystem::path& path);

@@ -87,6 +87,7 @@ std::string gmm_doc() {
          section("`[[target.mode]]` (preset = \"modes\"; one per component)", gmm_mode_option_table().markdown()) +
          section("`[schedule]`", schedule_option_table().markdown(linear)) +
          section("`[eval]`", gmm_eval_option_table().markdown()) +
+         section("`[ratio]` (the learned density ratio against the exact one; README)", ratio_check_option_table().markdown()) +
          section("`[defaults]` and each `[[run]]`", gmm_run_option_table().markdown()) + runtime_section();
 }
 
