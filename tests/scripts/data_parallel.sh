@@ -251,8 +251,8 @@ if grep -q "world size" ev-one/config.resolved.toml; then echo "a 1-process run 
 
 echo "== 9. bench-gmm: rows split over 2 ranks, the same results as 1 process"
 gmm="$here/../../configs/gmm-ring8.toml"
-"$bin" bench-gmm --config "$gmm" --out gmm-one --set defaults.steps=10 --no-progress > gmm-one.md 2> gmm-one.log || { cat gmm-one.log; exit 1; }
-two "$bin" bench-gmm --config "$gmm" --out gmm-two --set defaults.steps=10 --no-progress > gmm-two.md 2> gmm-two.log || { cat gmm-two.log; exit 1; }
+"$bin" bench-gmm --config "$gmm" --out gmm-one --set defaults.steps=10 --set ratio.steps=20 --no-progress > gmm-one.md 2> gmm-one.log || { cat gmm-one.log; exit 1; }
+two "$bin" bench-gmm --config "$gmm" --out gmm-two --set defaults.steps=10 --set ratio.steps=20 --no-progress > gmm-two.md 2> gmm-two.log || { cat gmm-two.log; exit 1; }
 grep -q "done on rank 1" gmm-two.log || { echo "rank 1 ran no row"; cat gmm-two.log; exit 1; }
 /usr/bin/python3 - <<'PY'
 import json
@@ -263,4 +263,5 @@ for a, b in zip(one, two):
         assert k == "seconds" or a[k] == b[k], (a["name"], k, a[k], b[k])
 print(len(one), "rows identical")
 PY
+cmp gmm-one/ratio.md gmm-two/ratio.md || { echo "the density-ratio check differs at 2 ranks"; exit 1; }
 echo "data parallel ok"

@@ -15,7 +15,7 @@ mkdir -p "$work"
 cd "$work"
 cp "$here/tiny_evaluator.toml" evaluator.toml
 "$bin" train-evaluator --config evaluator.toml --out ev --set evaluator.log_every=5 --no-progress > ev.log 2>&1 || { cat ev.log; exit 1; }
-"$bin" bench-gmm --config "$here/../../configs/gmm-ring8.toml" --out gmm --set defaults.steps=20 --no-progress > gmm.log 2>&1 ||
+"$bin" bench-gmm --config "$here/../../configs/gmm-ring8.toml" --out gmm --set defaults.steps=20 --set ratio.steps=20 --no-progress > gmm.log 2>&1 ||
   { cat gmm.log; exit 1; }
 "$bin" generate3d --config "$here/../../configs/text3d.toml" --out g3d --prompt "a red torus" --method sds \
   --set generate3d.steps=10 --set output.gif_frames=4 --set output.resolution=32 --set output.mesh_resolution=24 \
