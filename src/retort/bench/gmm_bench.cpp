@@ -58,7 +58,7 @@ RunModels build_models(const GaussianMixture& target, const Schedule& schedule, 
   } else {
     OneStepOptions o;
     o.dim = D;
-    o.latent_dim = r.latent_dim > 0 ? r.latent_dim : std::max<int64_t>(8, D);
+    o.latent_dim = r.latent_dim > 0 ? r.latent_dim : D;
     o.hidden = r.gen_hidden;
     o.blocks = r.gen_blocks;
     o.num_classes = C;

@@ -60,7 +60,7 @@ const OptionTable<RunSpec>& gmm_run_option_table() {
         .integer("particles", &RunSpec::particles, 1, 10'000'000, "particle count")
         .number("init_std", &RunSpec::init_std, 0, 1e6, "particles start from N(0, init_std²)")
         .integer("latent_dim", &RunSpec::latent_dim, 0, 65536,
-                 "network generator: latent size; 0 = the larger of 8 and the data dimension")
+                 "network generator: latent size; 0 = the data dimension")
         .integer("gen_hidden", &RunSpec::gen_hidden, 1, 65536, "network generator: width")
         .integer("gen_blocks", &RunSpec::gen_blocks, 0, 64, "network generator: residual blocks");
     return t;

@@ -28,7 +28,7 @@ struct RunSpec {
   // generators
   int64_t particles = 512;
   double init_std = 1.0;
-  int64_t latent_dim = 0, gen_hidden = 128, gen_blocks = 2;  // latent 0: max(8, data dimension)
+  int64_t latent_dim = 0, gen_hidden = 128, gen_blocks = 2;  // latent 0: the data dimension
   std::string config_text;  // resolved keys of this run (+ target, schedule, seed): resume identity
 };
 
