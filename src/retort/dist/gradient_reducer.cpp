@@ -65,7 +65,6 @@ class Reducer {
     const size_t n = params_.size();
     std::vector<size_t> last_first(n);
     std::iota(last_first.rbegin(), last_first.rend(), size_t(0));
-    buckets_.resize(0);
     for (auto& members : plan_buckets(params_, last_first, std::min(kFirstBucketBytes, gradient_bucket_bytes()),
                                       gradient_bucket_bytes()))
       buckets_.push_back(Bucket{std::move(members)});
