@@ -83,12 +83,11 @@ std::vector<RatioAtTime> check_density_ratio(const GaussianMixture& target, cons
     *untrained = score(*disc, real, fake, schedule, o, probe, device);
   }
   torch::optim::AdamW opt(disc->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(0));
-  const auto target_dev = target.to(device);
   ObjectiveOptions loss_opts;
   std::map<std::string, double> stats;
   for (int64_t step = 0; step < o.steps; ++step) {
     CriticBatch b;
-    b.real_x0 = target_dev.sample(o.batch, rng);
+    b.real_x0 = real.mixture().sample(o.batch, rng);  // the target, already on the device
     b.x0 = o.fake_std * rng.randn({o.batch, D}, device);
     b.cond = b.real_cond = Cond::null(o.batch, device);
     b.noise.t = o.t_min + (o.t_max - o.t_min) * rng.rand({o.batch}, device);
