@@ -2,8 +2,9 @@
 """The helper of kill9_anywhere.sh: starts a retort command and SIGKILLs it, checks what a kill left
 on disk, and compares a resumed run folder with an uninterrupted one.
 
-  whole LOG DIR CMD...                run CMD to the end; prints "TOTAL_MS FIRST_MS" (FIRST: when the
-                                      first checkpoint or weights file appeared under DIR)
+  whole LOG DIR CMD...                run CMD to the end; prints "TOTAL_MS FIRST_MS STAGE2_MS" (FIRST:
+                                      when the first checkpoint or weights file appeared under DIR;
+                                      STAGE2: when the first file under DIR/stage2 did, 0 if never)
   kill LOG DIR MODE DELAY_MS CMD...   run CMD and SIGKILL it. MODE time: at DELAY_MS after the start;
                                       MODE write: at the first temporary file (NAME.tmp: a checkpoint,
                                       weights or results write in progress) seen after DELAY_MS;
@@ -61,15 +62,19 @@ def whole(log, d, cmd):
     t0 = time.monotonic()
     p = start(log, cmd)
     first = None
+    stage2 = 0
     while p.poll() is None:
-        if first is None and os.path.isdir(d):
-            if any(f.endswith("checkpoint.pt") or f.endswith(".safetensors") for f in files_under(d)):
+        if (first is None or not stage2) and os.path.isdir(d):
+            files = files_under(d)
+            if first is None and any(f.endswith("checkpoint.pt") or f.endswith(".safetensors") for f in files):
                 first = now_ms(t0)
+            if not stage2 and any(f.startswith("stage2" + os.sep) for f in files):
+                stage2 = max(1, now_ms(t0))
         time.sleep(0.005)
     total = now_ms(t0)
     if p.returncode != 0:
         sys.exit(f"exit {p.returncode}: {' '.join(cmd)} (see {log})")
-    print(f"{int(total)} {int(first if first is not None else total / 2)}")
+    print(f"{int(total)} {int(first if first is not None else total / 2)} {int(stage2)}")
 
 
 def kill(log, d, mode, delay_ms, cmd):

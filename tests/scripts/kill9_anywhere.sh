@@ -14,9 +14,10 @@
 # write_file_atomically; second kills) and kill at once.
 #
 # Delays are drawn from KILL9_SEED (default 1), stratified: point k of P lands in the k-th P-th of
-# the span between half the time to the first checkpoint and the end of the uninterrupted run, so
-# distill is killed in stage 1 and in stage 2 (checked). Exit 1 naming command, point and file on
-# any difference, half-written file or failed rerun (all commands are still run and listed).
+# the span between half the time to the first checkpoint and the end of the uninterrupted run;
+# distill's first point lies in stage 1 and the others in stage 2 (both checked). Exit 1 naming
+# command, point and file on any difference, half-written file or failed rerun (all commands are
+# still run and listed).
 # KILL9_COMMANDS="distill eval3d" runs a subset. Needs python3 (PYTHON=...).
 # Usage: kill9_anywhere.sh RETORT_BIN SOURCE_DIR WORK_DIR
 # shellcheck disable=SC2046  # $(args ...) and $(finals ...) are split into words on purpose
@@ -174,7 +175,8 @@ for c in $uninterrupted; do
   t=$($py "$helper" whole "whole/$c.log" "whole/$c" "$bin" $(args "$c" "whole/$c")) ||
     { cat "whole/$c.log"; echo "kill9 anywhere: the uninterrupted $c run failed"; exit 1; }
   eval "dur_$(echo "$c" | tr - _)='$t'"
-  echo "$c: uninterrupted run $(echo "$t" | cut -d' ' -f1) ms (first checkpoint at $(echo "$t" | cut -d' ' -f2) ms)"
+  echo "$c: uninterrupted run $(echo "$t" | cut -d' ' -f1) ms (first checkpoint at $(echo "$t" | cut -d' ' -f2) ms$(
+    [ "$(echo "$t" | cut -d' ' -f3)" = 0 ] || echo ", stage 2 from $(echo "$t" | cut -d' ' -f3) ms"))"
 done
 
 # kill_once C DIR K MODE DELAY LOG: one killed run; sets $outcome (killed|exited), $at (ms), $disk
@@ -196,8 +198,9 @@ kill_once() {
 for c in $commands; do
   ncmd=$((ncmd + 1))
   t=$(eval "echo \$dur_$(echo "$c" | tr - _)")
-  D=${t%% *}
-  F=${t##* }
+  D=$(echo "$t" | cut -d' ' -f1)
+  F=$(echo "$t" | cut -d' ' -f2)
+  S2=$(echo "$t" | cut -d' ' -f3)  # when stage 2 began (distill), else 0
   lo=$((F / 2))
   [ "$lo" -ge 10 ] || lo=10
   stage1=0 stage2=0
@@ -207,8 +210,15 @@ for c in $commands; do
     k=$((k + 1))
     dir="killed/$c-$k"
     # stratified: point k's delay lies in the k-th of `points` equal parts of [lo, D]
-    a=$((lo + (D - lo) * (k - 1) / points))
-    b=$((lo + (D - lo) * k / points))
+    # (distill: point 1 in the first two thirds of stage 1, the others stratified over stage 2,
+    # so both stages are killed however fast the machine is)
+    if [ "$S2" -gt $((lo + 30)) ] && [ "$points" -ge 2 ]; then
+      if [ $k = 1 ]; then a=$lo b=$((lo + (S2 - lo) * 2 / 3))
+      else a=$((S2 + (D - S2) * (k - 2) / (points - 1))) b=$((S2 + (D - S2) * (k - 1) / (points - 1))); fi
+    else
+      a=$((lo + (D - lo) * (k - 1) / points))
+      b=$((lo + (D - lo) * k / points))
+    fi
     next "$a" "$b"
     delay=$r
     if [ $(( (k + ncmd) % 2 )) = 0 ]; then mode="checkpoint"; else mode="time"; fi
