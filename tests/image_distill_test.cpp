@@ -82,7 +82,7 @@ TEST(ImageDistill, DmdStudentImprovesOnItsInitialFid) {
   auto data = load_dataset(read_data_config(ConfigNode::from_string(w.data_toml, "d").table("data")), "train");
   auto cfg = w.distill_config("dmd", 150, 0);
   auto teacher = load_unet(w.teacher);
-  FewStepStudent initial(teacher, std::vector<int64_t>{999});
+  FewStepStudent initial(teacher.ptr(), std::vector<int64_t>{999});
   double before = fid_of(initial, data.images);
   auto student = distill_images(cfg, w.tmp.path / "dmd", false, "dmd");
   double after = fid_of(student, data.images);
@@ -107,15 +107,15 @@ TEST(ImageDistill, RegressionPullsTheStudentOntoTheTeachersPairs) {
   Rng unused(0);
   TeacherSampling s;
   s.steps = 10;
-  auto again = sample_teacher(teacher, pairs["labels"], s, unused, pairs["noise"]);
+  auto again = sample_teacher(*teacher, pairs["labels"], s, unused, pairs["noise"]);
   EXPECT_TRUE(torch::allclose(again, pairs["images"], 1e-5, 1e-5)) << "the pairs are not the teacher's samples";
 
-  auto error = [&](UNetDenoiser& net) {
+  auto error = [&](DiffusionModelPtr net) {
     torch::NoGradGuard ng;
     auto t = torch::full({48}, net->schedule.time_of_step(999));
     return (net->x0(pairs["noise"], t, Cond::classes(pairs["labels"])) - pairs["images"]).pow(2).mean().item<double>();
   };
-  const double initial = error(teacher), with_reg = error(student->net), without = error(plain->net);
+  const double initial = error(teacher.ptr()), with_reg = error(student->net), without = error(plain->net);
   fmt::print("first-step MSE to the teacher's pairs: initial {:.4f}, DMD {:.4f}, DMD + regression {:.4f}\n", initial,
              without, with_reg);
   EXPECT_LT(with_reg, 0.6 * initial);
@@ -283,7 +283,7 @@ TEST(ImageDistill, InitStartsFromAnotherRunsWeights) {
   auto teacher = load_unet(w.teacher);
   auto critic = [&](const fs::path& run, const std::string& module) {
     UNetDenoiser fake(teacher->net->options(), teacher->schedule, teacher->prediction);
-    FeatureDiscriminator head(fake);
+    FeatureDiscriminator head(fake.ptr());
     std::map<std::string, torch::nn::Module*> m{{"fake", fake.get()}, {"disc", head.get()}};
     load_checkpoint_weights(run / "stage2" / "checkpoint.pt", m);
     return module == "fake" ? flat(*fake) : flat(*head);
@@ -298,7 +298,7 @@ TEST(ImageDistill, InitStartsFromAnotherRunsWeights) {
   plain.loop.critic_optim.lr = 1e-10;
   distill_images(plain, w.tmp.path / "init-fvgen-plain", false, "[distill]\n" + ema);
   auto head = [&](const fs::path& run) {
-    FeatureDiscriminator h(load_unet(w.teacher));
+    FeatureDiscriminator h(load_unet(w.teacher).ptr());
     load_checkpoint_weights(run / "stage1" / "checkpoint.pt", {{"disc", h.get()}});
     return flat(*h);
   };

@@ -108,7 +108,7 @@ TEST(Student, TimestepsAndBackwardSimulation) {
   torch::manual_seed(3);
   UNetDenoiser net(small(8), Schedule(ScheduleOptions{ScheduleKind::Cosine, 1000, false}), Prediction::V);
   randomize_output(net);
-  FewStepStudent s(net, default_student_timesteps(4));
+  FewStepStudent s(net.ptr(), default_student_timesteps(4));
   Rng rng(0);
   auto g = s->draw(5, rng);
   EXPECT_EQ(g.x0.sizes(), (std::vector<int64_t>{5, 1, 8, 8}));
@@ -117,7 +117,7 @@ TEST(Student, TimestepsAndBackwardSimulation) {
   auto img = s->sample(torch::tensor({0, 1, 2}, torch::kInt64), rng);
   EXPECT_EQ(img.sizes(), (std::vector<int64_t>{3, 1, 8, 8}));
   EXPECT_LE(img.abs().max().item<float>(), 1.0f);
-  EXPECT_THROW(FewStepStudent(net, std::vector<int64_t>{499, 999}), ConfigError);
+  EXPECT_THROW(FewStepStudent(net.ptr(), std::vector<int64_t>{499, 999}), ConfigError);
   // Save / load keeps the timesteps; a teacher file loads as "not a student".
   test::TempDir tmp("student-io");
   save_student(tmp.path / "s.safetensors", s);
@@ -131,7 +131,7 @@ TEST(Student, TimestepsAndBackwardSimulation) {
 TEST(FeatureDiscriminator, HeadOnlyIsTrainableAndGradReachesInput) {
   UNetDenoiser backbone(small(28), Schedule(), Prediction::Eps);
   freeze(*backbone);
-  FeatureDiscriminator d(backbone);
+  FeatureDiscriminator d(backbone.ptr());
   EXPECT_EQ(trainable_parameters(*d).size(), d->heads->parameters().size());
   auto x = torch::randn({2, 1, 28, 28}, torch::requires_grad());
   auto l = d->logit(x, torch::tensor({0.5f, 0.5f}), Cond::classes(torch::tensor({0, 1}, torch::kInt64)));
@@ -162,7 +162,7 @@ TEST(FeatureDiscriminator, LevelsHeadClassifiesEveryPosition) {
   torch::manual_seed(3);
   UNetDenoiser backbone(small(28), Schedule(), Prediction::Eps);
   freeze(*backbone);
-  FeatureDiscriminator d(backbone, DiscFeatures::Levels);
+  FeatureDiscriminator d(backbone.ptr(), DiscFeatures::Levels);
   EXPECT_EQ(trainable_parameters(*d).size(), d->heads->parameters().size());
   EXPECT_EQ(d->heads->size(), small(28).widths.size() + 1);
   auto x = torch::randn({2, 1, 28, 28}, torch::requires_grad());

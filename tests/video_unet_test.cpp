@@ -137,7 +137,7 @@ TEST(VideoUNet, FeatureDiscriminatorReadsClips) {
   torch::manual_seed(4);
   UNetDenoiser teacher(video(2), Schedule(), Prediction::V);
   freeze(*teacher);
-  FeatureDiscriminator d(teacher);
+  FeatureDiscriminator d(teacher.ptr());
   auto x = torch::randn({2, 3, 3, 8, 8}, torch::requires_grad());
   Cond c;
   c.concat = torch::randn({2, 3, 4, 8, 8});
@@ -150,7 +150,7 @@ TEST(VideoUNet, FeatureDiscriminatorReadsClips) {
   EXPECT_EQ(conv3d, 3);  // 4x4 bottleneck -> 2 -> 1, then the 1x1x1 logit layer
   EXPECT_EQ(trainable_parameters(*d).size(), d->heads->parameters().size());
   // The multi-level head: a logit per frame and position of each level.
-  FeatureDiscriminator levels(teacher, DiscFeatures::Levels);
+  FeatureDiscriminator levels(teacher.ptr(), DiscFeatures::Levels);
   auto parts = levels->part_logits(x, torch::tensor({0.3f, 0.6f}), c);
   ASSERT_EQ(parts.size(), video(2).widths.size() + 1);
   EXPECT_EQ(parts[0].sizes(), (std::vector<int64_t>{2, 3, 8, 8}));

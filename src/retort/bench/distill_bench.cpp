@@ -93,9 +93,9 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
   auto evaluator = load_classifier(cfg.evaluator);
   auto test = load_dataset(cfg.base.data, "test");
   auto ref = classifier_features(evaluator, test.images);
-  auto teacher = load_unet(cfg.base.teacher);
+  auto teacher = load_diffusion_model(cfg.base.teacher);
   teacher->to(device);
-  const int64_t C = teacher->net->options().num_classes;
+  const int64_t C = teacher->shape().num_classes;
   auto labels = balanced_labels(C, cfg.n);
 
   nlohmann::json rows = nlohmann::json::array();
@@ -111,7 +111,7 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
     s.steps = steps;
     s.cfg = cfg.base.objective.cfg_scale;  // the distribution the students are distilled towards
     auto t0 = std::chrono::steady_clock::now();
-    auto images = sample_teacher(teacher, labels, s, rng);
+    auto images = sample_teacher(*teacher, labels, s, rng);
     double sec = since(t0);
     const int64_t nfe = steps * (s.cfg == 1.0 ? 1 : 2);
     auto row = score(fmt::format("teacher DDIM {}", steps), "teacher", nfe, images, labels, sec, evaluator, ref, cfg.k);
@@ -129,8 +129,8 @@ nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& 
     }
     auto student = load_student(file);
     if (!student) throw ConfigError(fmt::format("eval.students: {} is a teacher, not a few-step student", file.string()));
-    const auto& so = student->net->net->options();
-    const auto& to = teacher->net->options();
+    const auto so = student->net->shape();
+    const auto to = teacher->shape();
     if (so.num_classes != to.num_classes || so.resolution != to.resolution || so.channels != to.channels)
       throw ConfigError(fmt::format("eval.students: {} makes {}x{}x{} images of {} classes; the teacher {}x{}x{} of {}",
                                     file.string(), so.channels, so.resolution, so.resolution, so.num_classes,

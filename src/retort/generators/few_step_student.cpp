@@ -15,7 +15,7 @@ std::vector<int64_t> default_student_timesteps(int64_t K, int64_t schedule_steps
   return ts;
 }
 
-FewStepStudentImpl::FewStepStudentImpl(UNetDenoiser net_, std::vector<int64_t> timesteps, bool backward_simulation)
+FewStepStudentImpl::FewStepStudentImpl(DiffusionModelPtr net_, std::vector<int64_t> timesteps, bool backward_simulation)
     : net(std::move(net_)), timesteps_(std::move(timesteps)), backward_simulation_(backward_simulation) {
   register_module("net", net);
   const int64_t T = net->schedule.options().steps;
@@ -34,7 +34,7 @@ torch::Tensor FewStepStudentImpl::time(int64_t i, int64_t batch, const torch::De
 }
 
 torch::Tensor FewStepStudentImpl::labels(int64_t n, Rng& rng, const torch::Device& device) const {
-  const int64_t C = net->net->options().num_classes;
+  const int64_t C = net->shape().num_classes;
   if (C == 0) return torch::full({n}, kNullClass, torch::dtype(torch::kInt64).device(device));
   return rng.randint(0, C, {n}, device);
 }
@@ -43,11 +43,7 @@ Cond FewStepStudentImpl::conditions(int64_t n, Rng& rng, const torch::Device& de
   return conditions_ ? conditions_(n, rng, device) : Cond::classes(labels(n, rng, device));
 }
 
-std::vector<int64_t> FewStepStudentImpl::shape(int64_t n) const {
-  const auto& o = net->net->options();
-  if (o.frames > 0) return {n, o.frames, o.channels, o.resolution, o.resolution};
-  return {n, o.channels, o.resolution, o.resolution};
-}
+std::vector<int64_t> FewStepStudentImpl::shape(int64_t n) const { return net->shape().batch(n); }
 
 torch::Tensor FewStepStudentImpl::simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng, int64_t batch,
                                            const Share& share) {
@@ -65,7 +61,7 @@ torch::Tensor FewStepStudentImpl::simulate(torch::Tensor x, const Cond& cond, in
 GenBatch FewStepStudentImpl::draw(int64_t batch, Rng& rng) { return draw(batch, Share{}, rng); }
 
 GenBatch FewStepStudentImpl::draw(int64_t batch, const Share& share, Rng& rng) {
-  auto device = net->net->parameters().front().device();
+  auto device = net->device();
   Cond cond = share.rows(conditions(batch, rng, device), batch, device);
   auto x = share.rows(rng.randn(shape(batch), device));
   const int64_t K = timesteps_.size();
@@ -80,7 +76,7 @@ torch::Tensor FewStepStudentImpl::sample(const torch::Tensor& lab, Rng& rng, int
 
 torch::Tensor FewStepStudentImpl::sample(const Cond& all, int64_t N, Rng& rng, int64_t batch) {
   torch::NoGradGuard ng;
-  auto device = net->net->parameters().front().device();
+  auto device = net->device();
   std::vector<torch::Tensor> out;
   const int64_t K = timesteps_.size();
   for (int64_t i = 0; i < N; i += batch) {
@@ -93,13 +89,13 @@ torch::Tensor FewStepStudentImpl::sample(const Cond& all, int64_t N, Rng& rng, i
 }
 
 GenBatch FewStepStudentImpl::draw_eval(int64_t n, Rng& rng) {
-  auto device = net->net->parameters().front().device();
+  auto device = net->device();
   Cond cond = conditions(n, rng, device);
   return {sample(cond, n, rng), cond};
 }
 
 void FewStepStudentImpl::set_regression(RegressionPairs pairs, double weight, int64_t batch) {
-  const auto& o = net->net->options();
+  const auto o = net->shape();
   const std::vector<int64_t> shape{o.channels, o.resolution, o.resolution};
   const int64_t N = pairs.noise.defined() ? pairs.noise.size(0) : 0;
   if (N == 0 || pairs.noise.sizes().slice(1) != shape || pairs.images.sizes() != pairs.noise.sizes() ||
@@ -107,7 +103,7 @@ void FewStepStudentImpl::set_regression(RegressionPairs pairs, double weight, in
     throw Error(fmt::format("regression pairs: expected noise and images [N,{},{},{}] and labels [N], N > 0",
                             o.channels, o.resolution, o.resolution));
   if (weight <= 0 || batch < 1) throw Error("regression pairs: weight and batch must be positive");
-  auto device = net->net->parameters().front().device();
+  auto device = net->device();
   pairs_ = {pairs.noise.to(device), pairs.labels.to(device), pairs.images.to(device)};
   regression_weight_ = weight;
   regression_batch_ = batch;
@@ -137,12 +133,18 @@ const OptionTable<StudentMeta>& student_meta_table() {
 }
 
 void save_student(const std::filesystem::path& path, FewStepStudent& student) {
-  save_unet(path, student->net, {{"retort.student", student_meta_table().to_json({student->timesteps()}).dump()}});
+  student->net->save(path, {{"retort.student", student_meta_table().to_json({student->timesteps()}).dump()}});
+}
+
+std::filesystem::path student_file(const std::filesystem::path& dir, const std::string& stem) {
+  for (const char* ext : {".safetensors", ".pt"})
+    if (std::filesystem::exists(dir / (stem + ext))) return dir / (stem + ext);
+  return dir / (stem + ".safetensors");
 }
 
 FewStepStudent load_student(const std::filesystem::path& path) {
   std::map<std::string, std::string> meta;
-  auto net = load_unet(path, &meta);
+  auto net = load_diffusion_model(path, &meta);
   auto it = meta.find("retort.student");
   if (it == meta.end()) return nullptr;
   StudentMeta m;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "retort/generators/generator.h"
-#include "retort/models/unet.h"
+#include "retort/models/diffusion_model.h"
 
 namespace retort {
 
@@ -29,7 +29,7 @@ class FewStepStudentImpl : public Generator {
  public:
   // `net` is trained in place (start it from the teacher's weights). `timesteps` are discrete
   // schedule indices, decreasing, the first one the last step of the schedule.
-  FewStepStudentImpl(UNetDenoiser net, std::vector<int64_t> timesteps, bool backward_simulation = true);
+  FewStepStudentImpl(DiffusionModelPtr net, std::vector<int64_t> timesteps, bool backward_simulation = true);
   GenBatch draw(int64_t batch, Rng& rng) override;    // random balanced classes, one step with graph
   GenBatch draw(int64_t batch, const Share& share, Rng& rng) override;
   GenBatch draw_eval(int64_t n, Rng& rng) override;   // the full K-step chain, balanced classes
@@ -46,7 +46,7 @@ class FewStepStudentImpl : public Generator {
   // steps it anchors the first step, the only deterministic one.
   void set_regression(RegressionPairs pairs, double weight, int64_t batch);
   torch::Tensor regularization(Rng& rng, const Share& share) override;
-  UNetDenoiser net;
+  DiffusionModelPtr net;
 
  private:
   torch::Tensor time(int64_t i, int64_t batch, const torch::Device& device) const;
@@ -67,9 +67,14 @@ class FewStepStudentImpl : public Generator {
 };
 TORCH_MODULE(FewStepStudent);
 
-// save_unet plus the student's timesteps (metadata "retort.student"); load_student rebuilds it.
+// The student's network in its own format (a UNet's safetensors, a TorchScript model's archive:
+// name the file with student->net->file_extension()) with its timesteps (metadata
+// "retort.student"); load_student rebuilds it.
 void save_student(const std::filesystem::path& path, FewStepStudent& student);
-// Returns an empty holder when the file is a plain (teacher) UNet.
+// The file save_student(dir / stem) wrote, whichever its format; dir / (stem + ".safetensors")
+// when there is none (for messages).
+std::filesystem::path student_file(const std::filesystem::path& dir, const std::string& stem = "student");
+// Returns an empty holder when the file is a plain (teacher) model.
 FewStepStudent load_student(const std::filesystem::path& path);
 
 }  // namespace retort

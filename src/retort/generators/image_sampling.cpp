@@ -4,29 +4,27 @@
 
 namespace retort {
 
-torch::Tensor sample_teacher(UNetDenoiser& model, const torch::Tensor& labels, const TeacherSampling& opts,
+torch::Tensor sample_teacher(DiffusionModel& model, const torch::Tensor& labels, const TeacherSampling& opts,
                              Rng& rng, const torch::Tensor& noise) {
   return sample_teacher(model, Cond::classes(labels), labels.size(0), opts, rng, noise);
 }
 
-torch::Tensor sample_teacher(UNetDenoiser& model, const Cond& all, int64_t N, const TeacherSampling& opts,
+torch::Tensor sample_teacher(DiffusionModel& model, const Cond& all, int64_t N, const TeacherSampling& opts,
                              Rng& rng, const torch::Tensor& noise) {
   torch::NoGradGuard ng;
-  model->eval();
-  const auto& o = model->net->options();
-  auto device = model->net->parameters().front().device();
-  auto times = sampling_times(model->schedule, opts.steps);
+  model.eval();
+  const auto shape = model.shape();
+  auto device = model.device();
+  auto times = sampling_times(model.schedule, opts.steps);
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < N; i += opts.batch) {
     const int64_t b = std::min(opts.batch, N - i);
     Cond cond = all.slice(i, b, device);
-    std::vector<int64_t> shape{b, o.channels, o.resolution, o.resolution};
-    if (o.frames > 0) shape.insert(shape.begin() + 1, o.frames);
-    auto x = noise.defined() ? noise.narrow(0, i, b).to(device) : rng.randn(shape, device);
+    auto x = noise.defined() ? noise.narrow(0, i, b).to(device) : rng.randn(shape.batch(b), device);
     EpsFn eps = [&](const torch::Tensor& xt, const torch::Tensor& t) {
-      return eps_cfg(*model, xt, t, cond, opts.cfg);
+      return eps_cfg(model, xt, t, cond, opts.cfg);
     };
-    out.push_back(ddim_sample(model->schedule, eps, x, times, SamplerOptions{opts.eta, opts.clip_x0}, rng));
+    out.push_back(ddim_sample(model.schedule, eps, x, times, SamplerOptions{opts.eta, opts.clip_x0}, rng));
   }
   return torch::cat(out).clamp(-1, 1);
 }

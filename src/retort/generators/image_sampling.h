@@ -3,7 +3,7 @@
 #include <torch/torch.h>
 
 #include "retort/core/rng.h"
-#include "retort/models/unet.h"
+#include "retort/models/diffusion_model.h"
 
 namespace retort {
 
@@ -19,10 +19,10 @@ struct TeacherSampling {
 // [-1, 1] on the model's device.
 // `noise` [N,C,R,R], when given, is the starting x_T (DMD's noise -> image pairs); otherwise it is
 // drawn from `rng`.
-torch::Tensor sample_teacher(UNetDenoiser& model, const torch::Tensor& labels, const TeacherSampling& opts,
+torch::Tensor sample_teacher(DiffusionModel& model, const torch::Tensor& labels, const TeacherSampling& opts,
                              Rng& rng, const torch::Tensor& noise = {});
 // `n` samples under `cond` (its tensors have n rows; a video model gives [n,K,C,R,R]).
-torch::Tensor sample_teacher(UNetDenoiser& model, const Cond& cond, int64_t n, const TeacherSampling& opts,
+torch::Tensor sample_teacher(DiffusionModel& model, const Cond& cond, int64_t n, const TeacherSampling& opts,
                              Rng& rng, const torch::Tensor& noise = {});
 
 // Labels 0..classes-1, each repeated `per_class` times in a row (a class-per-row grid), or

@@ -32,7 +32,7 @@ CommandReport distill_command(ConfigNode root, const RunRequest& run) {
   auto cfg = read_image_distill_config(root);
   root.finish();
   distill_images(cfg, run.out, run.progress, run_identity(root.resolved_toml(), cfg.teacher));
-  return {"", fmt::format("wrote {}/student.safetensors, samples.png, stage*/loss.png\n", run.out.string())};
+  return {"", fmt::format("wrote {}, samples.png, stage*/loss.png\n", student_file(run.out).string())};
 }
 
 }  // namespace retort

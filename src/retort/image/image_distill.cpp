@@ -44,7 +44,7 @@ RealSampler image_sampler(const ImageDataset& data, const torch::Device& device,
 
 // The teacher's DDIM samples from fixed noise, made once and kept in `path` (a rerun reuses them
 // when they were made with the same settings).
-RegressionPairs regression_pairs(UNetDenoiser& teacher, const ImageDistillConfig& cfg, const fs::path& path) {
+RegressionPairs regression_pairs(DiffusionModel& teacher, const ImageDistillConfig& cfg, const fs::path& path) {
   const auto& R = cfg.regression;
   const std::string made_with = fmt::format("pairs={} teacher_steps={} cfg={} seed={} teacher={}", R.pairs,
                                             R.teacher_steps, cfg.objective.cfg_scale, cfg.seed, cfg.teacher.string());
@@ -54,7 +54,7 @@ RegressionPairs regression_pairs(UNetDenoiser& teacher, const ImageDistillConfig
     if (meta["retort.regression"] == made_with && t.count("noise") && t.count("labels") && t.count("images"))
       return {t["noise"], t["labels"], t["images"]};
   }
-  const auto& o = teacher->net->options();
+  const auto o = teacher.shape();
   Rng rng(cfg.seed + 7);  // a stream of its own: the pairs do not depend on the training draws
   auto noise = rng.randn({R.pairs, o.channels, o.resolution, o.resolution}, torch::kCPU);
   auto labels = balanced_labels(o.num_classes, R.pairs);
@@ -73,8 +73,8 @@ RegressionPairs regression_pairs(UNetDenoiser& teacher, const ImageDistillConfig
 FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out, bool progress,
                               const std::string& config_text, double* train_seconds) {
   StudentData data;
-  data.real = [&cfg](const UNetDenoiser& teacher, const torch::Device& device) {
-    const auto& o = teacher->net->options();
+  data.real = [&cfg](const DiffusionModel& teacher, const torch::Device& device) {
+    const auto o = teacher.shape();
     auto images = load_dataset(cfg.data, "train");
     if (images.images.sizes().slice(1) != torch::IntArrayRef{o.channels, o.resolution, o.resolution})
       throw ConfigError(fmt::format("data: images are {}x{}x{} but the teacher ({}) takes {}x{}x{}",
@@ -82,10 +82,10 @@ FewStepStudent distill_images(const ImageDistillConfig& cfg, const fs::path& out
                                     cfg.teacher.string(), o.channels, o.resolution, o.resolution));
     return image_sampler(images, device, o.num_classes > 0);
   };
-  data.regression = [&cfg](UNetDenoiser& teacher, const fs::path& path) { return regression_pairs(teacher, cfg, path); };
+  data.regression = [&cfg](DiffusionModel& teacher, const fs::path& path) { return regression_pairs(teacher, cfg, path); };
   data.preview = [&cfg](FewStepStudent& student, const fs::path& dir) {
     Rng rng(cfg.seed + 1);
-    auto grid = student->sample(grid_labels(student->net->net->options().num_classes, 10), rng);
+    auto grid = student->sample(grid_labels(student->net->shape().num_classes, 10), rng);
     write_png_grid(dir / "samples.png", grid, 10);
   };
   return distill_student(cfg, data, out, progress, config_text, train_seconds);

@@ -20,9 +20,9 @@ std::string run_sample(const SampleRequest& req) {
   apply_runtime(RuntimeOptions{req.device, req.threads, 1});
   auto device = parse_device(req.device, "--device");
   auto student = load_student(req.model);
-  UNetDenoiser model = student ? student->net : load_unet(req.model);
+  DiffusionModelPtr model = student ? student->net : load_diffusion_model(req.model);
   model->to(device);
-  const int64_t C = model->net->options().num_classes;
+  const int64_t C = model->shape().num_classes;
   if (req.label >= C) throw ConfigError(fmt::format("--class {}: the model has {} classes", req.label, C));
   torch::Tensor labels;
   if (req.label == -2) labels = balanced_labels(C, req.n);
@@ -39,7 +39,7 @@ std::string run_sample(const SampleRequest& req) {
     what = fmt::format("{}-step student", student->timesteps().size());
   } else {
     TeacherSampling s{req.steps, req.cfg, req.sampler == "ddpm" ? 1.0 : 0.0, 1.0, 250};
-    images = sample_teacher(model, labels, s, rng);
+    images = sample_teacher(*model, labels, s, rng);
     what = fmt::format("teacher, {} {} steps, cfg {}", req.sampler, req.steps, req.cfg);
   }
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

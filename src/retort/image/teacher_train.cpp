@@ -99,7 +99,7 @@ DenoiserReport train_teacher(const TeacherConfig& cfg_in, const std::filesystem:
     auto rows = torch::div(torch::arange(cfg.preview_classes, torch::kInt64) * C, cfg.preview_classes, "floor");
     preview_labels = rows.repeat_interleave(cfg.preview_per_class);
   }
-  auto grid = sample_teacher(ema, preview_labels, cfg.preview, preview_rng);
+  auto grid = sample_teacher(*ema, preview_labels, cfg.preview, preview_rng);
   write_png_grid(out / "samples.png", grid, cfg.preview_per_class);
   report.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;

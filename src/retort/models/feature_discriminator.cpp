@@ -45,18 +45,16 @@ nn::Sequential patch_head(bool video, int64_t C) {
 
 }  // namespace
 
-FeatureDiscriminatorImpl::FeatureDiscriminatorImpl(UNetDenoiser backbone, DiscFeatures features, int64_t groups)
+FeatureDiscriminatorImpl::FeatureDiscriminatorImpl(DiffusionModelPtr backbone, DiscFeatures features, int64_t groups)
     : backbone_(std::move(backbone)), features_(features) {
-  const auto& o = backbone_->net->options();
-  video_ = o.frames > 0;
+  video_ = backbone_->shape().frames > 0;
+  const auto levels = backbone_->feature_shapes();  // [C, r, r] each, the bottleneck last
   heads = register_module("heads", nn::ModuleList());
   if (features_ == DiscFeatures::Bottleneck) {
-    heads->push_back(bottleneck_head(video_, o.widths.back(), bottleneck_resolution(o.resolution, o.widths.size()),
-                                     groups));
+    heads->push_back(bottleneck_head(video_, levels.back()[0], levels.back()[1], groups));
     return;
   }
-  for (auto w : o.widths) heads->push_back(patch_head(video_, w));
-  heads->push_back(patch_head(video_, o.widths.back()));
+  for (const auto& l : levels) heads->push_back(patch_head(video_, l[0]));
 }
 
 torch::Tensor FeatureDiscriminatorImpl::head_logit(size_t i, const torch::Tensor& f) {
@@ -69,10 +67,10 @@ std::vector<torch::Tensor> FeatureDiscriminatorImpl::part_logits(const torch::Te
                                                                  const Cond& cond) {
   if (features_ == DiscFeatures::Bottleneck) {
     // Any spatial size left (none for the default sizes) is averaged; a video's frames too.
-    auto l = head_logit(0, backbone_->net->encode(xt, t, cond));
+    auto l = head_logit(0, backbone_->encode(xt, t, cond));
     return {l.reshape({l.size(0), -1}).mean(1)};
   }
-  auto levels = backbone_->net->encode_levels(xt, t, cond);
+  auto levels = backbone_->encode_levels(xt, t, cond);
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < levels.size(); ++i) out.push_back(head_logit(i, levels[i]));
   return out;

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "retort/models/denoiser.h"
-#include "retort/models/unet.h"
+#include "retort/models/diffusion_model.h"
 
 namespace retort {
 
@@ -26,7 +26,7 @@ std::vector<std::string> disc_feature_names();  // "bottleneck", "levels", in en
 
 class FeatureDiscriminatorImpl : public Discriminator {
  public:
-  explicit FeatureDiscriminatorImpl(UNetDenoiser backbone, DiscFeatures features = DiscFeatures::Bottleneck,
+  explicit FeatureDiscriminatorImpl(DiffusionModelPtr backbone, DiscFeatures features = DiscFeatures::Bottleneck,
                                     int64_t groups = 8);
   // The mean over parts of each part's mean logit: the log density ratio r of softened RKL.
   torch::Tensor logit(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) override;
@@ -36,7 +36,7 @@ class FeatureDiscriminatorImpl : public Discriminator {
 
  private:
   torch::Tensor head_logit(size_t i, const torch::Tensor& f);
-  UNetDenoiser backbone_;
+  DiffusionModelPtr backbone_;
   DiscFeatures features_;
   bool video_ = false;
 };
@@ -45,5 +45,6 @@ TORCH_MODULE(FeatureDiscriminator);
 // Side of the UNet bottleneck for an input of side `resolution` with `levels` levels (each
 // stride-2 3x3 conv maps r to ceil(r / 2)).
 int64_t bottleneck_resolution(int64_t resolution, int64_t levels);
+
 
 }  // namespace retort

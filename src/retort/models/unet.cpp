@@ -291,26 +291,33 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, 
 }
 
 UNetDenoiserImpl::UNetDenoiserImpl(const UNetOptions& opts, Schedule schedule_, Prediction prediction_)
-    : prediction(prediction_), schedule(std::move(schedule_)) {
+    : DiffusionModel(std::move(schedule_), prediction_) {
   net = register_module("net", UNet(opts));
 }
 
-torch::Tensor UNetDenoiserImpl::eps(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
-  auto out = net->forward(xt, t, cond);
-  if (prediction == Prediction::Eps) return out;
-  auto abar = schedule.alpha_bar(t).to(xt.scalar_type());
-  return to_eps(prediction, out, xt, abar.sqrt(), (1 - abar).clamp_min(0).sqrt());
+torch::Tensor UNetDenoiserImpl::predict(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
+  return net->forward(xt, t, cond);
 }
 
-torch::Tensor UNetDenoiserImpl::x0(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
-  auto out = net->forward(xt, t, cond);
-  auto abar = schedule.alpha_bar(t).to(xt.scalar_type());
-  auto alpha = abar.sqrt(), sigma = (1 - abar).clamp_min(0).sqrt();
-  switch (prediction) {
-    case Prediction::X0: return out;
-    case Prediction::V: return x0_from_v(xt, out, alpha, sigma);
-    default: return x0_from_eps(xt, out, alpha, sigma);
-  }
+ModelShape UNetDenoiserImpl::shape() const {
+  const auto& o = net->options();
+  return {o.channels, o.resolution, o.frames, o.num_classes, o.concat_channels, o.camera_dim};
+}
+
+DiffusionModelPtr UNetDenoiserImpl::copy() {
+  auto m = std::make_shared<UNetDenoiserImpl>(net->options(), schedule, prediction);
+  copy_weights(*this, *m);
+  m->to(device());
+  return m;
+}
+
+std::vector<torch::Tensor> UNetDenoiserImpl::encode_levels(const torch::Tensor& xt, const torch::Tensor& t,
+                                                           const Cond& cond) {
+  return net->encode_levels(xt, t, cond);
+}
+
+torch::Tensor UNetDenoiserImpl::encode(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) {
+  return net->encode(xt, t, cond);
 }
 
 torch::Tensor UNetDenoiserImpl::condition_embedding(const Cond& cond, int64_t batch) {
@@ -417,16 +424,16 @@ const OptionTable<UNetMeta>& unet_meta_table() {
   return table;
 }
 
-std::string describe(UNetDenoiser& m) {
-  return unet_meta_table().to_json({m->net->options(), m->prediction, m->schedule.options()}).dump();
-}
-
 }  // namespace
 
-void save_unet(const std::filesystem::path& path, UNetDenoiser& model, const std::map<std::string, std::string>& extra) {
+void UNetDenoiserImpl::save(const std::filesystem::path& path, const std::map<std::string, std::string>& extra) {
   auto meta = extra;
-  meta[kMetaKey] = describe(model);
-  save_module(path, *model, meta);
+  meta[kMetaKey] = unet_meta_table().to_json({net->options(), prediction, schedule.options()}).dump();
+  save_module(path, *this, meta);
+}
+
+void save_unet(const std::filesystem::path& path, UNetDenoiser& model, const std::map<std::string, std::string>& extra) {
+  model->save(path, extra);
 }
 
 UNetDenoiser load_unet(const std::filesystem::path& path, std::map<std::string, std::string>* metadata) {

@@ -14,7 +14,7 @@
 
 #include "retort/diffusion/parameterization.h"
 #include "retort/diffusion/schedule.h"
-#include "retort/models/denoiser.h"
+#include "retort/models/diffusion_model.h"
 
 namespace retort {
 
@@ -119,17 +119,19 @@ class UNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(UNet);
 
-// The UNet as a Denoiser over a schedule and a prediction type.
-class UNetDenoiserImpl : public Denoiser {
+// The UNet as a diffusion model over a schedule and a prediction type.
+class UNetDenoiserImpl : public DiffusionModel {
  public:
   UNetDenoiserImpl(const UNetOptions& opts, Schedule schedule, Prediction prediction);
-  torch::Tensor eps(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) override;
-  // x0 prediction (computed from v directly when the model predicts v, which stays exact at t = 1).
-  torch::Tensor x0(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond);
+  torch::Tensor predict(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) override;
   torch::Tensor condition_embedding(const Cond& cond, int64_t batch) override;
+  ModelShape shape() const override;
+  DiffusionModelPtr copy() override;
+  std::vector<torch::Tensor> encode_levels(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) override;
+  torch::Tensor encode(const torch::Tensor& xt, const torch::Tensor& t, const Cond& cond) override;
+  void save(const std::filesystem::path& path, const std::map<std::string, std::string>& extra = {}) override;
+  std::string file_extension() const override { return ".safetensors"; }
   UNet net{nullptr};
-  Prediction prediction;
-  Schedule schedule;
 };
 TORCH_MODULE(UNetDenoiser);
 

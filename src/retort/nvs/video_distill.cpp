@@ -24,7 +24,7 @@ const OptionTable<NvsDistillConfig>& student_preview_table() {
 }
 
 // The condition channels the teacher reads: 4 = renders + coverage mask, 3 = renders.
-bool teacher_reads_mask(const UNetOptions& o, const NvsDistillConfig& cfg, const SceneDataset& d) {
+bool teacher_reads_mask(const ModelShape& o, const NvsDistillConfig& cfg, const SceneDataset& d) {
   if (o.frames < 1 || (o.concat_channels != 3 && o.concat_channels != 4))
     throw ConfigError(fmt::format("teacher: {} is not a novel-view video teacher (frames {}, {} condition channels; "
                                   "train one with train-nvs-teacher)",
@@ -70,13 +70,13 @@ FewStepStudent distill_nvs(const NvsDistillConfig& cfg, const fs::path& out, boo
   auto mask = std::make_shared<bool>(false);  // set by check_teacher, read by the samplers
 
   StudentData data;
-  data.check_teacher = [&cfg, clips, mask](const UNetDenoiser& teacher) {
-    *mask = teacher_reads_mask(teacher->net->options(), cfg, *clips);
+  data.check_teacher = [&cfg, clips, mask](const DiffusionModel& teacher) {
+    *mask = teacher_reads_mask(teacher.shape(), cfg, *clips);
   };
   data.conditions = [clips, N, mask](int64_t n, Rng& rng, const torch::Device& device) {
     return Cond::concatenated(nvs_condition(*clips, rng.randint(0, N, {n}, torch::kCPU), *mask).to(device));
   };
-  data.real = [clips, N, mask](const UNetDenoiser&, const torch::Device& device) -> RealSampler {
+  data.real = [clips, N, mask](const DiffusionModel&, const torch::Device& device) -> RealSampler {
     return [clips, N, mask, device](int64_t n, Rng& rng) {
       auto idx = rng.randint(0, N, {n}, torch::kCPU);
       return GenBatch{clips->frames.index_select(0, idx).to(device),
@@ -90,7 +90,7 @@ FewStepStudent distill_nvs(const NvsDistillConfig& cfg, const fs::path& out, boo
                                     preview.frames_per_clip, preview.resolution, clips->frames_per_clip,
                                     clips->resolution));
     const int64_t n = std::min<int64_t>(cfg.preview_clips, preview.frames.size(0));
-    const auto device = student->net->parameters().front().device();
+    const auto device = student->net->device();
     auto cond = Cond::concatenated(nvs_condition(preview, torch::arange(n), *mask).to(device));
     Rng rng(cfg.seed + 1);
     auto made = student->sample(cond, n, rng);

@@ -19,8 +19,8 @@ int64_t VideoModel::evaluations(const TeacherSampling& s) const {
 VideoModel load_video_model(const std::filesystem::path& file) {
   VideoModel m;
   m.student = load_student(file);
-  m.net = m.student ? m.student->net : load_unet(file);
-  const auto& o = m.net->net->options();
+  m.net = m.student ? m.student->net : load_diffusion_model(file);
+  const auto o = m.net->shape();
   if (o.frames == 0 || o.concat_channels < 3)
     throw ConfigError(fmt::format("{}: not a novel-view model (it has no frames or no render channels)", file.string()));
   m.net->eval();
@@ -31,7 +31,7 @@ torch::Tensor generate_clips(VideoModel& m, const torch::Tensor& concat, const T
   torch::NoGradGuard ng;
   const auto c = Cond::concatenated(concat);
   const int64_t n = concat.size(0);
-  return m.student ? m.student->sample(c, n, rng, s.batch) : sample_teacher(m.net, c, n, s, rng);
+  return m.student ? m.student->sample(c, n, rng, s.batch) : sample_teacher(*m.net, c, n, s, rng);
 }
 
 }  // namespace retort

@@ -10,11 +10,11 @@
 namespace retort {
 
 struct VideoModel {
-  UNetDenoiser net{nullptr};  // the teacher, or the student's network
+  DiffusionModelPtr net;  // the teacher, or the student's network
   FewStepStudent student{nullptr};  // empty for a teacher
-  bool reads_mask() const { return net->net->options().concat_channels == 4; }
-  int64_t frames() const { return net->net->options().frames; }
-  int64_t resolution() const { return net->net->options().resolution; }
+  bool reads_mask() const { return net->shape().concat_channels == 4; }
+  int64_t frames() const { return net->shape().frames; }
+  int64_t resolution() const { return net->shape().resolution; }
   // "4-step student" or "teacher, ddim 50 steps, cfg 1".
   std::string describe(const TeacherSampling& s) const;
   // Network evaluations per clip: the student's steps, or the teacher's (doubled with guidance).

@@ -150,7 +150,7 @@ DenoiserReport train_nvs_teacher(const NvsTeacherConfig& cfg_in, const std::file
   Rng preview_rng(cfg.train.seed + 1);
   TeacherSampling sampling = cfg.preview;
   if (cfg.train.regressor) sampling.steps = 1;  // a regressor's one evaluation (denoiser_train.h)
-  auto clips = sample_teacher(ema, cond, n, sampling, preview_rng);
+  auto clips = sample_teacher(*ema, cond, n, sampling, preview_rng);
   write_clip_rows(out / "samples.png", {preview.renders.narrow(0, 0, n), clips, preview.frames.narrow(0, 0, n)});
   report.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;

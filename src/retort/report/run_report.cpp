@@ -106,7 +106,7 @@ bool has_suffix(const fs::path& p, std::initializer_list<const char*> exts) {
 // "running" when another process holds DIR/.lock; else finished when a final product is there.
 std::string folder_state(const fs::path& dir, const std::vector<fs::path>& files, bool check_lock) {
   if (check_lock && output_folder_in_use(dir)) return "running";
-  static const std::vector<std::string> finals{"teacher.safetensors", "student.safetensors", "nvs-teacher.safetensors",
+  static const std::vector<std::string> finals{"teacher.safetensors", "student.safetensors", "student.pt", "nvs-teacher.safetensors",
                                                "evaluator.safetensors", "results.json", "field.safetensors",
                                                "result.json", "world.safetensors", "test.safetensors"};
   for (const auto& f : files)

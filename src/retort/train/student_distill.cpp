@@ -8,6 +8,7 @@
 #include "retort/dist/world.h"
 #include "retort/io/safetensors.h"
 #include "retort/models/feature_discriminator.h"
+#include "retort/models/unet.h"
 #include "retort/plot/curves.h"
 #include "retort/run/run_folder.h"
 #include "retort/train/checkpoint.h"
@@ -129,7 +130,7 @@ namespace {
 // average, else at its student. Optimisers, step and RNG start anew, and so do the rate schedules.
 // Returns the updates the starting average had seen, so that its warm-up does not restart.
 int64_t warm_start(const StudentConfig& cfg, const MethodPlan& plan, FewStepStudent& student,
-                   UNetDenoiser& fake, FeatureDiscriminator& disc, FewStepStudent& average) {
+                   DiffusionModel& fake, FeatureDiscriminator& disc, FewStepStudent& average) {
   const fs::path& dir = cfg.init;
   const auto resolved = dir / "config.resolved.toml";
   if (!fs::exists(resolved))
@@ -143,7 +144,7 @@ int64_t warm_start(const StudentConfig& cfg, const MethodPlan& plan, FewStepStud
   if (!fs::exists(ckpt)) ckpt = dir / "stage1" / "checkpoint.pt";
   if (!fs::exists(ckpt))
     throw ConfigError(fmt::format("distill.init: {} has no checkpoint (stage2/ or stage1/checkpoint.pt)", dir.string()));
-  std::map<std::string, torch::nn::Module*> modules{{"generator", student.get()}, {"fake", fake.get()}};
+  std::map<std::string, torch::nn::Module*> modules{{"generator", student.get()}, {"fake", &fake}};
   if (disc && from.disc == plan.disc) modules["disc"] = disc.get();
   if (average) modules["generator_ema"] = average.get();
   std::vector<std::string> loaded;
@@ -161,8 +162,8 @@ int64_t warm_start(const StudentConfig& cfg, const MethodPlan& plan, FewStepStud
 
 FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data, const fs::path& out,
                                bool progress, const std::string& config_text, double* train_seconds) {
-  auto teacher = load_unet(cfg.teacher);
-  if (data.check_teacher) data.check_teacher(teacher);
+  auto teacher = load_diffusion_model(cfg.teacher);
+  if (data.check_teacher) data.check_teacher(*teacher);
   auto device = start_run(out, cfg.runtime, true);
   const World& w = world();
   const auto plan = method_plan(cfg.method);
@@ -171,16 +172,11 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
 
   freeze(*teacher);
   teacher->eval();
-  const auto& topt = teacher->net->options();
-  auto fresh_copy = [&] {
-    UNetDenoiser m(topt, teacher->schedule, teacher->prediction);
-    copy_weights(*teacher, *m);
-    return m;
-  };
+  auto fresh_copy = [&] { return teacher->copy(); };
   auto timesteps = cfg.timesteps.empty() ? default_student_timesteps(cfg.student_steps, teacher->schedule.options().steps)
                                          : cfg.timesteps;
   FewStepStudent student(fresh_copy(), timesteps, cfg.backward_simulation);
-  UNetDenoiser fake = fresh_copy();
+  DiffusionModelPtr fake = fresh_copy();
   teacher->to(device);
   student->to(device);
   fake->to(device);
@@ -190,14 +186,14 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
       throw ConfigError("distill.regression_weight: this pipeline has no regression pairs; set it to 0");
     const int64_t batch = cfg.regression.batch > 0 ? cfg.regression.batch : cfg.loop.batch;
     if (cfg.regression.batch > 0) rank_slice(batch, "distill.regression_batch");
-    student->set_regression(data.regression(teacher, out / "regression-pairs.safetensors"), cfg.regression.weight,
+    student->set_regression(data.regression(*teacher, out / "regression-pairs.safetensors"), cfg.regression.weight,
                             batch);
   }
 
   RealSampler real;
   if (plan.disc != "none") {
     if (!data.real) throw Error("distill: method '" + cfg.method + "' needs real samples and the pipeline gave none");
-    real = data.real(teacher, device);
+    real = data.real(*teacher, device);
   }
   FeatureDiscriminator disc{nullptr};
   if (plan.disc == "teacher") disc = FeatureDiscriminator(teacher, cfg.disc_features);
@@ -224,7 +220,7 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
     require_within_steps(ckpt, require_same_config(ckpt, config_text, same_run), steps);
   }
   write_resolved_config(out, config_text);  // after the checks: a refused run changes nothing
-  const int64_t ema_prior = !cfg.init.empty() && fresh ? warm_start(cfg, plan, student, fake, disc, average) : 0;
+  const int64_t ema_prior = !cfg.init.empty() && fresh ? warm_start(cfg, plan, student, *fake, disc, average) : 0;
 
   auto plot_losses = [&](const fs::path& dir, const std::string& title) {
     plot_metrics_csv(dir / "metrics.csv", dir / "loss.png", {"gen_loss", "critic_loss"}, title, false);
@@ -261,8 +257,9 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
   if (train_seconds) *train_seconds = seconds;
   FewStepStudent& result = average ? average : student;
   if (!w.writes()) return result;  // rank 0 writes
-  if (average) save_student(out / "student-raw.safetensors", student);
-  save_student(out / "student.safetensors", result);
+  const auto ext = result->net->file_extension();
+  if (average) save_student(out / ("student-raw" + ext), student);
+  save_student(out / ("student" + ext), result);
   if (data.preview) data.preview(result, out);
   return result;
 }

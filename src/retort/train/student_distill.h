@@ -94,15 +94,15 @@ std::string method_presets_markdown(const StudentConfig& base);
 // What a pipeline gives the shared trainer.
 struct StudentData {
   // Refuses a teacher this pipeline cannot use (ConfigError), before anything is written.
-  std::function<void(const UNetDenoiser& teacher)> check_teacher;
+  std::function<void(const DiffusionModel& teacher)> check_teacher;
   // Real samples with their conditions, checked against the teacher; called only when the
   // method has a discriminator.
-  std::function<RealSampler(const UNetDenoiser& teacher, const torch::Device& device)> real;
+  std::function<RealSampler(const DiffusionModel& teacher, const torch::Device& device)> real;
   // The conditions of the student's draws; empty: random classes.
   ConditionSampler conditions;
   // DMD's regression pairs, made once in `path` (a rerun reuses matching ones); empty: this
   // pipeline has none and regression.weight > 0 is refused.
-  std::function<RegressionPairs(UNetDenoiser& teacher, const std::filesystem::path& path)> regression;
+  std::function<RegressionPairs(DiffusionModel& teacher, const std::filesystem::path& path)> regression;
   // Writes the finished student's picture(s) into the run folder.
   std::function<void(FewStepStudent& student, const std::filesystem::path& out)> preview;
 };
