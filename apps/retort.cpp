@@ -17,6 +17,7 @@
 #include "retort/cli/config_doc.h"
 #include "retort/core/error.h"
 #include "retort/image/commands.h"
+#include "retort/image/export_command.h"
 #include "retort/image/image_eval.h"
 #include "retort/image/sample_command.h"
 #include "retort/nvs/commands.h"
@@ -269,6 +270,14 @@ int main(int argc, char** argv) {
       ->required()
       ->expected(1, -1);
 
+  retort::ExportRequest export_req;
+  auto* export_cmd = app.add_subcommand("export", "Write a teacher or few-step student as a TorchScript module for "
+                                                  "Python (torch.jit.load): forward, features, a student's sample");
+  export_cmd->add_option("--model", export_req.model, "a teacher or student (.safetensors, or a student .pt)")
+      ->required();
+  export_cmd->add_option("--format", export_req.format, "torchscript")->check(CLI::IsMember({"torchscript"}));
+  export_cmd->add_option("--out", export_req.out, "the TorchScript archive to write (.pt)")->required();
+
   auto* bench_distill = app.add_subcommand("bench-distill", "Teacher at N DDIM steps vs every configured student: "
                                                             "FID, precision, recall, class accuracy, ms/sample");
   add_run_options(bench_distill, config, sets, out, no_progress, "configs/fmnist-bench.toml");
@@ -334,6 +343,8 @@ int main(int argc, char** argv) {
       print(retort::bench_nvs_command(parsed(), run));
     } else if (*bench_distill) {
       print(retort::bench_distill_command(parsed(), run));
+    } else if (*export_cmd) {
+      std::cout << retort::run_export(export_req) << std::endl;
     } else if (*compare) {
       std::cout << retort::compare_image_files(compare_image, compare_reference) << std::endl;
     } else if (*average) {

@@ -46,13 +46,14 @@ Cond FewStepStudentImpl::conditions(int64_t n, Rng& rng, const torch::Device& de
 std::vector<int64_t> FewStepStudentImpl::shape(int64_t n) const { return net->shape().batch(n); }
 
 torch::Tensor FewStepStudentImpl::simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng, int64_t batch,
-                                           const Share& share) {
+                                           const Share& share, std::vector<torch::Tensor>* draws) {
   torch::NoGradGuard ng;
   for (int64_t i = 0; i < upto; ++i) {
     auto x0 = net->x0(x, time(i, x.size(0), x.device()), cond);
     auto t_next = time(i + 1, x.size(0), x.device());
     auto abar = net->schedule.alpha_bar(t_next).to(x.scalar_type());
     auto eps = share.whole() ? rng.randn(x0.sizes(), x.device()) : share.rows(rng.randn(shape(batch), x.device()));
+    if (draws) draws->push_back(eps);
     x = per_sample(abar.sqrt(), x0) * x0 + per_sample((1 - abar).sqrt(), x0) * eps;
   }
   return x;
@@ -70,21 +71,24 @@ GenBatch FewStepStudentImpl::draw(int64_t batch, const Share& share, Rng& rng) {
   return {net->x0(x, time(k, x.size(0), device), cond), cond};
 }
 
-torch::Tensor FewStepStudentImpl::sample(const torch::Tensor& lab, Rng& rng, int64_t batch) {
-  return sample(Cond::classes(lab), lab.size(0), rng, batch);
+torch::Tensor FewStepStudentImpl::sample(const torch::Tensor& lab, Rng& rng, int64_t batch, torch::Tensor* draws) {
+  return sample(Cond::classes(lab), lab.size(0), rng, batch, draws);
 }
 
-torch::Tensor FewStepStudentImpl::sample(const Cond& all, int64_t N, Rng& rng, int64_t batch) {
+torch::Tensor FewStepStudentImpl::sample(const Cond& all, int64_t N, Rng& rng, int64_t batch, torch::Tensor* draws) {
   torch::NoGradGuard ng;
   auto device = net->device();
-  std::vector<torch::Tensor> out;
+  std::vector<torch::Tensor> out, drawn;
   const int64_t K = timesteps_.size();
   for (int64_t i = 0; i < N; i += batch) {
     const int64_t b = std::min(batch, N - i);
     Cond cond = all.slice(i, b, device);
-    auto x = simulate(rng.randn(shape(b), device), cond, K - 1, rng);
+    std::vector<torch::Tensor> these{rng.randn(shape(b), device)};
+    auto x = simulate(these[0], cond, K - 1, rng, 0, {}, draws ? &these : nullptr);
     out.push_back(net->x0(x, time(K - 1, b, device), cond));
+    if (draws) drawn.push_back(torch::stack(these));
   }
+  if (draws) *draws = torch::cat(drawn, 1);
   return torch::cat(out).clamp(-1, 1);
 }
 

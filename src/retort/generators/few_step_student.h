@@ -33,10 +33,11 @@ class FewStepStudentImpl : public Generator {
   GenBatch draw(int64_t batch, Rng& rng) override;    // random balanced classes, one step with graph
   GenBatch draw(int64_t batch, const Share& share, Rng& rng) override;
   GenBatch draw_eval(int64_t n, Rng& rng) override;   // the full K-step chain, balanced classes
-  // The full K-step chain for the given labels (no graph), clamped to [-1, 1].
-  torch::Tensor sample(const torch::Tensor& labels, Rng& rng, int64_t batch = 250);
+  // The full K-step chain for the given labels (no graph), clamped to [-1, 1]. `draws`, when
+  // given, receives the noise it drew, [K, n, ...]: x at the first step, then each re-noising.
+  torch::Tensor sample(const torch::Tensor& labels, Rng& rng, int64_t batch = 250, torch::Tensor* draws = nullptr);
   // The same for n samples under `cond` (a video student: [n,K,C,R,R]).
-  torch::Tensor sample(const Cond& cond, int64_t n, Rng& rng, int64_t batch = 250);
+  torch::Tensor sample(const Cond& cond, int64_t n, Rng& rng, int64_t batch = 250, torch::Tensor* draws = nullptr);
   // Where draw() and draw_eval() take their conditions from (instead of random classes).
   void set_conditions(ConditionSampler sampler) { conditions_ = std::move(sampler); }
   const std::vector<int64_t>& timesteps() const { return timesteps_; }
@@ -53,7 +54,7 @@ class FewStepStudentImpl : public Generator {
   // Runs steps [0, upto) without gradients from noise; returns x at t_upto. The re-noising draws
   // are made for the whole batch of `share` (x holds its rows).
   torch::Tensor simulate(torch::Tensor x, const Cond& cond, int64_t upto, Rng& rng, int64_t batch = 0,
-                         const Share& share = {});
+                         const Share& share = {}, std::vector<torch::Tensor>* draws = nullptr);
   torch::Tensor labels(int64_t n, Rng& rng, const torch::Device& device) const;
   Cond conditions(int64_t n, Rng& rng, const torch::Device& device) const;
   // The shape of n samples: [n,C,R,R], or [n,K,C,R,R] for a video model.

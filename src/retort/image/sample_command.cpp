@@ -32,10 +32,10 @@ std::string run_sample(const SampleRequest& req) {
   create_output_folder(req.out);
   Rng rng(req.seed);
   auto t0 = std::chrono::steady_clock::now();
-  torch::Tensor images;
+  torch::Tensor images, draws;
   std::string what;
   if (student) {
-    images = student->sample(labels, rng);
+    images = student->sample(labels, rng, 250, &draws);
     what = fmt::format("{}-step student", student->timesteps().size());
   } else {
     TeacherSampling s{req.steps, req.cfg, req.sampler == "ddpm" ? 1.0 : 0.0, 1.0, 250};
@@ -44,7 +44,9 @@ std::string run_sample(const SampleRequest& req) {
   }
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_png_grid(req.out / "samples.png", images, req.columns);
-  save_safetensors(req.out / "samples.safetensors", {{"images", images.cpu()}, {"labels", labels}});
+  std::map<std::string, torch::Tensor> saved{{"images", images.cpu()}, {"labels", labels}};
+  if (draws.defined()) saved["noise"] = draws.cpu();  // a student's draws: its chain again, elsewhere
+  save_safetensors(req.out / "samples.safetensors", saved);
   return fmt::format("{} images ({}) in {:.1f} s = {:.2f} ms/image; wrote {}/samples.png, samples.safetensors",
                      req.n, what, sec, 1000 * sec / req.n, req.out.string());
 }

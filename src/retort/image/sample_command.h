@@ -1,5 +1,6 @@
 // `retort sample`: images from a teacher (DDIM / DDPM, N steps, CFG) or a few-step student (its
-// own K steps), written as a PNG grid and as safetensors ("images", "labels") for `retort eval`.
+// own K steps), written as a PNG grid and as safetensors ("images", "labels") for `retort eval`;
+// a student's also holds "noise" [K, n, ...], the draws of its chain (its exported sample() takes them).
 #pragma once
 #include <filesystem>
 #include <string>

@@ -65,13 +65,13 @@ void check_signature(const torch::jit::Module& m, const std::string& name, const
   std::string got = schema.name() + "(";
   bool ok = args.size() == 4;
   for (size_t i = 1; i < args.size(); ++i) {
-    got += (i > 1 ? ", " : "") + args[i].type()->str() + " " + args[i].name();
+    got += (i > 1 ? ", " : "") + args[i].name() + ": " + args[i].type()->annotation_str();
     ok = ok && args[i].type()->kind() == c10::TypeKind::TensorType;
   }
   got += ") -> ";
   const auto& outs = schema.returns();
-  got += outs.size() == 1 ? outs[0].type()->str() : "(" + std::to_string(outs.size()) + " values)";
-  ok = ok && outs.size() == 1 && outs[0].type()->str() == returns;
+  got += outs.size() == 1 ? outs[0].type()->annotation_str() : "(" + std::to_string(outs.size()) + " values)";
+  ok = ok && outs.size() == 1 && outs[0].type()->annotation_str() == returns;
   if (!ok)
     throw IoError(fmt::format("{}: method '{}' is {}; retort calls {}(x_t: Tensor, t: Tensor, cond: Tensor) -> {}",
                               origin.string(), name, got, name, returns));

@@ -1,0 +1,17 @@
+// `retort export`: a teacher or few-step student written for Python (models/torchscript_export.h).
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace retort {
+
+struct ExportRequest {
+  std::filesystem::path model;        // a teacher or student file
+  std::string format = "torchscript";  // the only format so far
+  std::filesystem::path out;          // the archive to write
+};
+
+// Returns a one-line summary ("wrote OUT: 4-step student (retort UNet): forward, sample").
+std::string run_export(const ExportRequest& req);
+
+}  // namespace retort
