@@ -1,12 +1,12 @@
 """A small class-conditional diffusion model of 8x8 Fashion-MNIST in plain PyTorch, written the way
 retort takes a user's model: a TorchScript module with
 
-    forward(x_t, t, cond) -> eps          (t: int64 step 0..T-1, cond: int64 class, 10 = no class)
+    forward(x_t, t, cond) -> v            (t: int64 step 0..T-1, cond: int64 class, 10 = no class)
     features(x_t, t, cond) -> List[Tensor]  (encoder features, bottleneck last: for GAN heads)
 
 saved with the extra file "retort.json" that says so. Also: the DDPM linear schedule (retort's
-"linear"), the data from Debian's dataset-fashion-mnist, a tiny safetensors reader, and a pixel-space
-Frechet distance. Nothing here but Python's standard library and torch (Debian's python3-torch).
+"linear"), the data from Debian's dataset-fashion-mnist and a tiny safetensors reader and writer.
+Nothing here but Python's standard library and torch (Debian's python3-torch).
 """
 import gzip
 import json
@@ -25,7 +25,7 @@ RESOLUTION = 8
 
 # How retort calls the model (retort's README, "Distil your own PyTorch model").
 CONTRACT = {
-    "prediction": "eps",
+    "prediction": "v",      # v = alpha eps - sigma x0: x0 = alpha x_t - sigma v stays exact at t = 1
     "time": "discrete",
     "schedule": "linear",
     "schedule_steps": STEPS,
@@ -110,6 +110,21 @@ def fashion_mnist(split: str = "train", folder: str = "/usr/share/datasets/fashi
     return x, labels
 
 
+def write_safetensors(path: str, tensors) -> None:
+    """{name: tensor} as a safetensors file (what `retort eval --images` reads)."""
+    names = {torch.float32: "F32", torch.int64: "I64"}
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        data = t.contiguous().numpy().tobytes()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
 def read_safetensors(path: str):
     """{name: tensor} of a safetensors file (float32 / int64 tensors, as retort writes them)."""
     dtypes = {"F32": torch.float32, "I64": torch.int64, "F64": torch.float64, "U8": torch.uint8}
@@ -125,15 +140,3 @@ def read_safetensors(path: str):
         t = torch.frombuffer(bytearray(data[a:b]), dtype=dtypes[info["dtype"]]) if b > a else torch.empty(0)
         out[name] = t.reshape(info["shape"])
     return out
-
-
-def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two sample sets [N, D] (pixel space here)."""
-    a, b = a.double().flatten(1), b.double().flatten(1)
-    ma, mb = a.mean(0), b.mean(0)
-    ca, cb = torch.cov(a.T), torch.cov(b.T)
-    # tr sqrt(ca cb) from the eigenvalues of sqrt(ca) cb sqrt(ca) (symmetric, so eigh is exact)
-    ea, va = torch.linalg.eigh(ca)
-    sa = va @ torch.diag(ea.clamp_min(0).sqrt()) @ va.T
-    cross = torch.linalg.eigvalsh(sa @ cb @ sa).clamp_min(0).sqrt().sum()
-    return float((ma - mb).pow(2).sum() + ca.trace() + cb.trace() - 2 * cross)

@@ -36,7 +36,7 @@ def main():
         eps = torch.randn_like(x0)
         ab = abar[k][:, None, None, None]
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
-        loss = F.mse_loss(model(xt, k, c), eps)
+        loss = F.mse_loss(model(xt, k, c), ab.sqrt() * eps - (1 - ab).sqrt() * x0)  # v prediction
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -85,7 +85,10 @@ bool is_torchscript_archive(const std::filesystem::path& path) {
 DiffusionModelPtr load_diffusion_model(const std::filesystem::path& path, std::map<std::string, std::string>* metadata) {
   if (!std::filesystem::is_regular_file(path))
     throw IoError(fmt::format("{}: no such file", path.string()));
-  if (is_torchscript_archive(path)) return load_torchscript_model(path, torch::kCPU, metadata).ptr();
+  // A .pt file is read as TorchScript whatever it holds, so that a wrong one is named as such.
+  const auto ext = path.extension().string();
+  if (is_torchscript_archive(path) || ext == ".pt" || ext == ".pth")
+    return load_torchscript_model(path, torch::kCPU, metadata).ptr();
   return load_unet(path, metadata).ptr();
 }
 

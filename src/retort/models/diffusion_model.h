@@ -65,8 +65,9 @@ class DiffusionModel : public Denoiser {
 
 // A TorchScript archive (a zip file; `torch.jit.save`) rather than a safetensors file.
 bool is_torchscript_archive(const std::filesystem::path& path);
-// Loads either kind by the file's content; `metadata` receives the file's extra metadata (a
-// student's timesteps). Errors name the file and what is wrong.
+// Loads either kind by the file's content (a .pt or .pth file is always read as TorchScript);
+// `metadata` receives the file's extra metadata (a student's timesteps). Errors name the file and
+// what is wrong.
 DiffusionModelPtr load_diffusion_model(const std::filesystem::path& path,
                                        std::map<std::string, std::string>* metadata = nullptr);
 
