@@ -11,6 +11,7 @@
 #include "retort/core/error.h"
 #include "retort/generators/few_step_student.h"
 #include "retort/image/image_distill.h"
+#include "retort/image/export_command.h"
 #include "retort/models/torchscript_export.h"
 #include "retort/models/torchscript_model.h"
 
@@ -141,6 +142,43 @@ TEST(TorchScriptModel, BadArchivesAreNamedWithWhatIsWrong) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("names no 'features' method"), std::string::npos) << e.what();
   }
+}
+
+// A config's [torchscript] table takes the place of a missing (or another) retort.json; its keys are
+// required and checked like any config key's.
+TEST(TorchScriptModel, TheConfigsContractReplacesRetortJson) {
+  test::TempDir tmp("ts-config");
+  auto bare = write_module(tmp.path / "bare.pt", kForward, "", false);
+  auto root = ConfigNode::from_string(
+      "[torchscript]\nprediction = \"x0\"\ntime = \"discrete\"\nschedule = \"cosine\"\nschedule_steps = 500\n"
+      "channels = 1\nresolution = 4\nnum_classes = 3\n",
+      "distill.toml");
+  auto n = root.table("torchscript");
+  const auto c = read_script_contract(n);
+  auto m = load_diffusion_model(bare, nullptr, &c);
+  EXPECT_EQ(m->prediction, Prediction::X0);
+  EXPECT_EQ(m->schedule.options().steps, 500);
+  EXPECT_EQ(m->shape().num_classes, 3);
+  auto missing = ConfigNode::from_string("[torchscript]\ntime = \"discrete\"\n", "distill.toml");
+  auto mn = missing.table("torchscript");
+  try {
+    read_script_contract(mn);
+    FAIL() << "a contract without its prediction";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("torchscript.prediction: missing"), std::string::npos) << e.what();
+  }
+  auto bad = ConfigNode::from_string("[torchscript]\nprediction = \"v\"\ntime = \"discrete\"\nschedule = \"linear\"\n"
+                                     "schedule_steps = 1000\nchannels = 1\nresolution = 4\nnum_classes = 3\n"
+                                     "null_class = 1\n", "distill.toml");
+  auto bn = bad.table("torchscript");
+  EXPECT_THROW(read_script_contract(bn), ConfigError);
+  UNetOptions o;
+  o.resolution = 8;
+  o.widths = {8};
+  o.groups = 4;
+  UNetDenoiser u(o, Schedule(), Prediction::Eps);
+  save_unet(tmp.path / "unet.safetensors", u);
+  EXPECT_THROW(load_diffusion_model(tmp.path / "unet.safetensors", nullptr, &c), ConfigError);
 }
 
 UNetOptions tiny_unet() {

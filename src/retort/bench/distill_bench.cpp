@@ -88,7 +88,8 @@ double since(std::chrono::steady_clock::time_point t0) {
 
 nlohmann::json run_distill_bench(const DistillBenchConfig& cfg, const fs::path& out, bool progress,
                                  const std::string& config_text) {
-  auto teacher = load_diffusion_model(cfg.base.teacher);  // a bad teacher is refused before anything is written
+  const auto& contract = cfg.base.teacher_contract;
+  auto teacher = load_diffusion_model(cfg.base.teacher, nullptr, contract ? &*contract : nullptr);  // a bad teacher is refused before anything is written
   auto device = start_run(out, cfg.base.runtime);
   write_text_atomic(out / "config.resolved.toml", config_text);
   auto evaluator = load_classifier(cfg.evaluator);

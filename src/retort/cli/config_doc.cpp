@@ -16,6 +16,7 @@
 #include "retort/text3d/generate3d.h"
 #include "retort/image/image_distill.h"
 #include "retort/image/teacher_train.h"
+#include "retort/models/script_contract.h"
 #include "retort/render/world_dataset.h"
 #include "retort/text3d/eval3d.h"
 
@@ -30,6 +31,10 @@ std::string data_section() { return section("`[data]`", data_option_table().mark
 
 std::string distill_sections() {
   return section("Top level", student_top_option_table().markdown()) +
+         section(fmt::format("`[torchscript]` (optional: how to call a TorchScript teacher, in place of its "
+                             "retort.json; every key required but `{}`)",
+                             fmt::join(optional_contract_keys(), "`, `")),
+                 script_contract_table().markdown()) +
          section("`[distill]`", student_option_table().markdown()) +
          section("Presets of `[distill] method`", method_presets_markdown(StudentConfig{}));
 }

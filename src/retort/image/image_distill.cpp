@@ -20,7 +20,7 @@ ImageDistillConfig read_image_distill_run(ConfigNode& n, const ImageDistillConfi
 
 ImageDistillConfig read_image_distill_config(ConfigNode& root) {
   ImageDistillConfig base;
-  student_top_option_table().read(root, base);
+  read_student_top(root, base);
   base.data = read_data_config(root.table("data"));
   base.runtime = read_runtime_options(root.table("runtime"));
   auto d = root.table("distill");

@@ -82,13 +82,17 @@ bool is_torchscript_archive(const std::filesystem::path& path) {
   return f.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
 }
 
-DiffusionModelPtr load_diffusion_model(const std::filesystem::path& path, std::map<std::string, std::string>* metadata) {
+DiffusionModelPtr load_diffusion_model(const std::filesystem::path& path, std::map<std::string, std::string>* metadata,
+                                       const ScriptContract* contract) {
   if (!std::filesystem::is_regular_file(path))
     throw IoError(fmt::format("{}: no such file", path.string()));
   // A .pt file is read as TorchScript whatever it holds, so that a wrong one is named as such.
   const auto ext = path.extension().string();
   if (is_torchscript_archive(path) || ext == ".pt" || ext == ".pth")
-    return load_torchscript_model(path, torch::kCPU, metadata).ptr();
+    return load_torchscript_model(path, torch::kCPU, metadata, contract).ptr();
+  if (contract)
+    throw ConfigError(fmt::format("torchscript: {} is a retort model, not a TorchScript archive; the [torchscript] "
+                                  "table is for TorchScript teachers", path.string()));
   return load_unet(path, metadata).ptr();
 }
 

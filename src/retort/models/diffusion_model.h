@@ -15,6 +15,7 @@
 #include "retort/diffusion/parameterization.h"
 #include "retort/diffusion/schedule.h"
 #include "retort/models/denoiser.h"
+#include "retort/models/script_contract.h"
 
 namespace retort {
 
@@ -68,7 +69,10 @@ bool is_torchscript_archive(const std::filesystem::path& path);
 // Loads either kind by the file's content (a .pt or .pth file is always read as TorchScript);
 // `metadata` receives the file's extra metadata (a student's timesteps). Errors name the file and
 // what is wrong.
+// `contract` (a config's [torchscript] table) replaces a TorchScript archive's retort.json; given
+// for a retort UNet file it is a ConfigError.
 DiffusionModelPtr load_diffusion_model(const std::filesystem::path& path,
-                                       std::map<std::string, std::string>* metadata = nullptr);
+                                       std::map<std::string, std::string>* metadata = nullptr,
+                                       const ScriptContract* contract = nullptr);
 
 }  // namespace retort

@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "retort/core/error.h"
-#include "retort/generators/few_step_student.h"
 
 namespace retort {
 
@@ -202,35 +201,6 @@ def sample(self, noise: Tensor, labels: Tensor, renoise: Optional[Tensor] = None
   }
   src += "    return x0.clamp(-1.0, 1.0)\n";
   module.define(src);
-}
-
-std::string export_torchscript(const std::filesystem::path& in, const std::filesystem::path& out) {
-  auto student = load_student(in);
-  DiffusionModelPtr model = student ? student->net : load_diffusion_model(in);
-  ScriptContract contract;
-  torch::jit::Module m;
-  std::string what;
-  if (auto* unet = dynamic_cast<UNetDenoiserImpl*>(model.get())) {
-    m = unet_to_torchscript(*unet, &contract);
-    what = "retort UNet";
-  } else if (auto* script = dynamic_cast<TorchScriptModelImpl*>(model.get())) {
-    if (!student)
-      throw ConfigError(fmt::format("export: {} is already a TorchScript teacher; nothing to export", in.string()));
-    m = script->module().clone();
-    contract = script->contract();
-    what = "TorchScript model";
-  } else {
-    throw ConfigError(fmt::format("export: {}: this kind of model cannot be exported", in.string()));
-  }
-  if (student) define_student_sample(m, contract, student->timesteps());
-  TorchScriptModel back(m, contract, out);  // probes the export before it is written
-  if (!student) {
-    back->save(out);
-    return fmt::format("teacher ({}): forward, features", what);
-  }
-  FewStepStudent exported(back.ptr(), student->timesteps());
-  save_student(out, exported);
-  return fmt::format("{}-step student ({}): forward, sample", student->timesteps().size(), what);
 }
 
 }  // namespace retort

@@ -31,8 +31,4 @@ torch::jit::Module unet_to_torchscript(UNetDenoiserImpl& model, ScriptContract* 
 void define_student_sample(torch::jit::Module& module, const ScriptContract& contract,
                            const std::vector<int64_t>& timesteps);
 
-// `retort export --format torchscript`: the model in `in` (a retort UNet teacher or student, or a
-// student of a TorchScript teacher) written to `out`. Returns a one-line description.
-std::string export_torchscript(const std::filesystem::path& in, const std::filesystem::path& out);
-
 }  // namespace retort

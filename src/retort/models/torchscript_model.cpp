@@ -14,34 +14,6 @@ namespace retort {
 
 namespace fs = std::filesystem;
 
-const OptionTable<ScriptContract>& script_contract_table() {
-  static const auto table = [] {
-    using C = ScriptContract;
-    OptionTable<C> t;
-    t.named("prediction", &C::prediction, {"eps", "x0", "v"}, "what the method returns")
-        .choice("time", &C::time, {"discrete", "continuous"},
-                "t as passed: the int64 step 0..T-1, or float time in [0, 1]")
-        .named("schedule", [](C& c) -> ScheduleKind& { return c.schedule.kind; }, schedule_kind_names(),
-               "noise schedule the model was trained on")
-        .integer("schedule_steps", [](C& c) -> int64_t& { return c.schedule.steps; }, 2, 100000, "schedule T")
-        .flag("schedule_continuous", [](C& c) -> bool& { return c.schedule.continuous; },
-              "the schedule's closed form in t instead of its T-step table")
-        .integer("channels", &C::channels, 1, 64, "image channels")
-        .integer("resolution", &C::resolution, 1, 4096, "image height = width")
-        .integer("num_classes", &C::num_classes, 0, 1'000'000, "classes of cond (0: unconditional)")
-        .integer("null_class", &C::null_class, -1, 1'000'000, "cond's label for no condition (-1: num_classes)")
-        .text("method", &C::method, "the method to call: (x_t, t, cond) -> Tensor")
-        .text("features", &C::features,
-              "a method (x_t, t, cond) -> List[Tensor] of encoder features, bottleneck last (\"\": none)");
-    return t;
-  }();
-  return table;
-}
-
-std::vector<std::string> optional_contract_keys() {
-  return {"schedule_continuous", "null_class", "method", "features"};
-}
-
 const std::vector<std::string>& script_metadata_keys() {
   static const std::vector<std::string> keys{"retort.student"};
   return keys;
@@ -232,7 +204,7 @@ void TorchScriptModelImpl::save(const fs::path& path, const std::map<std::string
 }
 
 TorchScriptModel load_torchscript_model(const fs::path& path, const torch::Device& device,
-                                        std::map<std::string, std::string>* metadata) {
+                                        std::map<std::string, std::string>* metadata, const ScriptContract* contract) {
   torch::jit::ExtraFilesMap files{{"retort.json", ""}};
   for (const auto& k : script_metadata_keys()) files[k] = "";
   torch::jit::Module module;
@@ -243,23 +215,21 @@ TorchScriptModel load_torchscript_model(const fs::path& path, const torch::Devic
     throw IoError(fmt::format("{}: not a TorchScript archive that this LibTorch ({}) can read: {}", path.string(),
                               TORCH_VERSION, msg.substr(0, msg.find('\n'))));
   }
-  if (files["retort.json"].empty())
-    throw IoError(fmt::format("{}: the archive has no extra file 'retort.json' declaring how to call it (keys: "
-                              "prediction, time, schedule, schedule_steps, channels, resolution, num_classes; save "
-                              "it with torch.jit.save(m, path, _extra_files={{\"retort.json\": ...}}))",
-                              path.string()));
   ScriptContract c;
-  try {
-    auto j = nlohmann::json::parse(files["retort.json"]);
-    if (!j.is_object()) throw IoError("not a JSON object");
-    script_contract_table().require_keys(j, optional_contract_keys());
-    script_contract_table().from_json(j, c);
-    if (c.time != "discrete" && c.time != "continuous")
-      throw IoError(fmt::format("time = \"{}\" must be \"discrete\" or \"continuous\"", c.time));
-    if (c.null_class >= 0 && c.num_classes > 0 && c.null_class < c.num_classes)
-      throw IoError(fmt::format("null_class = {} is one of the {} classes", c.null_class, c.num_classes));
-  } catch (const std::exception& e) {
-    throw IoError(fmt::format("{}: retort.json: {}", path.string(), e.what()));
+  if (contract) {
+    c = *contract;
+  } else {
+    if (files["retort.json"].empty())
+      throw IoError(fmt::format("{}: the archive has no extra file 'retort.json' declaring how to call it (keys: "
+                                "prediction, time, schedule, schedule_steps, channels, resolution, num_classes; save "
+                                "it with torch.jit.save(m, path, _extra_files={{\"retort.json\": ...}}), or give "
+                                "them in the config's [torchscript] table)",
+                                path.string()));
+    try {
+      c = parse_script_contract(files["retort.json"]);
+    } catch (const std::exception& e) {
+      throw IoError(fmt::format("{}: retort.json: {}", path.string(), e.what()));
+    }
   }
   if (metadata) {
     metadata->clear();

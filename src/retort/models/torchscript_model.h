@@ -4,7 +4,8 @@
 // (or another method named by `method`) predicts eps, x0 or v. The contract below says how to call
 // it; it travels in the archive as the extra file "retort.json"
 // (`torch.jit.save(m, path, _extra_files={"retort.json": json.dumps({...})})`) and is checked at
-// load time, then the model is called once on a probe batch before any training.
+// load time (or given by a config's [torchscript] table instead), then the model is called once on
+// a probe batch before any training.
 //
 // The module's parameters are registered with this torch::nn::Module under "script.<their
 // TorchScript names>", as the same tensors: optimisers, checkpoints, copy_weights and .to(device)
@@ -16,27 +17,10 @@
 
 #include <torch/script.h>
 
-#include "retort/core/options.h"
 #include "retort/models/diffusion_model.h"
+#include "retort/models/script_contract.h"
 
 namespace retort {
-
-// How to call a TorchScript diffusion model ("retort.json").
-struct ScriptContract {
-  Prediction prediction = Prediction::Eps;
-  std::string time = "discrete";  // "discrete": t is the int64 step 0..T-1; "continuous": float t in [0, 1]
-  ScheduleOptions schedule;
-  int64_t channels = 1;
-  int64_t resolution = 0;
-  int64_t num_classes = 0;     // cond is an int64 class label [B]; 0: unconditional
-  int64_t null_class = -1;     // the label of "no condition" (CFG); -1: num_classes
-  std::string method = "forward";
-  std::string features;        // a method (x_t, t, cond) -> List[Tensor], encoder levels with the
-                               // bottleneck last, for the GAN heads; "": none (GAN methods refused)
-};
-// The keys of retort.json; all are required but optional_contract_keys().
-const OptionTable<ScriptContract>& script_contract_table();
-std::vector<std::string> optional_contract_keys();
 
 class TorchScriptModelImpl : public DiffusionModel {
  public:
@@ -66,11 +50,12 @@ TORCH_MODULE(TorchScriptModel);
 // Extra files of a retort archive other than retort.json that load_torchscript_model reads back
 // (the metadata save() was given): "retort.student".
 const std::vector<std::string>& script_metadata_keys();
-// Loads `path` onto `device`. The contract comes from the archive's retort.json; `metadata`
-// receives the script_metadata_keys() present. IoError naming the file on a file that is not a
+// Loads `path` onto `device`. The contract is `contract` when given (a config's [torchscript]
+// table), else the archive's retort.json; `metadata` receives the script_metadata_keys() present. IoError naming the file on a file that is not a
 // TorchScript archive, a missing or bad contract, a missing method, a wrong signature, or a probe
 // call that fails or returns the wrong shape or dtype.
 TorchScriptModel load_torchscript_model(const std::filesystem::path& path, const torch::Device& device = torch::kCPU,
-                                        std::map<std::string, std::string>* metadata = nullptr);
+                                        std::map<std::string, std::string>* metadata = nullptr,
+                                        const ScriptContract* contract = nullptr);
 
 }  // namespace retort

@@ -96,10 +96,18 @@ const OptionTable<StudentConfig>& student_option_table(bool regression) {
 const OptionTable<StudentConfig>& student_top_option_table() {
   static const auto table = [] {
     OptionTable<StudentConfig> t;
-    t.text("teacher", &StudentConfig::teacher, "the teacher's safetensors file (train-teacher; for distill-nvs train-nvs-teacher)");
+    t.text("teacher", &StudentConfig::teacher, "the teacher: a retort safetensors file (train-teacher; for distill-nvs train-nvs-teacher) or a TorchScript archive (.pt; README, \"Distil your own PyTorch model\")");
     return t;
   }();
   return table;
+}
+
+void read_student_top(ConfigNode& root, StudentConfig& c) {
+  student_top_option_table().read(root, c);
+  if (root.has("torchscript")) {
+    auto n = root.table("torchscript");
+    c.teacher_contract = read_script_contract(n);
+  }
 }
 
 void read_student_keys(ConfigNode& n, StudentConfig& c, bool regression) {
@@ -162,7 +170,7 @@ int64_t warm_start(const StudentConfig& cfg, const MethodPlan& plan, FewStepStud
 
 FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data, const fs::path& out,
                                bool progress, const std::string& config_text, double* train_seconds) {
-  auto teacher = load_diffusion_model(cfg.teacher);
+  auto teacher = load_diffusion_model(cfg.teacher, nullptr, cfg.teacher_contract ? &*cfg.teacher_contract : nullptr);
   if (data.check_teacher) data.check_teacher(*teacher);
   auto device = start_run(out, cfg.runtime, true);
   const World& w = world();

@@ -11,6 +11,7 @@
 #pragma once
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,7 @@ inline DistillLoopOptions student_loop_defaults() {
 
 struct StudentConfig {
   std::filesystem::path teacher = "weights/fmnist-teacher.safetensors";
+  std::optional<ScriptContract> teacher_contract;  // [torchscript]: how to call a TorchScript teacher
   // Another run's folder to start from (warm_start in the .cpp); empty: the teacher's weights.
   std::filesystem::path init;
   std::string method = "fvgen";
@@ -85,6 +87,8 @@ struct StudentConfig {
 const OptionTable<StudentConfig>& student_option_table(bool regression = true);
 // The top-level keys of a distill config: `teacher`.
 const OptionTable<StudentConfig>& student_top_option_table();
+// Reads the top-level keys and, when present, the [torchscript] table of `root`.
+void read_student_top(ConfigNode& root, StudentConfig& c);
 void apply_method_preset(StudentConfig& c);
 // Reads `method`, applies its preset, then the other [distill] keys of `n` into `c`.
 void read_student_keys(ConfigNode& n, StudentConfig& c, bool regression = true);
