@@ -4,7 +4,7 @@
 # (`retort export`, a bit-identical TorchScript UNet) and both are timed side by side, alternating,
 # ROUNDS times; each row is the median.
 #   teacher call   ms per network evaluation: `retort sample` DDIM-50 on a batch of N images
-#                  (one call per step), from the command's own seconds
+#                  (one call per step), from the command's own ms per image
 #   distill update ms per DMD2 update (5 critic updates + 1 student update, batch 32, 16 px), from
 #                  the seconds column of stage2/metrics.csv (start-up not counted)
 # Usage: bench/torchscript_overhead.sh [ROUNDS N DMD2_UPDATES THREADS]   (default 3 100 6 1)
@@ -15,22 +15,22 @@ rounds=${1:-3} n=${2:-100} updates=${3:-6} threads=${4:-1}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$bin" export --model weights/fmnist-teacher.safetensors --out "$tmp/teacher.pt" > /dev/null
-native=weights/fmnist-teacher.safetensors scripted=$tmp/teacher.pt
-call_ms() {  # call_ms MODEL: ms per teacher call
+native=$PWD/weights/fmnist-teacher.safetensors scripted=$tmp/teacher.pt
+call_ms() {  # call_ms MODEL: ms per teacher call (the command's ms per image x images / 50 calls)
   "$bin" sample --model "$1" --steps 50 --n "$n" --threads "$threads" --out "$tmp/sample" |
-    sed -E 's/.* in ([0-9.]+) s = .*/\1/' | awk '{ printf "%.2f", $1 * 1000 / 50 }'
+    sed -E 's|.* = ([0-9.]+) ms/image.*|\1|' | awk -v n="$n" '{ printf "%.1f", $1 * n / 50 }'
 }
 update_ms() {  # update_ms MODEL: ms per DMD2 update
   rm -rf "$tmp/distill"
   "$bin" distill --config configs/fmnist-dmd2-long.toml --out "$tmp/distill" --no-progress \
-    --set "teacher=\"$PWD/$1\"" --set distill.steps="$updates" --set distill.log_every=1 \
+    --set "teacher=\"$1\"" --set distill.steps="$updates" --set distill.log_every=1 \
     --set distill.checkpoint_every=1000 --set distill.ema=0 --set runtime.threads="$threads" > "$tmp/distill.log" 2>&1 ||
     { cat "$tmp/distill.log"; exit 1; }
   awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "seconds") c = i }
            NR == 2 { first = $c; s = $1 } END { printf "%.0f", ($c - first) * 1000 / ($1 - s) }' \
     "$tmp/distill/stage2/metrics.csv"
 }
-median() { tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 cn="" cs="" un="" us=""
 for r in $(seq "$rounds"); do
   cn="$cn $(call_ms "$native")" cs="$cs $(call_ms "$scripted")"

@@ -89,10 +89,10 @@ TorchScriptModelImpl::TorchScriptModelImpl(torch::jit::Module module, ScriptCont
 
 std::vector<torch::jit::IValue> TorchScriptModelImpl::inputs(const torch::Tensor& xt, const torch::Tensor& t,
                                                               const Cond& cond) const {
-  if (cond.embedding.defined() || cond.camera.defined() || cond.concat.defined())
-    throw Error(fmt::format("{}: a TorchScript model takes class labels only (no learned embedding, camera or "
-                            "concatenated channels): use fake = \"copy\" or a method without them",
-                            origin_.string()));
+  // As a retort UNet without a camera map does, the model ignores a camera it cannot read.
+  if (cond.embedding.defined() || cond.concat.defined())
+    throw Error(fmt::format("{}: a TorchScript model takes class labels only (no learned embedding or "
+                            "concatenated channels)", origin_.string()));
   const int64_t B = xt.size(0);
   const auto device = xt.device();
   torch::Tensor time = t.to(device, torch::kFloat32).reshape({B});

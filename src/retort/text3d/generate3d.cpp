@@ -111,7 +111,8 @@ const OptionTable<Generate3dConfig>& generate3d_top_option_table() {
   static const auto table = [] {
     using C = Generate3dConfig;
     OptionTable<C> t;
-    t.text("teacher", &C::teacher, "the prompt-conditioned teacher (train-teacher on a world data set)")
+    t.text("teacher", &C::teacher, "the prompt-conditioned teacher (train-teacher on a world data set), or a "
+                                   "TorchScript archive (.pt) of one")
         .text("prompt", &C::prompt, "\"a COLOUR SHAPE\" (a view suffix is refused)");
     return t;
   }();
@@ -121,6 +122,10 @@ const OptionTable<Generate3dConfig>& generate3d_top_option_table() {
 Generate3dConfig read_generate3d_config(ConfigNode& root) {
   Generate3dConfig c;
   generate3d_top_option_table().read(root, c);
+  if (root.has("torchscript")) {
+    auto n = root.table("torchscript");
+    c.teacher_contract = read_script_contract(n);
+  }
   auto g = root.table("generate3d");
   const auto& T = generate3d_option_table();
   T.read_key(g, c, "method");
@@ -191,13 +196,10 @@ bool write_outputs(FieldGenerator& gen, const Generate3dConfig& cfg, const fs::p
 
 Generate3dResult run_generate3d(const Generate3dConfig& cfg, const fs::path& out, bool progress,
                                 const std::string& config_text) {
-  auto device = start_run(out, cfg.runtime);
-  Prompt prompt = parse_prompt(cfg.prompt);  // checked by read_generate3d_config
-  torch::manual_seed(cfg.seed);
-  Rng rng(cfg.seed);
-
-  auto teacher = load_unet(cfg.teacher);
-  const auto& topt = teacher->net->options();
+  // The teacher is read and checked before the run folder is made: a wrong one changes nothing.
+  auto teacher = load_diffusion_model(cfg.teacher, nullptr, cfg.teacher_contract ? &*cfg.teacher_contract : nullptr);
+  const auto topt = teacher->shape();
+  const auto unet = std::dynamic_pointer_cast<UNetDenoiserImpl>(teacher);
   if (topt.num_classes != kNumPromptClasses || topt.channels != 3)
     throw ConfigError(fmt::format("teacher {}: expected an RGB teacher with {} prompt classes (retort train-teacher on "
                                   "the world data set), got {} channels and {} classes",
@@ -205,6 +207,14 @@ Generate3dResult run_generate3d(const Generate3dConfig& cfg, const fs::path& out
   if (topt.resolution != cfg.render.resolution)
     throw ConfigError(fmt::format("generate3d.resolution = {} but the teacher {} takes {}x{} images",
                                   cfg.render.resolution, cfg.teacher.string(), topt.resolution, topt.resolution));
+  if (!unet && cfg.method != "sds" && cfg.fake == "embedding")
+    throw ConfigError(fmt::format("generate3d.fake = \"embedding\" learns the teacher's condition embedding, which "
+                                  "the TorchScript teacher {} does not expose; use fake = \"copy\"",
+                                  cfg.teacher.string()));
+  auto device = start_run(out, cfg.runtime);
+  Prompt prompt = parse_prompt(cfg.prompt);  // checked by read_generate3d_config
+  torch::manual_seed(cfg.seed);
+  Rng rng(cfg.seed);
   freeze(*teacher);
   teacher->eval();
   teacher->to(device);
@@ -217,9 +227,11 @@ Generate3dResult run_generate3d(const Generate3dConfig& cfg, const fs::path& out
     if (cfg.fake == "embedding") {
       std::vector<int64_t> classes;
       for (int64_t v = 0; v < kNumViews; ++v) classes.push_back(prompt_class(prompt.shape, prompt.colour, View(v)));
-      fake = ClassEmbeddingFake(teacher.ptr(), classes).ptr();
+      fake = ClassEmbeddingFake(teacher, classes).ptr();
+    } else if (unet) {
+      fake = camera_conditioned_copy(*unet, 12).ptr();
     } else {
-      fake = camera_conditioned_copy(*teacher, 12).ptr();
+      fake = teacher->copy();  // a TorchScript module has no camera input to add: a plain copy
     }
     fake->to(device);
   }

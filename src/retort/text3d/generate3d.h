@@ -4,12 +4,14 @@
 // fake score phi online (the core's DistillLoop and objectives, unchanged).
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "retort/core/config.h"
 #include "retort/core/runtime.h"
 #include "retort/distill/objective.h"
 #include "retort/field/field_spec.h"
+#include "retort/models/script_contract.h"
 #include "retort/text3d/field_generator.h"
 #include "retort/train/distill_loop.h"
 
@@ -45,6 +47,7 @@ inline ObjectiveOptions generate3d_objective_defaults() {
 
 struct Generate3dConfig {
   std::filesystem::path teacher = "weights/world-teacher.safetensors";  // prompt-conditioned UNet
+  std::optional<ScriptContract> teacher_contract;  // [torchscript]: how to call a TorchScript teacher
   std::string prompt = "a red torus";
   std::string method = "asd";     // sds | vsd | asd
   std::string fake = "embedding";  // vsd / asd phi: embedding (textual inversion, one per view) |
