@@ -16,6 +16,9 @@
 #include "retort/models/torchscript_model.h"
 #include "retort/io/safetensors.h"
 #include "retort/text3d/generate3d.h"
+#include "retort/bench/gmm_bench.h"
+#include "retort/bench/gmm_config.h"
+#include "retort/models/gaussian_mixture.h"
 
 namespace retort {
 namespace {
@@ -314,6 +317,79 @@ TEST(TorchScriptExport, Generate3dOnTheExportedWorldTeacher) {
   EXPECT_THROW(run_generate3d(config(tmp.path / "world.pt", "asd", "embedding"), tmp.path / "refused", false, "x"),
                ConfigError);
   EXPECT_FALSE(fs::exists(tmp.path / "refused"));
+}
+
+// The exact score of an isotropic mixture written as a TorchScript model of points (contract dim),
+// over the discrete table of `schedule`: what a user's trained model of a mixture would be.
+fs::path mixture_module(const fs::path& path, const GaussianMixture& g, const Schedule& schedule) {
+  torch::jit::Module m("Mixture");
+  m.register_buffer("abar", schedule.discrete_alpha_bar().to(torch::kFloat32));
+  m.register_buffer("means", g.means().to(torch::kFloat32));
+  m.register_buffer("var", g.eigvals().select(1, 0).to(torch::kFloat32));  // isotropic: one eigenvalue
+  m.register_buffer("logw", g.weights().log().to(torch::kFloat32));
+  m.define(R"(
+def forward(self, x: Tensor, t: Tensor, cond: Tensor) -> Tensor:
+    ab = self.abar[t]
+    a = ab.sqrt().unsqueeze(1)
+    s2 = (1.0 - ab).unsqueeze(1)
+    var = a * a * self.var.unsqueeze(0) + s2
+    diff = x.unsqueeze(1) - a.unsqueeze(2) * self.means.unsqueeze(0)
+    logp = self.logw.unsqueeze(0) - 0.5 * (diff * diff).sum(2) / var - 0.5 * x.size(1) * torch.log(var)
+    r = torch.softmax(logp, 1)
+    score = -(r.unsqueeze(2) * diff / var.unsqueeze(2)).sum(1)
+    return -s2.sqrt() * score
+)");
+  m.save(path.string(), {{"retort.json", R"({"prediction": "eps", "time": "discrete", "schedule": "linear",
+      "schedule_steps": 1000, "dim": 2, "num_classes": 0})"}});
+  return path;
+}
+
+// bench-gmm distils a TorchScript model of the mixture: on the schedule's grid it is the exact
+// teacher's eps, the runs score like the exact teacher's, and a model of the wrong dimension is
+// refused before anything is written.
+TEST(TorchScriptModel, BenchGmmDistilsATorchScriptModelOfTheMixture) {
+  test::TempDir tmp("ts-gmm");
+  const auto text = [&](const std::string& teacher) {
+    return fmt::format("seed = 1\n{}[runtime]\nthreads = 1\n[target]\npreset = \"ring\"\nmodes = 4\nradius = 2.0\n"
+                       "std = 0.15\n[eval]\nsamples = 1000\nreference = 2000\n[defaults]\nsteps = 1000\nbatch = 128\n"
+                       "critic_steps = 2\nparticles = 256\nlr = 2e-2\nlog_every = 100\ncheckpoint_every = 0\n"
+                       "[[run]]\nmethod = \"vsd\"\ngenerator = \"particles\"\n",
+                       teacher.empty() ? "" : "teacher = \"" + teacher + "\"\n");
+  };
+  auto exact = parse_gmm_bench_config(ConfigNode::from_string(text(""), "exact.toml"));
+  const GaussianMixture g(exact.components);
+  const Schedule schedule(exact.schedule);
+  const auto file = mixture_module(tmp.path / "mixture.pt", g, schedule);
+  auto model = load_diffusion_model(file);
+  MixtureTeacher teacher(g, schedule);
+  auto x = torch::randn({64, 2}) * 2;
+  auto t = torch::full({64}, schedule.time_of_step(499));
+  {
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::allclose(model->eps(x, t, Cond{}), teacher.eps(x, t, Cond{}), 1e-4, 1e-4));
+  }
+  auto scripted = parse_gmm_bench_config(ConfigNode::from_string(text(file.string()), "scripted.toml"));
+  auto a = run_gmm_bench(exact, tmp.path / "exact", {false});
+  auto b = run_gmm_bench(scripted, tmp.path / "scripted", {false});
+  const auto& ra = a.at(0);
+  const auto& rb = b.at(0);
+  fmt::print("exact teacher: modes {} MMD {:.4f}; TorchScript model: modes {} MMD {:.4f}\n",
+             ra["modes_covered"].get<int64_t>(), ra["mmd"].get<double>(), rb["modes_covered"].get<int64_t>(),
+             rb["mmd"].get<double>());
+  for (const auto* r : {&ra, &rb}) {  // both match the target as the end-to-end tests require of VSD
+    EXPECT_EQ((*r)["modes_covered"].get<int64_t>(), 4);
+    EXPECT_LT((*r)["mmd"].get<double>(), 0.05);
+    EXPECT_GT((*r)["in_3sigma"].get<double>(), 0.8);
+  }
+  EXPECT_NEAR(rb["mmd"].get<double>(), ra["mmd"].get<double>(), 0.02);
+  auto wrong = text(file.string());
+  wrong.replace(wrong.find("modes = 4"), 9, "modes = 4\ndim = 3");
+  try {
+    parse_gmm_bench_config(ConfigNode::from_string(wrong, "wrong.toml"));
+    FAIL() << "a 2-D model for a 3-D target";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("the target's points have 3 dimensions"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

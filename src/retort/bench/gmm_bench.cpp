@@ -12,6 +12,7 @@
 #include "retort/core/runtime.h"
 #include "retort/dist/world.h"
 #include "retort/eval/metrics.h"
+#include "retort/models/diffusion_model.h"
 #include "retort/models/fake_score.h"
 #include "retort/plot/scatter.h"
 #include "retort/run/run_folder.h"
@@ -23,7 +24,7 @@ namespace {
 
 // Models of one run, owned together.
 struct RunModels {
-  std::shared_ptr<MixtureTeacher> teacher;
+  DenoiserPtr teacher;
   DeltaFake fake{nullptr};
   MlpDiscriminator disc{nullptr};
   GeneratorPtr gen;
@@ -38,10 +39,21 @@ MlpOptions mlp_options(int64_t dim, int64_t hidden, int64_t blocks, int64_t clas
   return o;
 }
 
-RunModels build_models(const GaussianMixture& target, const Schedule& schedule, const RunSpec& r,
+// The exact mixture's score, or the config's TorchScript model of it (frozen).
+DenoiserPtr make_teacher(const GmmBenchConfig& cfg, const GaussianMixture& target, const Schedule& schedule,
+                         const torch::Device& device) {
+  if (cfg.teacher.empty()) return std::make_shared<MixtureTeacher>(target.to(device), schedule);
+  auto m = load_diffusion_model(cfg.teacher, nullptr, cfg.teacher_contract ? &*cfg.teacher_contract : nullptr);
+  freeze(*m);
+  m->eval();
+  m->to(device);
+  return m;
+}
+
+RunModels build_models(DenoiserPtr teacher, const GaussianMixture& target, const Schedule& schedule, const RunSpec& r,
                        const ObjectiveNeeds& needs, Rng& rng, const torch::Device& device) {
   RunModels m;
-  m.teacher = std::make_shared<MixtureTeacher>(target.to(device), schedule);
+  m.teacher = std::move(teacher);
   const int64_t D = target.dim();
   const int64_t C = target.classes().empty() ? 0 : *std::max_element(target.classes().begin(), target.classes().end()) + 1;
   if (needs.fake) {
@@ -94,7 +106,7 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, uint6
   torch::manual_seed(seed);
   auto objective = make_objective(r.method, r.objective, schedule);
   auto needs = objective->needs();
-  auto models = build_models(target, schedule, r, needs, rng, device);
+  auto models = build_models(make_teacher(cfg, target, schedule, device), target, schedule, r, needs, rng, device);
   auto target_dev = target.to(device);
   RealSampler real = [&target_dev, device](int64_t n, Rng& g) {
     auto labels = draw_labels(target_dev.classes(), target_dev.class_weights(), n, g, device);

@@ -2,11 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
 #include "retort/generators/generator.h"
+#include "retort/io/fingerprint.h"
+#include "retort/models/diffusion_model.h"
 #include "retort/models/fake_score.h"
 
 namespace retort {
@@ -153,11 +156,52 @@ const OptionTable<EvalSpec>& gmm_eval_option_table() {
   return table;
 }
 
+const OptionTable<GmmBenchConfig>& gmm_top_option_table() {
+  static const auto table = [] {
+    using C = GmmBenchConfig;
+    OptionTable<C> t;
+    t.integer("seed", &C::seed, 0, int64_t{1} << 62, "the first seed (repetition k uses seed + k * 1000003)")
+        .integer("seeds", &C::seeds, 1, 1000, "every run repeated with this many independent seeds (--seeds)")
+        .text("teacher", &C::teacher,
+              "a TorchScript model of the target to distil instead of its exact score (contract dim = the "
+              "target's; README, \"Distil your own PyTorch model\"); \"\": the exact teacher");
+    return t;
+  }();
+  return table;
+}
+
+namespace {
+
+// A TorchScript teacher must model points of the target's dimension with its classes; loaded once
+// here (probe call included) so that a wrong one is refused before anything is written.
+void check_gmm_teacher(const GmmBenchConfig& cfg, ConfigNode& root) {
+  const GaussianMixture target(cfg.components);
+  const auto model = load_diffusion_model(cfg.teacher, nullptr, cfg.teacher_contract ? &*cfg.teacher_contract : nullptr);
+  const auto s = model->shape();
+  const auto& classes = target.classes();
+  const int64_t need_classes = classes.empty() ? 0 : *std::max_element(classes.begin(), classes.end()) + 1;
+  if (s.dim != target.dim())
+    root.fail("teacher", fmt::format("{} models {} (contract dim = {}); the target's points have {} dimensions",
+                                     cfg.teacher.string(), s.dim > 0 ? "points" : "images", s.dim, target.dim()));
+  if ((need_classes > 0) != (s.num_classes > 0) || s.num_classes < need_classes)
+    root.fail("teacher", fmt::format("{} has {} classes; the target's components have {}", cfg.teacher.string(),
+                                     s.num_classes, need_classes));
+  const ScheduleOptions a = model->schedule.options(), b = cfg.schedule;
+  if (a.kind != b.kind || a.steps != b.steps || a.continuous != b.continuous)
+    root.fail("teacher", fmt::format("{}: its schedule differs from [schedule]; give the one it was trained on",
+                                     cfg.teacher.string()));
+}
+
+}  // namespace
+
 GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   GmmBenchConfig cfg;
-  cfg.seed = static_cast<uint64_t>(root.integer("seed", 0, 0, int64_t{1} << 62));
-  cfg.seeds = root.integer("seeds", 1, 1, 1000);
+  gmm_top_option_table().read(root, cfg);
   cfg.runtime = read_runtime_options(root.table("runtime"));
+  if (root.has("torchscript")) {
+    auto n = root.table("torchscript");
+    cfg.teacher_contract = read_script_contract(n);
+  }
 
   auto target = root.table("target");
   cfg.components = read_target(target);
@@ -170,6 +214,7 @@ GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
 
   auto sch = root.table("schedule");
   schedule_option_table().read(sch, cfg.schedule);
+  if (!cfg.teacher.empty()) check_gmm_teacher(cfg, root);
 
   auto ev = root.table("eval");
   gmm_eval_option_table().read(ev, cfg.eval);
@@ -184,6 +229,7 @@ GmmBenchConfig parse_gmm_bench_config(ConfigNode root) {
   if (runs.empty()) root.fail("run", "no [[run]] given: nothing to benchmark");
   std::set<std::string> names;
   std::string context = sch.resolved_here() + target.resolved_here() + fmt::format("seed={}\n", cfg.seed);
+  if (!cfg.teacher.empty()) context += "teacher " + file_fingerprint(cfg.teacher) + "\n";
   for (auto& n : runs) {
     RunSpec r = defaults;
     gmm_run_option_table().read(n, r);

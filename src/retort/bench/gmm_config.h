@@ -2,6 +2,8 @@
 // method x generator runs. Every key is documented in the README; [defaults] sets any run key for
 // all runs and each [[run]] may override it.
 #pragma once
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "retort/diffusion/schedule.h"
 #include "retort/distill/objective.h"
 #include "retort/models/gaussian_mixture.h"
+#include "retort/models/script_contract.h"
 #include "retort/train/distill_loop.h"
 
 namespace retort {
@@ -58,6 +61,10 @@ struct GmmBenchConfig {
   uint64_t seed = 0;
   int64_t seeds = 1;  // every run repeated with this many independent seeds (run_seed)
   RuntimeOptions runtime;
+  // A TorchScript model of the mixture to distil instead of its exact score (top-level `teacher`,
+  // optional [torchscript]); the scores stay against the exact target. Empty: the exact teacher.
+  std::filesystem::path teacher;
+  std::optional<ScriptContract> teacher_contract;
   std::vector<MixtureComponent> components;
   ScheduleOptions schedule;
   EvalSpec eval;
@@ -67,6 +74,8 @@ struct GmmBenchConfig {
   std::string resolved;  // the whole resolved config, TOML
 };
 
+// The top-level keys: seed, seeds, teacher.
+const OptionTable<GmmBenchConfig>& gmm_top_option_table();
 // The [target] (ring) and [eval] keys; [schedule] is schedule_option_table().
 const OptionTable<TargetSpec>& gmm_target_option_table();
 const OptionTable<EvalSpec>& gmm_eval_option_table();

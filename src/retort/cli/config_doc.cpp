@@ -88,7 +88,10 @@ std::string eval3d_doc() {
 
 std::string gmm_doc() {
   ScheduleOptions linear;  // bench-gmm's schedule default
-  return section("`[target]`", gmm_target_option_table().markdown()) +
+  return section("Top level", gmm_top_option_table().markdown()) +
+         section("`[torchscript]` (with `teacher`: how to call it, in place of its retort.json)",
+                 script_contract_table().markdown()) +
+         section("`[target]`", gmm_target_option_table().markdown()) +
          section("`[[target.mode]]` (preset = \"modes\"; one per component)", gmm_mode_option_table().markdown()) +
          section("`[schedule]`", schedule_option_table().markdown(linear)) +
          section("`[eval]`", gmm_eval_option_table().markdown()) +

@@ -11,6 +11,7 @@
 namespace retort {
 
 std::vector<int64_t> ModelShape::batch(int64_t n) const {
+  if (dim > 0) return {n, dim};
   if (frames > 0) return {n, frames, channels, resolution, resolution};
   return {n, channels, resolution, resolution};
 }

@@ -27,7 +27,8 @@ struct ModelShape {
   int64_t num_classes = 0;      // 0: unconditional
   int64_t concat_channels = 0;  // Cond::concat channels (point-cloud renders)
   int64_t camera_dim = 0;       // Cond::camera width
-  // [n, channels, R, R], or [n, frames, channels, R, R].
+  int64_t dim = 0;              // > 0: points [n, dim] instead of images (a model of a mixture)
+  // [n, channels, R, R], [n, frames, channels, R, R], or [n, dim].
   std::vector<int64_t> batch(int64_t n) const;
 };
 

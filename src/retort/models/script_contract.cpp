@@ -23,7 +23,8 @@ const OptionTable<ScriptContract>& script_contract_table() {
         .flag("schedule_continuous", [](C& c) -> bool& { return c.schedule.continuous; },
               "the schedule's closed form in t instead of its T-step table")
         .integer("channels", &C::channels, 1, 64, "image channels")
-        .integer("resolution", &C::resolution, 1, 4096, "image height = width")
+        .integer("resolution", &C::resolution, 0, 4096, "image height = width (0 with dim: points)")
+        .integer("dim", &C::dim, 0, 1'000'000, "> 0: the model is of points x [B, dim] (bench-gmm), not images")
         .integer("num_classes", &C::num_classes, 0, 1'000'000, "classes of cond (0: unconditional)")
         .integer("null_class", &C::null_class, -1, 1'000'000, "cond's label for no condition (-1: num_classes)")
         .text("method", &C::method, "the method to call: (x_t, t, cond) -> Tensor")
@@ -35,7 +36,7 @@ const OptionTable<ScriptContract>& script_contract_table() {
 }
 
 std::vector<std::string> optional_contract_keys() {
-  return {"schedule_continuous", "null_class", "method", "features"};
+  return {"schedule_continuous", "null_class", "method", "features", "dim"};
 }
 
 namespace {
@@ -57,14 +58,18 @@ ScriptContract parse_script_contract(const std::string& json_text) {
   auto j = nlohmann::json::parse(json_text);
   if (!j.is_object()) throw IoError("not a JSON object");
   ScriptContract c;
-  script_contract_table().require_keys(j, optional_contract_keys());
+  auto optional = optional_contract_keys();
+  if (j.contains("dim") && j.at("dim").is_number_integer() && j.at("dim").get<int64_t>() > 0)
+    optional.insert(optional.end(), {"channels", "resolution"});
+  script_contract_table().require_keys(j, optional);
   script_contract_table().from_json(j, c);
   check_contract(c, [](const std::string&, const std::string& message) { throw IoError(message); });
   return c;
 }
 
 ScriptContract read_script_contract(ConfigNode& n) {
-  const auto optional = optional_contract_keys();
+  auto optional = optional_contract_keys();
+  if (n.has("dim")) optional.insert(optional.end(), {"channels", "resolution"});  // points, not images
   for (const auto& row : script_contract_table().rows())
     if (!n.has(row.key) && std::find(optional.begin(), optional.end(), row.key) == optional.end())
       n.fail(row.key, "missing: a TorchScript teacher's contract needs it (" + row.help + ")");

@@ -56,8 +56,8 @@ TorchScriptModelImpl::TorchScriptModelImpl(torch::jit::Module module, ScriptCont
       module_(std::move(module)),
       contract_(std::move(contract)),
       origin_(std::move(origin)) {
-  if (contract_.resolution < 1)
-    throw IoError(fmt::format("{}: retort.json: resolution must be given (the image side)", origin_.string()));
+  if (contract_.resolution < 1 && contract_.dim < 1)
+    throw IoError(fmt::format("{}: the contract gives neither resolution (images) nor dim (points)", origin_.string()));
   check_signature(module_, contract_.method, "Tensor", origin_);
   if (!contract_.features.empty()) check_signature(module_, contract_.features, "List[Tensor]", origin_);
   // The scripted module's tensors, registered under their dotted names as a tree of plain modules.
@@ -175,6 +175,7 @@ ModelShape TorchScriptModelImpl::shape() const {
   s.channels = contract_.channels;
   s.resolution = contract_.resolution;
   s.num_classes = contract_.num_classes;
+  s.dim = contract_.dim;
   return s;
 }
 
