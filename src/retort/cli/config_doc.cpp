@@ -25,16 +25,21 @@ namespace {
 
 std::string section(const std::string& title, const std::string& body) { return fmt::format("{}\n\n{}\n", title, body); }
 
+// The contract of a TorchScript teacher, for every command whose `teacher` may be one.
+std::string torchscript_section() {
+  return section(fmt::format("`[torchscript]` (optional: how to call a TorchScript teacher, in place of its "
+                             "retort.json; every key required but `{}`, and `channels`, `resolution` with `dim`)",
+                             fmt::join(optional_contract_keys(), "`, `")),
+                 script_contract_table().markdown());
+}
+
 std::string runtime_section() { return section("`[runtime]`", runtime_option_table().markdown()); }
 
 std::string data_section() { return section("`[data]`", data_option_table().markdown()); }
 
 std::string distill_sections() {
   return section("Top level", student_top_option_table().markdown()) +
-         section(fmt::format("`[torchscript]` (optional: how to call a TorchScript teacher, in place of its "
-                             "retort.json; every key required but `{}`)",
-                             fmt::join(optional_contract_keys(), "`, `")),
-                 script_contract_table().markdown()) +
+         torchscript_section() +
          section("`[distill]`", student_option_table().markdown()) +
          section("Presets of `[distill] method`", method_presets_markdown(StudentConfig{}));
 }
@@ -73,7 +78,8 @@ std::string generate3d_sections() {
       const auto d = t.differences(base, c);
       presets += fmt::format("| `{}` | `{}` | {} |\n", m, fake, d.empty() ? "the defaults" : d);
     }
-  return section("Top level", generate3d_top_option_table().markdown()) + section("`[generate3d]`", t.markdown()) + section("Presets of `method` and `fake`", presets) +
+  return section("Top level", generate3d_top_option_table().markdown()) + torchscript_section() +
+         section("`[generate3d]`", t.markdown()) + section("Presets of `method` and `fake`", presets) +
          section("`[output]`", generate3d_output_option_table().markdown()) +
          section("`[field]`", field_option_table().markdown());
 }
@@ -89,8 +95,7 @@ std::string eval3d_doc() {
 std::string gmm_doc() {
   ScheduleOptions linear;  // bench-gmm's schedule default
   return section("Top level", gmm_top_option_table().markdown()) +
-         section("`[torchscript]` (with `teacher`: how to call it, in place of its retort.json)",
-                 script_contract_table().markdown()) +
+         torchscript_section() +
          section("`[target]`", gmm_target_option_table().markdown()) +
          section("`[[target.mode]]` (preset = \"modes\"; one per component)", gmm_mode_option_table().markdown()) +
          section("`[schedule]`", schedule_option_table().markdown(linear)) +
