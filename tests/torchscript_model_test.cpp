@@ -16,6 +16,7 @@
 #include "retort/models/torchscript_model.h"
 #include "retort/io/safetensors.h"
 #include "retort/text3d/generate3d.h"
+#include "retort/nvs/video_model.h"
 #include "retort/bench/gmm_bench.h"
 #include "retort/bench/gmm_config.h"
 #include "retort/models/gaussian_mixture.h"
@@ -223,10 +224,54 @@ TEST(TorchScriptExport, TheExportedUNetGivesTheUNetsOutputsAndFeatures) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-5, 1e-5)) << "level " << i;
   }
+  // A video model over render channels (the novel-view teacher's kind): temporal attention, the
+  // condition appended to each frame, frames folded into the batch and back.
   UNetOptions video = tiny_unet();
-  video.frames = 2;
-  UNetDenoiser v(video, Schedule(), Prediction::Eps);
-  EXPECT_THROW(unet_to_torchscript(*v, nullptr), ConfigError);
+  video.channels = 3;
+  video.num_classes = 0;
+  video.frames = 3;
+  video.concat_channels = 4;
+  video.temporal_heads = 2;
+  torch::manual_seed(6);
+  UNetDenoiser v(video, Schedule(), Prediction::V);
+  {
+    torch::NoGradGuard ng;
+    for (auto& q : v->parameters()) q.add_(torch::randn_like(q) * 0.05);
+  }
+  ScriptContract c;
+  TorchScriptModel scripted(unet_to_torchscript(*v, &c), c, "exported-video");
+  EXPECT_EQ(scripted->shape().batch(2), (std::vector<int64_t>{2, 3, 3, 8, 8}));
+  auto x = torch::randn({2, 3, 3, 8, 8});
+  auto t = torch::tensor({0.3f, 0.9f});
+  auto cond = Cond::concatenated(torch::randn({2, 3, 4, 8, 8}));
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::allclose(scripted->x0(x, t, cond), v->x0(x, t, cond), 1e-5, 1e-5));
+  auto a = scripted->encode_levels(x, t, cond), b = v->encode_levels(x, t, cond);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-5, 1e-5)) << "video level " << i;
+  EXPECT_THROW(scripted->x0(x, t, Cond{}), Error);  // it reads render channels: none given is named
+  video.num_classes = 2;  // classes and render channels: cond cannot be both
+  UNetDenoiser both(video, Schedule(), Prediction::V);
+  EXPECT_THROW(unet_to_torchscript(*both, nullptr), ConfigError);
+}
+
+// The shipped novel-view teacher's export is a novel-view model to retort (load_video_model, as
+// `retort nvs` and bench-nvs use it) and generates the native teacher's clips.
+TEST(TorchScriptExport, TheExportedNovelViewTeacherGeneratesTheSameClips) {
+  test::TempDir tmp("ts-nvs");
+  const fs::path shipped = fs::path(RETORT_SOURCE_DIR) / "weights" / "nvs-teacher.safetensors";
+  export_torchscript(shipped, tmp.path / "nvs-teacher.pt");
+  auto native = load_video_model(shipped), scripted = load_video_model(tmp.path / "nvs-teacher.pt");
+  EXPECT_EQ(scripted.frames(), native.frames());
+  EXPECT_EQ(scripted.reads_mask(), native.reads_mask());
+  auto shape = native.net->shape();
+  shape.channels = shape.concat_channels;
+  auto concat = torch::randn(shape.batch(2)).clamp(-1, 1);
+  TeacherSampling s;
+  s.steps = 3;
+  Rng r1(4), r2(4);
+  auto a = generate_clips(native, concat, s, r1), b = generate_clips(scripted, concat, s, r2);
+  EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-4)) << (a - b).abs().max().item<double>();
 }
 
 TEST(TorchScriptExport, TheExportedStudentsSampleIsTheStudentsChain) {

@@ -5,7 +5,7 @@
     python3 sample_student.py --model student.pt --teacher teacher.pt --save-start start.safetensors \
         --save-teacher teacher-ddim50.safetensors
 
-The student's call is `sample(noise [B,1,8,8], labels [B], renoise [K-1,B,1,8,8] or None)`.
+The student's call is `sample(noise [B,1,8,8], cond [B] (the labels), renoise [K-1,B,1,8,8] or None)`.
 --save writes its images (and labels) for `retort eval`; with --teacher, --save-start writes the
 student's starting point (the teacher's network run as the same K-step chain) and --save-teacher
 the teacher's own DDIM-50 samples, from the same labels. With --check, the student is called on

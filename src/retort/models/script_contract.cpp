@@ -25,6 +25,9 @@ const OptionTable<ScriptContract>& script_contract_table() {
         .integer("channels", &C::channels, 1, 64, "image channels")
         .integer("resolution", &C::resolution, 0, 4096, "image height = width (0 with dim: points)")
         .integer("dim", &C::dim, 0, 1'000'000, "> 0: the model is of points x [B, dim] (bench-gmm), not images")
+        .integer("frames", &C::frames, 0, 1024, "> 0: a video model, x [B, frames, channels, H, W]")
+        .integer("concat_channels", &C::concat_channels, 0, 64,
+                 "> 0: cond is float render channels [B, (frames,) concat_channels, H, W] instead of a class")
         .integer("num_classes", &C::num_classes, 0, 1'000'000, "classes of cond (0: unconditional)")
         .integer("null_class", &C::null_class, -1, 1'000'000, "cond's label for no condition (-1: num_classes)")
         .text("method", &C::method, "the method to call: (x_t, t, cond) -> Tensor")
@@ -36,7 +39,7 @@ const OptionTable<ScriptContract>& script_contract_table() {
 }
 
 std::vector<std::string> optional_contract_keys() {
-  return {"schedule_continuous", "null_class", "method", "features", "dim"};
+  return {"schedule_continuous", "null_class", "method", "features", "dim", "frames", "concat_channels"};
 }
 
 namespace {
@@ -50,6 +53,10 @@ void check_contract(const ScriptContract& c, Fail fail) {
   if (c.null_class >= 0 && c.num_classes > 0 && c.null_class < c.num_classes)
     fail("null_class", fmt::format("null_class = {} is one of the {} classes", c.null_class, c.num_classes));
   if (c.method.empty()) fail("method", "method = \"\" names no method");
+  if (c.concat_channels > 0 && c.num_classes > 0)
+    fail("concat_channels", "cond is either a class (num_classes) or render channels (concat_channels), not both");
+  if ((c.frames > 0 || c.concat_channels > 0) && c.dim > 0)
+    fail("dim", "a model of points (dim) has no frames or render channels");
 }
 
 }  // namespace

@@ -19,6 +19,9 @@ struct ScriptContract {
   int64_t channels = 1;
   int64_t resolution = 0;
   int64_t dim = 0;             // > 0: a model of points x [B, dim] (bench-gmm) instead of images
+  int64_t frames = 0;          // > 0: a video model over x [B, frames, channels, H, W]
+  int64_t concat_channels = 0; // > 0: cond is float render channels [B, (frames,) concat_channels, H, W]
+                               // (the novel-view teacher's point-cloud renders; zeros = no condition)
   int64_t num_classes = 0;     // cond is an int64 class label [B]; 0: unconditional
   int64_t null_class = -1;     // the label of "no condition" (CFG); -1: num_classes
   std::string method = "forward";

@@ -60,7 +60,37 @@ def _attn(self, x: Tensor, nw: Tensor, nb: Tensor, qw: Tensor, qb: Tensor, pw: T
     a = torch.softmax(torch.bmm(q, k) / {2}, -1)
     return x + torch.conv2d(torch.bmm(a, v).transpose(1, 2).reshape([B, C, H, W]), pw, pb)
 )", o.heads, o.groups, num(std::sqrt(double(o.widths.back() / o.heads))));
+  if (o.temporal_heads > 0) {
+    src += fmt::format(R"(
+def _temporal(self, x: Tensor, nw: Tensor, nb: Tensor, qw: Tensor, qb: Tensor, pw: Tensor, pb: Tensor) -> Tensor:
+    K = {0}
+    C, H, W = x.size(1), x.size(2), x.size(3)
+    B = x.size(0) // K
+    d = C // {1}
+    h = torch.group_norm(x, {2}, nw, nb, 1e-5).reshape([B, K, C, H * W]).permute([0, 3, 1, 2])
+    half = C // 2
+    freqs = torch.exp({3} * torch.arange(half, device=x.device).float() / half)
+    frame = torch.arange(K, device=x.device).float() / 1000.0
+    args = (frame * 1000.0).unsqueeze(1) * freqs.unsqueeze(0)
+    h = h + torch.cat([args.sin(), args.cos()], 1)
+    qkv = torch.linear(h, qw, qb).reshape([B * H * W, K, 3, {1}, d]).permute([2, 0, 3, 1, 4])
+    q = qkv[0].reshape([-1, K, d])
+    k = qkv[1].reshape([-1, K, d])
+    v = qkv[2].reshape([-1, K, d])
+    a = torch.softmax(torch.bmm(q, k.transpose(1, 2)) / (d ** 0.5), -1)
+    out = torch.bmm(a, v).reshape([B * H * W, {1}, K, d]).permute([0, 2, 1, 3]).reshape([B, H * W, K, C])
+    out = torch.linear(out, pw, pb).permute([0, 2, 3, 1]).reshape([B * K, C, H, W])
+    return x + out
+)", o.frames, o.temporal_heads, o.groups, num(-std::log(10000.0)));
+  }
   return src;
+}
+
+// A temporal block's call on h, reading the parameters under `prefix`.
+std::string temporal_call(const std::string& prefix) {
+  auto p = [&](const std::string& n) { return attr(prefix + "." + n); };
+  return fmt::format("    h = self._temporal(h, {}, {}, {}, {}, {}, {})\n", p("norm.weight"), p("norm.bias"),
+                     p("qkv.weight"), p("qkv.bias"), p("proj.weight"), p("proj.bias"));
 }
 
 // A residual block's call on `in`, reading the parameters under `prefix`.
@@ -78,8 +108,24 @@ std::string res_call(const std::string& in, const std::string& prefix, bool skip
 std::string unet_methods(const UNetOptions& o, const std::map<std::string, torch::Tensor>& params) {
   auto has = [&](const std::string& n) { return params.count(n) > 0; };
   const int64_t L = o.widths.size();
-  std::string down = "    emb = self._embed(t, cond)\n";
-  down += fmt::format("    h = torch.conv2d(x, {}, {}, [1, 1], [1, 1])\n", attr("in_conv.weight"), attr("in_conv.bias"));
+  const bool video = o.frames > 0;
+  // The input: the condition channels appended (cond is them when concat_channels > 0), a video's
+  // frames folded into the batch with one embedding per clip repeated for its frames.
+  std::string down = fmt::format("    emb = self._embed(t, {})\n", o.concat_channels > 0 ? "t" : "cond");
+  std::string input = "x";
+  if (o.concat_channels > 0) input = fmt::format("torch.cat([x, cond.to(x.dtype)], {})", video ? 2 : 1);
+  if (video) {
+    input += ".flatten(0, 1)";
+    down += fmt::format("    emb = emb.repeat_interleave({}, 0)\n", o.frames);
+  }
+  down += fmt::format("    h = torch.conv2d({}, {}, {}, [1, 1], [1, 1])\n", input, attr("in_conv.weight"),
+                      attr("in_conv.bias"));
+  // A video's [B*K, ...] back to [B, K, ...].
+  auto unfold = [&](const std::string& e) {
+    return video ? fmt::format("{0}.reshape([-1, {1}, {0}.size(1), {0}.size(2), {0}.size(3)])", e, o.frames) : e;
+  };
+  int64_t down_t = 0, up_t = 0;  // temporal blocks so far (UNetImpl's add_temporal order)
+  auto has_temporal = [&](int64_t l) { return o.temporal_heads > 0 && l >= o.temporal_from; };
   std::vector<std::string> skips{"s0"};
   down += "    s0 = h\n";
   std::vector<std::string> levels;
@@ -88,6 +134,7 @@ std::string unet_methods(const UNetOptions& o, const std::map<std::string, torch
     for (int64_t b = 0; b < o.blocks; ++b, ++i) {
       const auto pre = fmt::format("down_blocks.{}", i);
       down += fmt::format("    h = {}\n", res_call("h", pre, has(pre + ".skip.weight")));
+      if (has_temporal(l)) down += temporal_call(fmt::format("down_temporal.{}", down_t++));
       skips.push_back(fmt::format("s{}", skips.size()));
       down += fmt::format("    {} = h\n", skips.back());
     }
@@ -104,11 +151,14 @@ std::string unet_methods(const UNetOptions& o, const std::map<std::string, torch
     down += fmt::format("    h = self._attn(h, {}, {}, {}, {}, {}, {})\n", attr("mid_attn.norm.weight"),
                         attr("mid_attn.norm.bias"), attr("mid_attn.qkv.weight"), attr("mid_attn.qkv.bias"),
                         attr("mid_attn.proj.weight"), attr("mid_attn.proj.bias"));
+  if (o.temporal_heads > 0) down += temporal_call("mid_temporal");
   down += fmt::format("    h = {}\n", res_call("h", "mid2", false));
 
   const std::string sig = "(self, x: Tensor, t: Tensor, cond: Tensor)";
   std::string features = "\ndef features" + sig + " -> List[Tensor]:\n" + down;
-  features += fmt::format("    return [{}, h]\n", fmt::join(levels, ", "));
+  std::vector<std::string> unfolded;
+  for (const auto& l : levels) unfolded.push_back(unfold(l));
+  features += fmt::format("    return [{}, {}]\n", fmt::join(unfolded, ", "), unfold("h"));
 
   std::string forward = "\ndef forward" + sig + " -> Tensor:\n" + down;
   i = 0;
@@ -116,6 +166,7 @@ std::string unet_methods(const UNetOptions& o, const std::map<std::string, torch
     for (int64_t b = 0; b <= o.blocks; ++b, ++i) {
       const auto pre = fmt::format("up_blocks.{}", i);
       forward += fmt::format("    h = {}\n", res_call("torch.cat([h, " + skips.back() + "], 1)", pre, has(pre + ".skip.weight")));
+      if (has_temporal(l)) forward += temporal_call(fmt::format("up_temporal.{}", up_t++));
       skips.pop_back();
     }
     if (l > 0) {
@@ -126,26 +177,20 @@ std::string unet_methods(const UNetOptions& o, const std::map<std::string, torch
                              attr(fmt::format("upsamples.{}.bias", L - 1 - l)));
     }
   }
-  forward += fmt::format("    return torch.conv2d(torch.silu(torch.group_norm(h, {}, {}, {}, 1e-5)), {}, {}, [1, 1], [1, 1])\n",
+  forward += fmt::format("    h = torch.conv2d(torch.silu(torch.group_norm(h, {}, {}, {}, 1e-5)), {}, {}, [1, 1], [1, 1])\n",
                          o.groups, attr("out_norm.weight"), attr("out_norm.bias"), attr("out_conv.weight"),
                          attr("out_conv.bias"));
+  forward += fmt::format("    return {}\n", unfold("h"));
   return features + forward;
-}
-
-std::string prediction_name(Prediction p) {
-  switch (p) {
-    case Prediction::X0: return "x0";
-    case Prediction::V: return "v";
-    default: return "eps";
-  }
 }
 
 }  // namespace
 
 torch::jit::Module unet_to_torchscript(UNetDenoiserImpl& model, ScriptContract* contract) {
   const auto& o = model.net->options();
-  if (o.frames > 0)
-    throw ConfigError("export: video models (frames > 0) are not exported to TorchScript yet; image models only");
+  if (o.concat_channels > 0 && o.num_classes > 0)
+    throw ConfigError("export: a model conditioned on both classes and render channels has no TorchScript contract "
+                      "(cond is one or the other)");
   std::map<std::string, torch::Tensor> params;
   for (const auto& p : model.net->named_parameters(true)) params[p.key()] = p.value();
   torch::jit::Module m("RetortUNet");
@@ -161,6 +206,8 @@ torch::jit::Module unet_to_torchscript(UNetDenoiserImpl& model, ScriptContract* 
     c.resolution = o.resolution;
     c.num_classes = o.num_classes;
     c.null_class = o.num_classes;
+    c.frames = o.frames;
+    c.concat_channels = o.concat_channels;
     c.features = "features";
   }
   return m;
@@ -170,7 +217,7 @@ void define_student_sample(torch::jit::Module& module, const ScriptContract& c, 
   const Schedule schedule(c.schedule);
   const int64_t T = c.schedule.steps;
   std::string src = R"(
-def sample(self, noise: Tensor, labels: Tensor, renoise: Optional[Tensor] = None) -> Tensor:
+def sample(self, noise: Tensor, cond: Tensor, renoise: Optional[Tensor] = None) -> Tensor:
     x = noise
     x0 = noise
     B = noise.size(0)
@@ -187,7 +234,7 @@ def sample(self, noise: Tensor, labels: Tensor, renoise: Optional[Tensor] = None
       src += fmt::format("    t = torch.full([B], {}, device=x.device).long()\n", k);
     else
       src += fmt::format("    t = torch.full([B], {}, device=x.device).float()\n", num(schedule.time_of_step(k)));
-    src += fmt::format("    out = self.{}(x, t, labels)\n", c.method);
+    src += fmt::format("    out = self.{}(x, t, cond)\n", c.method);
     switch (c.prediction) {
       case Prediction::X0: src += "    x0 = out\n"; break;
       case Prediction::V: src += fmt::format("    x0 = {} * x - {} * out\n", num(a), num(s)); break;

@@ -90,9 +90,11 @@ TorchScriptModelImpl::TorchScriptModelImpl(torch::jit::Module module, ScriptCont
 std::vector<torch::jit::IValue> TorchScriptModelImpl::inputs(const torch::Tensor& xt, const torch::Tensor& t,
                                                               const Cond& cond) const {
   // As a retort UNet without a camera map does, the model ignores a camera it cannot read.
-  if (cond.embedding.defined() || cond.concat.defined())
-    throw Error(fmt::format("{}: a TorchScript model takes class labels only (no learned embedding or "
-                            "concatenated channels)", origin_.string()));
+  if (cond.embedding.defined())
+    throw Error(fmt::format("{}: a TorchScript model takes no learned condition embedding", origin_.string()));
+  if (cond.concat.defined() != (contract_.concat_channels > 0))
+    throw Error(fmt::format("{}: the model reads {} render channels; {} given", origin_.string(),
+                            contract_.concat_channels, cond.concat.defined() ? "some were" : "none were"));
   const int64_t B = xt.size(0);
   const auto device = xt.device();
   torch::Tensor time = t.to(device, torch::kFloat32).reshape({B});
@@ -104,6 +106,7 @@ std::vector<torch::jit::IValue> TorchScriptModelImpl::inputs(const torch::Tensor
   torch::Tensor labels = cond.labels.defined() ? cond.labels.to(device, torch::kInt64)
                                                : torch::full({B}, kNullClass, torch::dtype(torch::kInt64).device(device));
   labels = torch::where(labels == kNullClass, torch::full_like(labels, null), labels);
+  if (contract_.concat_channels > 0) return {xt, time, cond.concat.to(xt.options())};
   return {xt, time, labels};
 }
 
@@ -136,14 +139,21 @@ void TorchScriptModelImpl::probe() {
   auto t = torch::full({2}, 0.5, torch::dtype(torch::kFloat32).device(device));
   auto labels = torch::tensor({contract_.num_classes > 0 ? int64_t(0) : kNullClass, kNullClass},
                               torch::dtype(torch::kInt64).device(device));
+  Cond cond = Cond::classes(labels);
+  if (contract_.concat_channels > 0) {
+    auto c = s;
+    c.channels = s.concat_channels;
+    cond.concat = torch::zeros(c.batch(2), torch::dtype(torch::kFloat32).device(device));
+  }
   auto what = [&](const std::string& m) {
     return fmt::format("{}: the probe call {}(x_t {}, t {}, cond {})", origin_.string(), m,
                        fmt::format("[{}]", fmt::join(x.sizes(), ",")), contract_.time == "discrete" ? "int64 [2]" : "float [2]",
-                       "int64 [2]");
+                       cond.concat.defined() ? fmt::format("float [{}]", fmt::join(cond.concat.sizes(), ","))
+                                             : std::string("int64 [2]"));
   };
   torch::IValue out;
   try {
-    out = module_.get_method(contract_.method)(inputs(x, t, Cond::classes(labels)));
+    out = module_.get_method(contract_.method)(inputs(x, t, cond));
   } catch (const std::exception& e) {
     std::string msg = e.what();
     throw IoError(fmt::format("{} failed: {}", what(contract_.method), msg.substr(0, msg.find('\n'))));
@@ -157,15 +167,15 @@ void TorchScriptModelImpl::probe() {
   if (!contract_.features.empty()) {
     std::vector<torch::Tensor> f;
     try {
-      f = encode_levels(x, t, Cond::classes(labels));
+      f = encode_levels(x, t, cond);
     } catch (const std::exception& e) {
       std::string msg = e.what();
       throw IoError(fmt::format("{} failed: {}", what(contract_.features), msg.substr(0, msg.find('\n'))));
     }
     for (const auto& level : f)
-      if (level.dim() != 4 || level.size(0) != 2)
-        throw IoError(fmt::format("{} returned a level of shape [{}]; expected [2, C, H, W] each",
-                                  what(contract_.features), fmt::join(level.sizes(), ",")));
+      if (level.dim() != (s.frames > 0 ? 5 : 4) || level.size(0) != 2)
+        throw IoError(fmt::format("{} returned a level of shape [{}]; expected [2, {}C, H, W] each",
+                                  what(contract_.features), fmt::join(level.sizes(), ","), s.frames > 0 ? "K, " : ""));
     if (f.empty()) throw IoError(fmt::format("{} returned no features", what(contract_.features)));
   }
 }
@@ -176,6 +186,8 @@ ModelShape TorchScriptModelImpl::shape() const {
   s.resolution = contract_.resolution;
   s.num_classes = contract_.num_classes;
   s.dim = contract_.dim;
+  s.frames = contract_.frames;
+  s.concat_channels = contract_.concat_channels;
   return s;
 }
 

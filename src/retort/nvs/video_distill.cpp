@@ -40,7 +40,7 @@ bool teacher_reads_mask(const ModelShape& o, const NvsDistillConfig& cfg, const 
 
 NvsDistillConfig read_nvs_distill_config(ConfigNode root) {
   NvsDistillConfig c;
-  student_top_option_table().read(root, c);
+  read_student_top(root, c);
   auto d = root.table("data");
   student_data_table().read(d, c);
   auto s = root.table("distill");
