@@ -140,6 +140,12 @@ TEST(TorchScriptModel, BadArchivesAreNamedWithWhatIsWrong) {
                                 kContract));
   EXPECT_NE(msg.find("the probe call forward(x_t [2,1,4,4], t int64 [2], cond int64 [2]) failed"), std::string::npos)
       << msg;
+  // A model that answers on another device (here the meta device; a CUDA-only module on a CPU run
+  // alike) is refused by the probe, naming both devices.
+  msg = load_error(write_module(tmp.path / "device.pt",
+                                "def forward(self, x: Tensor, t: Tensor, cond: Tensor) -> Tensor:\n  return x.to(\"meta\")\n",
+                                kContract));
+  EXPECT_NE(msg.find("tensor on meta; expected float32 [2,1,4,4] on cpu"), std::string::npos) << msg;
   // A GAN head needs features the toy does not have: refused when asked for, with the reason.
   auto m = load_torchscript_model(write_module(tmp.path / "ok.pt", kForward, kContract));
   try {
