@@ -337,6 +337,16 @@ TEST(TorchScriptExport, DistillingTheExportedTeacherGivesTheNativeTeachersStuden
     auto s = distill_images(cfg, tmp.path / method, false, method);
     EXPECT_TRUE(fs::exists(tmp.path / method / "student.pt")) << method;
   }
+  // The fake score as LoRA adapters (issue 22) on the native teacher; refused on the TorchScript one.
+  auto lora = config("teacher.safetensors", 2);
+  lora.method = "dmd2";
+  apply_method_preset(lora);
+  lora.fake = "lora";
+  distill_images(lora, tmp.path / "lora", false, "lora");
+  EXPECT_TRUE(fs::exists(tmp.path / "lora" / "student.safetensors"));
+  lora.teacher = tmp.path / "teacher.pt";
+  EXPECT_THROW(distill_images(lora, tmp.path / "lora-ts", false, "lora-ts"), ConfigError);
+  EXPECT_FALSE(fs::exists(tmp.path / "lora-ts"));
   distill_images(config("teacher.pt", 2), tmp.path / "resumed", false, "resumed");
   auto resumed = distill_images(config("teacher.pt", 6), tmp.path / "resumed", false, "resumed");
   auto after = resumed->named_parameters();
@@ -367,7 +377,14 @@ TEST(TorchScriptExport, Generate3dOnTheExportedWorldTeacher) {
   EXPECT_TRUE(fs::exists(tmp.path / "asd" / "field.safetensors"));
   EXPECT_THROW(run_generate3d(config(tmp.path / "world.pt", "asd", "embedding"), tmp.path / "refused", false, "x"),
                ConfigError);
+  EXPECT_THROW(run_generate3d(config(tmp.path / "world.pt", "asd", "lora"), tmp.path / "refused", false, "x"),
+               ConfigError);
   EXPECT_FALSE(fs::exists(tmp.path / "refused"));
+  // ASD with phi as LoRA (issue 22) on the native teacher runs and keeps the teacher file as it was.
+  const auto before = load_safetensors(shipped);
+  run_generate3d(config(shipped, "asd", "lora"), tmp.path / "lora", false, "lora");
+  EXPECT_TRUE(fs::exists(tmp.path / "lora" / "field.safetensors"));
+  for (const auto& [name, t] : load_safetensors(shipped)) EXPECT_TRUE(torch::equal(t, before.at(name))) << name;
 }
 
 // The exact score of an isotropic mixture written as a TorchScript model of points (contract dim),

@@ -128,6 +128,52 @@ TEST(Student, TimestepsAndBackwardSimulation) {
   EXPECT_FALSE(load_student(tmp.path / "t.safetensors"));
 }
 
+// ASD's phi as LoRA (issue 22): the copy starts exactly at the teacher, only the adapters and the
+// camera map train, and training it leaves the teacher's weights (and its own base) untouched.
+TEST(UNet, LoraCopyStartsAtTheTeacherAndTrainsOnlyItsAdapters) {
+  torch::manual_seed(8);
+  UNetDenoiser teacher(small(8), Schedule(), Prediction::Eps);
+  randomize_output(teacher);
+  freeze(*teacher);
+  auto before = teacher->named_parameters();
+  std::map<std::string, torch::Tensor> saved;
+  for (const auto& p : before) saved[p.key()] = p.value().clone();
+  auto phi = lora_copy(*teacher, UNetLora{}, 12);
+  auto x = torch::randn({4, 1, 8, 8});
+  auto t = torch::tensor({0.1f, 0.4f, 0.7f, 0.95f});
+  Cond c = Cond::classes(torch::tensor(std::vector<int64_t>{0, 1, 2, kNullClass}));
+  c.camera = torch::randn({4, 12});
+  {
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::equal(phi->eps(x, t, c), teacher->eps(x, t, c))) << "the LoRA copy starts at the teacher";
+  }
+  int64_t adapters = 0;
+  for (const auto& p : phi->named_parameters()) {
+    const bool lora = p.key().find("_lora.") != std::string::npos;
+    const bool camera = p.key().rfind("net.camera_proj.", 0) == 0;
+    EXPECT_EQ(p.value().requires_grad(), lora || camera) << p.key();
+    adapters += lora;
+  }
+  // 11 residual blocks (3 down, 6 up, 2 middle) x conv1, conv2 x a, b; then qkv and proj x a, b
+  EXPECT_EQ(adapters, 11 * 2 * 2 + 2 * 2);
+  torch::optim::Adam opt(trainable_parameters(*phi), torch::optim::AdamOptions(1e-2));
+  for (int i = 0; i < 3; ++i) {
+    opt.zero_grad();
+    (phi->eps(x, t, c) - torch::randn_like(x)).pow(2).mean().backward();
+    opt.step();
+  }
+  torch::NoGradGuard ng;
+  EXPECT_FALSE(torch::allclose(phi->eps(x, t, c), teacher->eps(x, t, c), 1e-4, 1e-4)) << "the adapters trained";
+  auto own = phi->named_parameters();
+  for (const auto& [name, value] : saved) {
+    EXPECT_TRUE(torch::equal(before[name], value)) << "teacher " << name;
+    EXPECT_TRUE(torch::equal(own[name], value)) << "the copy's base " << name;
+  }
+  // Attention only: adapters on the two projections alone.
+  auto attn = lora_copy(*teacher, UNetLora{4, 4.0, {"attention"}}, 0);
+  EXPECT_EQ(trainable_parameters(*attn).size(), 4u);
+}
+
 TEST(FeatureDiscriminator, HeadOnlyIsTrainableAndGradReachesInput) {
   UNetDenoiser backbone(small(28), Schedule(), Prediction::Eps);
   freeze(*backbone);

@@ -192,7 +192,11 @@ torch::jit::Module unet_to_torchscript(UNetDenoiserImpl& model, ScriptContract* 
     throw ConfigError("export: a model conditioned on both classes and render channels has no TorchScript contract "
                       "(cond is one or the other)");
   std::map<std::string, torch::Tensor> params;
-  for (const auto& p : model.net->named_parameters(true)) params[p.key()] = p.value();
+  for (const auto& p : model.net->named_parameters(true)) {
+    if (p.key().find("_lora.") != std::string::npos)
+      throw ConfigError("export: a UNet with LoRA adapters (a fake score) is not exported; export the teacher or student");
+    params[p.key()] = p.value();
+  }
   torch::jit::Module m("RetortUNet");
   for (const auto& [name, t] : params) m.register_parameter(attr(name).substr(5), t.detach().clone(), false);
   m.define(unet_helpers(o) + unet_methods(o, params));

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,34 @@ void zero_(nn::Conv2d& c) {
 
 }  // namespace
 
+std::vector<std::string> lora_layer_names() { return {"attention", "resblocks"}; }
+
+const OptionTable<UNetLora>& unet_lora_option_table() {
+  static const auto table = [] {
+    OptionTable<UNetLora> t;
+    t.integer("lora_rank", &UNetLora::rank, 1, 1024, "fake = \"lora\": the adapters' rank r")
+        .number("lora_alpha", &UNetLora::alpha, 1e-6, 1e6, "fake = \"lora\": the branch's scale is alpha / r")
+        .strings("lora_layers", &UNetLora::layers, lora_layer_names(),
+                 "fake = \"lora\": the layers given adapters: attention (qkv and output projections), resblocks "
+                 "(each residual block's two 3x3 convolutions)");
+    return t;
+  }();
+  return table;
+}
+
+LoraConvImpl::LoraConvImpl(const nn::detail::ConvNdOptions<2>& base, int64_t rank, double alpha) : scale_(alpha / double(rank)) {
+  if (rank < 1) throw ConfigError(fmt::format("lora_rank = {} must be at least 1", rank));
+  a = register_module("a", nn::Conv2d(nn::Conv2dOptions(base.in_channels(), rank, base.kernel_size())
+                                          .stride(base.stride())
+                                          .padding(base.padding())
+                                          .bias(false)));
+  b = register_module("b", nn::Conv2d(nn::Conv2dOptions(rank, base.out_channels(), 1).bias(false)));
+  torch::NoGradGuard ng;
+  b->weight.zero_();
+}
+
+torch::Tensor LoraConvImpl::forward(const torch::Tensor& x) { return scale_ * b->forward(a->forward(x)); }
+
 ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t groups, double dropout) {
   norm1 = register_module("norm1", nn::GroupNorm(groups, in));
   conv1 = register_module("conv1", conv3(in, out));
@@ -39,10 +68,19 @@ ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t gro
 }
 
 torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
-  auto h = conv1->forward(F::silu(norm1->forward(x)));
+  auto a = F::silu(norm1->forward(x));
+  auto h = conv1->forward(a);
+  if (conv1_lora) h = h + conv1_lora->forward(a);
   h = h + emb_proj->forward(F::silu(emb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2->forward(drop->forward(F::silu(norm2->forward(h))));
+  a = drop->forward(F::silu(norm2->forward(h)));
+  h = conv2->forward(a);
+  if (conv2_lora) h = h + conv2_lora->forward(a);
   return (skip ? skip->forward(x) : x) + h;
+}
+
+void ResBlockImpl::enable_lora(int64_t rank, double alpha) {
+  conv1_lora = register_module("conv1_lora", LoraConv(conv1->options, rank, alpha));
+  conv2_lora = register_module("conv2_lora", LoraConv(conv2->options, rank, alpha));
 }
 
 AttentionBlockImpl::AttentionBlockImpl(int64_t channels, int64_t heads, int64_t groups) : heads_(heads) {
@@ -57,13 +95,23 @@ AttentionBlockImpl::AttentionBlockImpl(int64_t channels, int64_t heads, int64_t 
 torch::Tensor AttentionBlockImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), d = C / heads_;
   // [B, 3, heads, d, HW] -> q, k, v as [B*heads, HW, d]
-  auto qkv_ = qkv->forward(norm->forward(x)).reshape({B, 3, heads_, d, H * W});
+  auto n = norm->forward(x);
+  auto qkv_ = qkv->forward(n);
+  if (qkv_lora) qkv_ = qkv_ + qkv_lora->forward(n);
+  qkv_ = qkv_.reshape({B, 3, heads_, d, H * W});
   auto q = qkv_.select(1, 0).reshape({B * heads_, d, H * W}).transpose(1, 2);
   auto k = qkv_.select(1, 1).reshape({B * heads_, d, H * W});
   auto v = qkv_.select(1, 2).reshape({B * heads_, d, H * W}).transpose(1, 2);
   auto attn = torch::softmax(torch::bmm(q, k) / std::sqrt(double(d)), -1);
   auto out = torch::bmm(attn, v).transpose(1, 2).reshape({B, C, H, W});
-  return x + proj->forward(out);
+  auto y = proj->forward(out);
+  if (proj_lora) y = y + proj_lora->forward(out);
+  return x + y;
+}
+
+void AttentionBlockImpl::enable_lora(int64_t rank, double alpha) {
+  qkv_lora = register_module("qkv_lora", LoraConv(qkv->options, rank, alpha));
+  proj_lora = register_module("proj_lora", LoraConv(proj->options, rank, alpha));
 }
 
 TemporalAttentionImpl::TemporalAttentionImpl(int64_t channels, int64_t heads, int64_t groups, int64_t frames)
@@ -345,6 +393,34 @@ void copy_weights(torch::nn::Module& from, torch::nn::Module& to, const std::vec
     if (!s) throw Error(fmt::format("copy_weights: no buffer '{}' in the source", b.key()));
     b.value().copy_(*s);
   }
+}
+
+void UNetImpl::enable_lora(const UNetLora& lora) {
+  auto wants = [&](const char* layer) { return std::find(lora.layers.begin(), lora.layers.end(), layer) != lora.layers.end(); };
+  for (const auto& l : lora.layers)
+    if (l != "attention" && l != "resblocks")
+      throw ConfigError(fmt::format("lora_layers: unknown layer kind '{}'; known: attention, resblocks", l));
+  if (wants("resblocks")) {
+    for (auto* list : {&down_blocks, &up_blocks})
+      for (const auto& m : **list) m->as<ResBlockImpl>()->enable_lora(lora.rank, lora.alpha);
+    mid1->enable_lora(lora.rank, lora.alpha);
+    mid2->enable_lora(lora.rank, lora.alpha);
+  }
+  if (wants("attention") && mid_attn) mid_attn->enable_lora(lora.rank, lora.alpha);
+}
+
+UNetDenoiser lora_copy(UNetDenoiserImpl& teacher, const UNetLora& lora, int64_t camera_dim) {
+  UNetOptions o = teacher.net->options();
+  o.camera_dim = camera_dim;
+  UNetDenoiser copy(o, teacher.schedule, teacher.prediction);
+  copy_weights(teacher, *copy, {"net.camera_proj."});
+  freeze(*copy);
+  copy->net->enable_lora(lora);  // adapters are made trainable
+  if (camera_dim > 0)
+    for (auto& p : copy->net->named_parameters())
+      if (p.key().rfind("camera_proj.", 0) == 0) p.value().set_requires_grad(true);
+  copy->to(teacher.device());
+  return copy;
 }
 
 UNetDenoiser camera_conditioned_copy(UNetDenoiserImpl& teacher, int64_t camera_dim) {

@@ -37,14 +37,42 @@ struct UNetOptions {
                                              // the middle block always has it when temporal_heads > 0
 };
 
+// LoRA on a convolution (Hu et al.; ASD's and ProlificDreamer's phi): the branch scale * B(A(x))
+// added to the base convolution's output, A a rank-r convolution with the base's kernel, stride
+// and padding, B a 1x1 convolution that starts at zero, so the adapted layer starts at the base.
+class LoraConvImpl : public torch::nn::Module {
+ public:
+  LoraConvImpl(const torch::nn::detail::ConvNdOptions<2>& base, int64_t rank, double alpha);
+  torch::Tensor forward(const torch::Tensor& x);  // the branch alone
+
+ private:
+  torch::nn::Conv2d a{nullptr}, b{nullptr};
+  double scale_;
+};
+TORCH_MODULE(LoraConv);
+
+// Where a UNet's LoRA adapters go (`lora_layers`): the attention projections (qkv, output) and the
+// residual blocks' two 3x3 convolutions.
+struct UNetLora {
+  int64_t rank = 4;
+  double alpha = 4.0;  // scale = alpha / rank
+  std::vector<std::string> layers = {"attention", "resblocks"};
+};
+std::vector<std::string> lora_layer_names();  // attention, resblocks
+// The keys lora_rank, lora_alpha, lora_layers (generate3d's [generate3d], distill's [distill]).
+const OptionTable<UNetLora>& unet_lora_option_table();
+
 class ResBlockImpl : public torch::nn::Module {
  public:
   ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t groups, double dropout);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
+  // LoRA on conv1 and conv2 (registered as conv1_lora, conv2_lora: the base's names are kept).
+  void enable_lora(int64_t rank, double alpha);
 
  private:
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, skip{nullptr};
+  LoraConv conv1_lora{nullptr}, conv2_lora{nullptr};
   torch::nn::Linear emb_proj{nullptr};
   torch::nn::Dropout drop{nullptr};
 };
@@ -54,11 +82,14 @@ class AttentionBlockImpl : public torch::nn::Module {
  public:
   AttentionBlockImpl(int64_t channels, int64_t heads, int64_t groups);
   torch::Tensor forward(const torch::Tensor& x);
+  // LoRA on the qkv and output projections (qkv_lora, proj_lora).
+  void enable_lora(int64_t rank, double alpha);
 
  private:
   int64_t heads_;
   torch::nn::GroupNorm norm{nullptr};
   torch::nn::Conv2d qkv{nullptr}, proj{nullptr};
+  LoraConv qkv_lora{nullptr}, proj_lora{nullptr};
 };
 TORCH_MODULE(AttentionBlock);
 
@@ -93,6 +124,8 @@ class UNetImpl : public torch::nn::Module {
   // The class embedding used for `cond` ([B, time_dim]); Cond::embedding replaces it.
   torch::Tensor condition_embedding(const Cond& cond, int64_t batch);
   const UNetOptions& options() const { return opts_; }
+  // Adds LoRA adapters to the layers `lora.layers` names (their base weights stay as they are).
+  void enable_lora(const UNetLora& lora);
 
  private:
   torch::Tensor embed(const torch::Tensor& t, const Cond& cond, int64_t batch);
@@ -143,6 +176,11 @@ void copy_weights(torch::nn::Module& from, torch::nn::Module& to, const std::vec
 // A trainable copy of `teacher` that also reads Cond::camera ([B, camera_dim]); the camera map starts
 // at zero, so the copy starts exactly at the teacher (VSD's / ASD's camera-conditioned fake score).
 UNetDenoiser camera_conditioned_copy(UNetDenoiserImpl& teacher, int64_t camera_dim);
+
+// ASD's phi as its official code builds it: a copy of `teacher` with LoRA adapters and, when
+// camera_dim > 0, the zero-initialised camera map; only those train (the copy's base weights are
+// frozen), so it starts exactly at the teacher.
+UNetDenoiser lora_copy(UNetDenoiserImpl& teacher, const UNetLora& lora, int64_t camera_dim = 0);
 
 // safetensors with the architecture, schedule and prediction in the metadata (key "retort.unet"),
 // so a file alone rebuilds the model. `extra` metadata is kept (e.g. a student's timesteps).

@@ -63,9 +63,11 @@ const OptionTable<Generate3dConfig>& generate3d_option_table() {
     using C = Generate3dConfig;
     OptionTable<C> t;
     t.choice("method", &C::method, generate3d_method_names(), "the objective (presets below)")
-        .choice("fake", &C::fake, {"embedding", "copy"},
-                "VSD / ASD φ: embedding (textual inversion, one per view suffix) or copy (camera-conditioned "
-                "trainable copy of the teacher)")
+        .choice("fake", &C::fake, {"embedding", "copy", "lora"},
+                "VSD / ASD φ: embedding (textual inversion, one per view suffix), copy (camera-conditioned "
+                "trainable copy of the teacher) or lora (LoRA adapters on the frozen teacher plus the "
+                "zero-initialised camera map, as ASD's official code)")
+        .include(unet_lora_option_table(), &C::lora)
         .include(distill_loop_option_table(), &C::loop,
                  {"steps", "batch", "critic_steps", "share_noise", "lr", "critic_lr", "grad_clip", "critic_grad_clip",
                   "t_min", "t_max", "anneal", "anneal_to", "anneal_at", "log_every", "checkpoint_every",
@@ -207,9 +209,10 @@ Generate3dResult run_generate3d(const Generate3dConfig& cfg, const fs::path& out
   if (topt.resolution != cfg.render.resolution)
     throw ConfigError(fmt::format("generate3d.resolution = {} but the teacher {} takes {}x{} images",
                                   cfg.render.resolution, cfg.teacher.string(), topt.resolution, topt.resolution));
-  if (!unet && cfg.method != "sds" && cfg.fake == "embedding")
-    throw ConfigError(fmt::format("generate3d.fake = \"embedding\" learns the teacher's condition embedding, which "
-                                  "the TorchScript teacher {} does not expose; use fake = \"copy\"",
+  if (!unet && cfg.method != "sds" && cfg.fake != "copy")
+    throw ConfigError(fmt::format("generate3d.fake = \"{}\" needs the teacher's {}, which the TorchScript teacher {} "
+                                  "does not expose; use fake = \"copy\"",
+                                  cfg.fake, cfg.fake == "lora" ? "layers" : "condition embedding",
                                   cfg.teacher.string()));
   auto device = start_run(out, cfg.runtime);
   Prompt prompt = parse_prompt(cfg.prompt);  // checked by read_generate3d_config
@@ -228,6 +231,8 @@ Generate3dResult run_generate3d(const Generate3dConfig& cfg, const fs::path& out
       std::vector<int64_t> classes;
       for (int64_t v = 0; v < kNumViews; ++v) classes.push_back(prompt_class(prompt.shape, prompt.colour, View(v)));
       fake = ClassEmbeddingFake(teacher, classes).ptr();
+    } else if (unet && cfg.fake == "lora") {
+      fake = lora_copy(*unet, cfg.lora, 12).ptr();
     } else if (unet) {
       fake = camera_conditioned_copy(*unet, 12).ptr();
     } else {

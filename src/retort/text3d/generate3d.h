@@ -12,6 +12,7 @@
 #include "retort/distill/objective.h"
 #include "retort/field/field_spec.h"
 #include "retort/models/script_contract.h"
+#include "retort/models/unet.h"
 #include "retort/text3d/field_generator.h"
 #include "retort/train/distill_loop.h"
 
@@ -51,7 +52,9 @@ struct Generate3dConfig {
   std::string prompt = "a red torus";
   std::string method = "asd";     // sds | vsd | asd
   std::string fake = "embedding";  // vsd / asd phi: embedding (textual inversion, one per view) |
-                                   // copy (camera-conditioned full copy of the teacher)
+                                   // copy (camera-conditioned full copy of the teacher) |
+                                   // lora (camera-conditioned LoRA adapters on the teacher, ASD's code)
+  UNetLora lora;
   FieldSpec field;
   FieldGeneratorOptions render;
   DistillLoopOptions loop = generate3d_loop_defaults();  // batch = views per iteration

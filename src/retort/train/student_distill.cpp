@@ -59,6 +59,10 @@ OptionTable<StudentConfig> make_student_option_table(bool regression) {
       .named("disc_features", &C::disc_features, disc_feature_names(),
              "what the discriminator head reads: bottleneck (DMD2's head) or levels (a patch head on every "
              "encoder level)")
+      .choice("fake", &C::fake, {"copy", "lora"},
+              "the fake score: copy (a trainable copy of the teacher) or lora (LoRA adapters on the frozen "
+              "teacher; a retort UNet teacher)")
+      .include(unet_lora_option_table(), &C::lora)
       .include(distill_loop_option_table(), &C::loop)
       .include(objective_option_table(), &C::objective,
                {"cfg_scale", "weighting", "dmd_normalize", "logit_clamp", "normalize_h", "gan_weight", "disc_weight",
@@ -171,6 +175,10 @@ int64_t warm_start(const StudentConfig& cfg, const MethodPlan& plan, FewStepStud
 FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data, const fs::path& out,
                                bool progress, const std::string& config_text, double* train_seconds) {
   auto teacher = load_diffusion_model(cfg.teacher, nullptr, cfg.teacher_contract ? &*cfg.teacher_contract : nullptr);
+  const auto unet_teacher = std::dynamic_pointer_cast<UNetDenoiserImpl>(teacher);
+  if (cfg.fake == "lora" && !unet_teacher)
+    throw ConfigError(fmt::format("distill.fake = \"lora\" adds adapters to the layers of a retort UNet; the "
+                                  "TorchScript teacher {} takes fake = \"copy\"", cfg.teacher.string()));
   if (data.check_teacher) data.check_teacher(*teacher);
   auto device = start_run(out, cfg.runtime, true);
   const World& w = world();
@@ -184,7 +192,7 @@ FewStepStudent distill_student(const StudentConfig& cfg, const StudentData& data
   auto timesteps = cfg.timesteps.empty() ? default_student_timesteps(cfg.student_steps, teacher->schedule.options().steps)
                                          : cfg.timesteps;
   FewStepStudent student(fresh_copy(), timesteps, cfg.backward_simulation);
-  DiffusionModelPtr fake = fresh_copy();
+  DiffusionModelPtr fake = cfg.fake == "lora" ? lora_copy(*unet_teacher, cfg.lora).ptr() : fresh_copy();
   teacher->to(device);
   student->to(device);
   fake->to(device);

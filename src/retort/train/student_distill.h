@@ -21,6 +21,7 @@
 #include "retort/distill/objective.h"
 #include "retort/generators/few_step_student.h"
 #include "retort/models/feature_discriminator.h"
+#include "retort/models/unet.h"
 #include "retort/train/distill_loop.h"
 
 namespace retort {
@@ -73,6 +74,8 @@ struct StudentConfig {
   int64_t gan_init_steps = 300;    // stage 1 length (methods with GAN init)
   double gan_init_lr = 0.0;        // stage 1's generator learning rate; 0 = loop.gen_optim.lr
   DiscFeatures disc_features = DiscFeatures::Bottleneck;  // what the discriminator head reads
+  std::string fake = "copy";       // the fake score: copy | lora (adapters on the frozen teacher)
+  UNetLora lora;
   DistillLoopOptions loop = student_loop_defaults();  // stage 2 (and, for "gan", stage 1 runs gan_init_steps + loop.steps)
   ObjectiveOptions objective;
   RegressionOptions regression;
