@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "retort/image/export_command.h"
 #include "retort/io/safetensors.h"
 #include "retort/nvs/scene_dataset.h"
 #include "retort/nvs/video_distill.h"
@@ -69,6 +70,25 @@ TEST(NvsDistill, FvgenRunsBothStagesAndResumesToTheSameWeights) {
   Rng rng(0);
   auto clip = a->sample(Cond::concatenated(nvs_condition(data, torch::arange(2), true)), 2, rng);
   EXPECT_EQ(clip.sizes(), (std::vector<int64_t>{2, 2, 3, 10, 10}));
+}
+
+// A TorchScript video teacher (the tiny teacher's export, issue 21) distils like the native one:
+// FVGen's GAN head reads its exported features and the student comes out as TorchScript. The fake
+// score as LoRA adapters (issue 22) runs on the native teacher.
+TEST(NvsDistill, TorchScriptTeacherAndLoraFake) {
+  TinyNvs w;
+  const auto exported = w.tmp.path / "teacher.pt";
+  export_torchscript(w.teacher, exported);
+  auto toml = w.config("fvgen", 2);
+  toml.replace(toml.find(w.teacher.string()), w.teacher.string().size(), exported.string());
+  auto s = w.run(toml, w.tmp.path / "ts");
+  EXPECT_TRUE(fs::exists(w.tmp.path / "ts" / "student.pt"));
+  auto data = load_scene_dataset(w.tmp.path / "test.safetensors");
+  Rng rng(0);
+  auto clip = s->sample(Cond::concatenated(nvs_condition(data, torch::arange(2), true)), 2, rng);
+  EXPECT_EQ(clip.sizes(), (std::vector<int64_t>{2, 2, 3, 10, 10}));
+  w.run(w.config("dmd2", 2, "fake = \"lora\""), w.tmp.path / "lora");
+  EXPECT_TRUE(fs::exists(w.tmp.path / "lora" / "student.safetensors"));
 }
 
 // [distill] r1_weight: the approximate R1 penalty's perturbation is drawn from the run's stream, so
