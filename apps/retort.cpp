@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
   retort::SampleRequest sample_req;
   auto* sample = app.add_subcommand("sample", "Sample a teacher (DDIM/DDPM, N steps, CFG) or a few-step student "
                                               "(its K steps) into a PNG grid and samples.safetensors");
-  sample->add_option("--model", sample_req.model, "teacher.safetensors or student.safetensors")->required();
+  sample->add_option("--model", sample_req.model, "a teacher or student: .safetensors, or TorchScript .pt")->required();
   sample->add_option("--out", sample_req.out, "output folder")->required();
   sample->add_option("--sampler", sample_req.sampler, "teacher sampler: ddim or ddpm")
       ->check(CLI::IsMember({"ddim", "ddpm"}));

@@ -8,7 +8,7 @@
 namespace retort {
 
 struct SampleRequest {
-  std::filesystem::path model;  // teacher.safetensors or a student from `retort distill`
+  std::filesystem::path model;  // a teacher or a student from `retort distill` (.safetensors or TorchScript .pt)
   std::filesystem::path out;    // folder: samples.png, samples.safetensors
   std::string sampler = "ddim";  // teacher only: ddim | ddpm
   int64_t steps = 50;            // teacher only
