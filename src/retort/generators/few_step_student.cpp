@@ -149,6 +149,11 @@ std::filesystem::path student_file(const std::filesystem::path& dir, const std::
 FewStepStudent load_student(const std::filesystem::path& path) {
   std::map<std::string, std::string> meta;
   auto net = load_diffusion_model(path, &meta);
+  return as_student(std::move(net), meta, path);
+}
+
+FewStepStudent as_student(DiffusionModelPtr net, const std::map<std::string, std::string>& meta,
+                          const std::filesystem::path& path) {
   auto it = meta.find("retort.student");
   if (it == meta.end()) return nullptr;
   StudentMeta m;

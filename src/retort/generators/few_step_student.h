@@ -77,5 +77,9 @@ void save_student(const std::filesystem::path& path, FewStepStudent& student);
 std::filesystem::path student_file(const std::filesystem::path& dir, const std::string& stem = "student");
 // Returns an empty holder when the file is a plain (teacher) model.
 FewStepStudent load_student(const std::filesystem::path& path);
+// The student that `net`, loaded from `path` with `metadata` (load_diffusion_model), is; an empty
+// holder for a teacher. Lets a caller that takes either read the file once.
+FewStepStudent as_student(DiffusionModelPtr net, const std::map<std::string, std::string>& metadata,
+                          const std::filesystem::path& path);
 
 }  // namespace retort

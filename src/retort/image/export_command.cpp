@@ -9,8 +9,9 @@
 namespace retort {
 
 std::string export_torchscript(const std::filesystem::path& in, const std::filesystem::path& out) {
-  auto student = load_student(in);
-  DiffusionModelPtr model = student ? student->net : load_diffusion_model(in);
+  std::map<std::string, std::string> meta;
+  DiffusionModelPtr model = load_diffusion_model(in, &meta);
+  auto student = as_student(model, meta, in);
   ScriptContract contract;
   torch::jit::Module m;
   std::string what;

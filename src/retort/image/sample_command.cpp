@@ -19,8 +19,9 @@ std::string run_sample(const SampleRequest& req) {
     throw ConfigError(fmt::format("--sampler '{}': expected ddim or ddpm", req.sampler));
   apply_runtime(RuntimeOptions{req.device, req.threads, 1});
   auto device = parse_device(req.device, "--device");
-  auto student = load_student(req.model);
-  DiffusionModelPtr model = student ? student->net : load_diffusion_model(req.model);
+  std::map<std::string, std::string> meta;
+  DiffusionModelPtr model = load_diffusion_model(req.model, &meta);
+  auto student = as_student(model, meta, req.model);
   model->to(device);
   const int64_t C = model->shape().num_classes;
   if (req.label >= C) throw ConfigError(fmt::format("--class {}: the model has {} classes", req.label, C));

@@ -18,8 +18,9 @@ int64_t VideoModel::evaluations(const TeacherSampling& s) const {
 
 VideoModel load_video_model(const std::filesystem::path& file) {
   VideoModel m;
-  m.student = load_student(file);
-  m.net = m.student ? m.student->net : load_diffusion_model(file);
+  std::map<std::string, std::string> meta;
+  m.net = load_diffusion_model(file, &meta);
+  m.student = as_student(m.net, meta, file);
   const auto o = m.net->shape();
   if (o.frames == 0 || o.concat_channels < 3)
     throw ConfigError(fmt::format("{}: not a novel-view model (it has no frames or no render channels)", file.string()));
