@@ -1,7 +1,9 @@
 #include "retort/text3d/eval3d.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -15,10 +17,44 @@
 #include "retort/eval/view_consistency.h"
 #include "retort/run/run_folder.h"
 #include "retort/run/kept_result.h"
+#include "retort/text3d/shape_scores.h"
 
 namespace retort {
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+namespace {
+
+// Why `text` is not an eval3d prompt ("a COLOUR SHAPE" without a view suffix), or nothing.
+std::optional<std::string> prompt_problem(const std::string& text) {
+  Prompt parsed;
+  try {
+    parsed = parse_prompt(text);
+  } catch (const Error& e) {
+    return std::string(e.what());
+  }
+  if (parsed.view) return fmt::format("'{}': leave out the view suffix", text);
+  return std::nullopt;
+}
+
+std::vector<std::string> read_prompts_file(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(fmt::format("prompts_file {}: cannot be read", path.string()));
+  std::vector<std::string> prompts;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    auto b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
+    if (b == std::string::npos) continue;
+    line = line.substr(b, e - b + 1);
+    if (auto why = prompt_problem(line)) throw ConfigError(fmt::format("{}:{}: {}", path.string(), n, *why));
+    prompts.push_back(line);
+  }
+  if (prompts.empty()) throw ConfigError(fmt::format("prompts_file {}: no prompts in it", path.string()));
+  return prompts;
+}
+
+}  // namespace
 
 const OptionTable<Eval3dConfig>& eval3d_option_table() {
   static const auto table = [] {
@@ -26,19 +62,14 @@ const OptionTable<Eval3dConfig>& eval3d_option_table() {
     OptionTable<C> t;
     t.text("evaluator", &C::evaluator, "the world classifier (train-evaluator on the 48 object classes)")
         .strings("prompts", &C::prompts, {}, "\"a COLOUR SHAPE\", without a view suffix")
+        .text("prompts_file", &C::prompts_file,
+              "a file of prompts, one per line ('#' starts a comment); replaces `prompts` (configs/prompts-heldout.txt)")
         .strings("methods", &C::methods, generate3d_method_names(), "the methods compared")
         .check([](ConfigNode& root, const C& c) {
           if (c.prompts.empty()) root.fail("prompts", "give at least one prompt");
           if (c.methods.empty()) root.fail("methods", "give at least one method");
-          for (const auto& p : c.prompts) {
-            Prompt parsed;
-            try {
-              parsed = parse_prompt(p);
-            } catch (const Error& e) {
-              root.fail("prompts", e.what());
-            }
-            if (parsed.view) root.fail("prompts", fmt::format("'{}': leave out the view suffix", p));
-          }
+          for (const auto& p : c.prompts)
+            if (auto why = prompt_problem(p)) root.fail("prompts", *why);
         });
     return t;
   }();
@@ -51,7 +82,13 @@ const OptionTable<Eval3dConfig>& eval3d_table_option_table() {
     OptionTable<C> t;
     t.integer("views", &C::views, 2, 100000, "random renders scored per result")
         .integer("ring", &C::ring, 2, 360, "views of the multi-view consistency ring")
-        .integer("seed", &C::seed, 0, INT64_MAX, "seed of the scoring cameras");
+        .integer("seed", &C::seed, 0, INT64_MAX, "seed of the scoring cameras")
+        .integer("seeds", &C::seeds, 1, 100, "generate3d runs per method x prompt: seeds seed, seed + 1, ... "
+                 "of [generate3d]")
+        .integer("grid", [](C& c) -> int64_t& { return c.shape.grid; }, 8, 512,
+                 "occupancy-IoU grid vertices per axis over the field's box")
+        .integer("chamfer_resolution", [](C& c) -> int64_t& { return c.shape.mesh_resolution; }, 8, 512,
+                 "marching-cubes grid per axis of both surfaces for the Chamfer distance");
     return t;
   }();
   return table;
@@ -60,6 +97,7 @@ const OptionTable<Eval3dConfig>& eval3d_table_option_table() {
 Eval3dConfig read_eval3d_config(ConfigNode& root) {
   Eval3dConfig c;
   eval3d_option_table().read(root, c);
+  if (!c.prompts_file.empty()) c.prompts = read_prompts_file(c.prompts_file);
   auto e = root.table("eval3d");
   eval3d_table_option_table().read(e, c);
   c.base = read_generate3d_config(root);
@@ -81,12 +119,40 @@ std::string slug(const std::string& prompt) {
 }
 
 struct Scores {
-  double p_shape = 0, p_colour = 0, p_prompt = 0, fid = 0, l1 = 0, matched = 0, sec_per_it = 0;
+  double p_shape = 0, p_colour = 0, p_prompt = 0, fid = 0, silhouette_iou = 0, occupancy_iou = 0, chamfer = 0,
+         l1 = 0, matched = 0, sec_per_it = 0, scale = 0;
 };
 
+// The columns of the table, in order, with how each is printed.
+struct Column {
+  const char* name;
+  double Scores::*field;
+  int digits;
+  bool for_truth;  // false: the true object's cell says "reference" (FID) or is empty (s/it)
+};
+const std::vector<Column>& columns() {
+  static const std::vector<Column> c = {
+      {"p(shape)", &Scores::p_shape, 3, true},          {"p(colour)", &Scores::p_colour, 3, true},
+      {"p(prompt)", &Scores::p_prompt, 3, true},        {"FID", &Scores::fid, 1, false},
+      {"silhouette IoU", &Scores::silhouette_iou, 3, true}, {"occupancy IoU", &Scores::occupancy_iou, 3, true},
+      {"Chamfer", &Scores::chamfer, 4, true},           {"view L1", &Scores::l1, 4, true},
+      {"matched", &Scores::matched, 2, true},           {"s/it", &Scores::sec_per_it, 2, false}};
+  return c;
+}
+
 json to_json(const Scores& s) {
-  return {{"p_shape", s.p_shape}, {"p_colour", s.p_colour}, {"p_prompt", s.p_prompt}, {"fid", s.fid},
-          {"consistency_l1", s.l1}, {"consistency_matched", s.matched}, {"seconds_per_iteration", s.sec_per_it}};
+  auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  return {{"p_shape", s.p_shape},
+          {"p_colour", s.p_colour},
+          {"p_prompt", s.p_prompt},
+          {"fid", s.fid},
+          {"silhouette_iou", s.silhouette_iou},
+          {"occupancy_iou", s.occupancy_iou},
+          {"chamfer", num(s.chamfer)},
+          {"true_scale", s.scale},
+          {"consistency_l1", s.l1},
+          {"consistency_matched", s.matched},
+          {"seconds_per_iteration", s.sec_per_it}};
 }
 
 // Classifier probabilities of the prompt's shape, colour and object class, averaged over images.
@@ -137,10 +203,59 @@ ViewSet render_ring(FieldGenerator& gen, const std::vector<Camera>& ring, int64_
   return ViewSet{ring, (g.x0 + 1) / 2, depth / opacity.clamp_min(1e-6), opacity > 0.5};
 }
 
-std::string fmt_row(const std::string& method, const std::string& prompt, const Scores& s, bool truth) {
-  return fmt::format("| {} | {} | {:.3f} | {:.3f} | {:.3f} | {} | {:.4f} ({:.0f}%) | {} |\n", method, prompt, s.p_shape,
-                     s.p_colour, s.p_prompt, truth ? "0 (reference)" : fmt::format("{:.1f}", s.fid), s.l1,
-                     100 * s.matched, truth ? "" : fmt::format("{:.2f}", s.sec_per_it));
+// Scores of one field against the prompt's object; the ring's images come back for overview.png.
+Scores score_field(FieldGenerator& gen, Classifier& clf, const Prompt& p, const TrueObject& truth,
+                   const torch::Tensor& real_features, const std::vector<Camera>& cams, const std::vector<Camera>& ring,
+                   int64_t res, const ShapeScoreOptions& shape, torch::Tensor* ring_images) {
+  Scores s;
+  torch::Tensor opacity;
+  auto images = gen->render(cams, res, false, nullptr, &opacity).x0;
+  classify(clf, images, p, s);
+  s.fid = frechet_distance(classifier_features(clf, images), real_features);
+  auto geometry = score_shape(*gen->field, opacity, cams, truth.object, shape);
+  s.silhouette_iou = geometry.silhouette_iou;
+  s.occupancy_iou = geometry.occupancy_iou;
+  s.chamfer = geometry.chamfer;
+  s.scale = geometry.scale;
+  auto rv = render_ring(gen, ring, res);
+  auto c = view_consistency(rv);
+  s.l1 = c.l1;
+  s.matched = c.matched;
+  *ring_images = rv.images;
+  return s;
+}
+
+std::string cell(const std::vector<double>& v, int digits) {
+  double mean = 0;
+  for (double x : v) mean += x / double(v.size());
+  if (!std::isfinite(mean)) return "no surface";
+  if (v.size() == 1) return fmt::format("{:.{}f}", mean, digits);
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean) / double(v.size() - 1);
+  return fmt::format("{:.{}f} ± {:.{}f}", mean, digits, std::sqrt(var), digits);
+}
+
+// One table row: each column's mean ± standard deviation over `runs` (the seeds).
+std::string fmt_row(const std::string& method, const std::string& prompt, const std::vector<Scores>& runs, bool truth) {
+  std::string row = fmt::format("| {} | {} |", method, prompt);
+  for (const auto& c : columns()) {
+    std::vector<double> v;
+    for (const auto& s : runs) v.push_back(s.*c.field);
+    if (truth && !c.for_truth)
+      row += c.field == &Scores::fid ? " 0 (reference) |" : " |";
+    else
+      row += " " + cell(v, c.digits) + " |";
+  }
+  return row + "\n";
+}
+
+// Per seed, the mean over prompts of each column (by_prompt[prompt][seed]).
+std::vector<Scores> mean_over_prompts(const std::vector<std::vector<Scores>>& by_prompt) {
+  std::vector<Scores> out(by_prompt.front().size());
+  for (const auto& runs : by_prompt)
+    for (size_t k = 0; k < runs.size(); ++k)
+      for (const auto& c : columns()) out[k].*c.field += runs[k].*c.field / double(by_prompt.size());
+  return out;
 }
 
 }  // namespace
@@ -157,8 +272,10 @@ std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progre
                                   cfg.evaluator.string(), kNumObjectClasses));
   write_text_atomic(out / "config.resolved.toml", config_text);
   const int64_t res = cfg.base.render.resolution;
+  ShapeScoreOptions shape = cfg.shape;
+  shape.threshold = cfg.base.outputs.mesh_threshold;
 
-  // The same cameras for every method and for the true object.
+  // The same cameras for every method, seed and for the true object.
   std::vector<Camera> cams, ring;
   {
     FieldGenerator probe(make_field(cfg.base.field), parse_prompt(cfg.prompts.front()), cfg.base.render);
@@ -172,82 +289,90 @@ std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progre
   for (int64_t k = 0; k < 3; ++k) show.push_back(k * cfg.ring / 3);
 
   json results = json::array();
-  std::string table =
-      "| method | prompt | p(shape) | p(colour) | p(prompt) | FID | view L1 (matched) | s/it |\n"
-      "|---|---|---|---|---|---|---|---|\n";
-  std::map<std::string, std::vector<Scores>> by_method;
-  std::vector<torch::Tensor> overview_rows(cfg.methods.size() + 1);
+  std::string header = "| method | prompt |";
+  for (const auto& c : columns()) header += fmt::format(" {} |", c.name);
+  header += "\n|---|---|";
+  for (size_t i = 0; i < columns().size(); ++i) header += "---|";
+  std::string table = header + "\n";
+  // by_method[method][prompt][seed]
+  std::map<std::string, std::vector<std::vector<Scores>>> by_method;
   std::vector<std::vector<torch::Tensor>> tiles(cfg.methods.size() + 1);
   for (const auto& text : cfg.prompts) {
     Prompt p = parse_prompt(text);
     auto truth = render_truth(p, cams, ring, res, cfg.seed + 1);
     auto real_features = classifier_features(clf, truth.images);
-    Scores ts;
-    classify(clf, truth.images, p, ts);
-    auto tc = view_consistency(truth.ring);
-    ts.l1 = tc.l1;
-    ts.matched = tc.matched;
-    by_method["true object"].push_back(ts);
-    table += fmt_row("true object", text, ts, true);
-    results.push_back({{"method", "true object"}, {"prompt", text}, {"scores", to_json(ts)}});
-    for (int64_t k : show) tiles[0].push_back(truth.ring.images[k] * 2 - 1);
+    {
+      // The true object as a field, scored by the same code: each column's ceiling.
+      FieldGenerator exact(std::make_shared<ObjectFieldImpl>(truth.object), p, cfg.base.render);
+      torch::Tensor ring_images;
+      Scores ts = score_field(exact, clf, p, truth, real_features, cams, ring, res, shape, &ring_images);
+      classify(clf, truth.images, p, ts);  // the classifier scores of the true renders themselves
+      ts.fid = 0;
+      ts.sec_per_it = 0;
+      auto tc = view_consistency(truth.ring);
+      ts.l1 = tc.l1;
+      ts.matched = tc.matched;
+      by_method["true object"].push_back({ts});
+      table += fmt_row("true object", text, {ts}, true);
+      results.push_back({{"method", "true object"}, {"prompt", text}, {"scores", to_json(ts)}});
+      for (int64_t k : show) tiles[0].push_back(truth.ring.images[k] * 2 - 1);
+    }
 
     for (size_t mi = 0; mi < cfg.methods.size(); ++mi) {
       const auto& method = cfg.methods[mi];
-      auto run = cfg.runs.at(method);
-      run.prompt = text;
-      auto dir = out / "runs" / method / slug(text);
-      Scores s;
-      const auto done = dir / "result.json";
-      const auto run_text = cfg.run_configs.at(method) + config_text + "\n# run: " + method + " / " + text + "\n";
-      if (auto kept = kept_result(done, run_text); kept.contains("seconds_per_iteration")) {
-        s.sec_per_it = kept["seconds_per_iteration"].get<double>();
-      } else {
-        auto r = run_generate3d(run, dir, progress, run_text);
-        s.sec_per_it = r.seconds_per_iteration;
-        keep_result(done, json{{"seconds_per_iteration", s.sec_per_it}, {"iterations", r.iterations}}, run_text);
+      std::vector<Scores> seeds;
+      for (int64_t k = 0; k < cfg.seeds; ++k) {
+        auto run = cfg.runs.at(method);
+        run.prompt = text;
+        run.seed += uint64_t(k);
+        auto dir = out / "runs" / method / slug(text) / fmt::format("seed-{}", k);
+        Scores s;
+        const auto done = dir / "result.json";
+        const auto run_text = cfg.run_configs.at(method) + config_text +
+                              fmt::format("\n# run: {} / {} / generate3d seed {}\n", method, text, run.seed);
+        double sec_per_it = 0;
+        if (auto kept = kept_result(done, run_text); kept.contains("seconds_per_iteration")) {
+          sec_per_it = kept["seconds_per_iteration"].get<double>();
+        } else {
+          auto r = run_generate3d(run, dir, progress, run_text);
+          sec_per_it = r.seconds_per_iteration;
+          keep_result(done, json{{"seconds_per_iteration", sec_per_it}, {"iterations", r.iterations}}, run_text);
+        }
+        FieldGenerator gen(load_field(dir / "field.safetensors"), p, run.render);
+        torch::Tensor ring_images;
+        s = score_field(gen, clf, p, truth, real_features, cams, ring, res, shape, &ring_images);
+        s.sec_per_it = sec_per_it;
+        seeds.push_back(s);
+        results.push_back({{"method", method}, {"prompt", text}, {"seed", k}, {"generate3d_seed", run.seed},
+                           {"scores", to_json(s)}});
+        if (k == 0)
+          for (int64_t v : show) tiles[mi + 1].push_back(ring_images[v] * 2 - 1);
       }
-      FieldGenerator gen(load_field(dir / "field.safetensors"), p, run.render);
-      auto images = gen->render(cams, res, false).x0;
-      classify(clf, images, p, s);
-      s.fid = frechet_distance(classifier_features(clf, images), real_features);
-      auto rv = render_ring(gen, ring, res);
-      auto c = view_consistency(rv);
-      s.l1 = c.l1;
-      s.matched = c.matched;
-      by_method[method].push_back(s);
-      table += fmt_row(method, text, s, false);
-      results.push_back({{"method", method}, {"prompt", text}, {"scores", to_json(s)}});
-      for (int64_t k : show) tiles[mi + 1].push_back(rv.images[k] * 2 - 1);
+      by_method[method].push_back(seeds);
+      table += fmt_row(method, text, seeds, false);
     }
   }
-  // Means over prompts, one row per method.
-  table += "| **mean** | | | | | | | |\n";
+  // Means over prompts, one row per method; with seeds, mean ± std over the seeds of that mean.
+  table += "| **mean** | |";
+  for (size_t i = 0; i < columns().size(); ++i) table += " |";
+  table += "\n";
   std::vector<std::string> order = {"true object"};
   for (const auto& m : cfg.methods) order.push_back(m);
-  for (const auto& m : order) {
-    Scores mean;
-    const auto& v = by_method[m];
-    for (const auto& s : v) {
-      mean.p_shape += s.p_shape / v.size();
-      mean.p_colour += s.p_colour / v.size();
-      mean.p_prompt += s.p_prompt / v.size();
-      mean.fid += s.fid / v.size();
-      mean.l1 += s.l1 / v.size();
-      mean.matched += s.matched / v.size();
-      mean.sec_per_it += s.sec_per_it / v.size();
-    }
-    table += fmt_row(m, "all", mean, m == "true object");
-  }
+  for (const auto& m : order) table += fmt_row(m, "all", mean_over_prompts(by_method[m]), m == "true object");
+
   std::vector<torch::Tensor> all;
   for (auto& row : tiles)
     for (auto& t : row) all.push_back(t);
   write_png_grid(out / "overview.png", torch::stack(all), int64_t(tiles[0].size()));
   write_text_atomic(out / "results.json", results.dump(2));
   std::string md = fmt::format(
-      "{} random views per result ({}x{}), classifier {}; view L1 over a ring of {} views at 15 deg elevation.\n"
-      "overview.png rows: true object, {}.\n\n{}",
-      cfg.views, res, res, cfg.evaluator.string(), cfg.ring, fmt::join(cfg.methods, ", "), table);
+      "{} random views per result ({}x{}), classifier {}; {} seed(s) per method x prompt (mean ± standard "
+      "deviation over seeds; the mean rows: over seeds of the mean over prompts). Geometry against the prompt's "
+      "object at its best-fitting scale of the data's range: silhouette IoU (opacity > 0.5) from the same views, "
+      "occupancy IoU on a {}^3 grid and Chamfer distance (box width 1) at density {}; view L1 over a ring of {} "
+      "views at 15 deg elevation.\noverview.png rows (seed 0): true object, {}.\n\n{}",
+      cfg.views, res, res, cfg.evaluator.string(), cfg.seeds, shape.grid, shape.threshold, cfg.ring,
+      fmt::join(cfg.methods, ", "), table);
   write_text_atomic(out / "results.md", md);
   return md;
 }

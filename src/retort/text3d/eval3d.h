@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "retort/text3d/generate3d.h"
+#include "retort/text3d/shape_scores.h"
 
 namespace retort {
 
@@ -22,16 +23,20 @@ struct Eval3dConfig {
   std::map<std::string, std::string> run_configs;  // per method: its resolved config (run identity)
   std::filesystem::path evaluator = "weights/world-evaluator.safetensors";  // classifier over the 48 classes
   std::vector<std::string> prompts = {"a red torus", "a blue cube", "a green cone", "a yellow capsule"};
+  std::filesystem::path prompts_file;  // one prompt per line ('#' comments); replaces `prompts` when set
   std::vector<std::string> methods = {"sds", "vsd", "asd"};
   int64_t views = 32;                 // random renders per result
   int64_t ring = 12;                  // views of the consistency ring
   uint64_t seed = 0;
+  int64_t seeds = 1;                  // runs per method x prompt: generate3d seeds seed, seed + 1, ...
+  ShapeScoreOptions shape;            // grid, chamfer_resolution (threshold: [output] mesh_threshold)
 };
 
-// The top-level `evaluator`, `prompts`, `methods`, and the [eval3d] keys.
+// The top-level `evaluator`, `prompts`, `prompts_file`, `methods`, and the [eval3d] keys.
 const OptionTable<Eval3dConfig>& eval3d_option_table();
 const OptionTable<Eval3dConfig>& eval3d_table_option_table();
-// Reads `evaluator`, `prompts`, `methods` and [eval3d] plus everything generate3d reads.
+// Reads `evaluator`, `prompts` (or `prompts_file`), `methods` and [eval3d] plus everything generate3d
+// reads. A prompts file that is missing, empty or has a bad line is a ConfigError naming file:line.
 Eval3dConfig read_eval3d_config(ConfigNode& root);
 
 // Writes out/results.md, out/results.json and out/overview.png (rows: true object, then each
