@@ -1,6 +1,10 @@
 #include "retort/field/hash_grid.h"
 
 #include <algorithm>
+#include <cstdint>
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 #include <cmath>
 #include <string>
 
@@ -87,7 +91,157 @@ torch::Tensor hash_gather(const torch::Tensor& table, const torch::Tensor& rows,
   return HashGather::apply(table.contiguous(), rows.contiguous(), weights.to(table.dtype()).contiguous());
 }
 
+// The encoding as one CPU kernel (tiny-cuda-nn's HashGrid on the GPU does the same per thread):
+// for each point and level, the 8 corners' rows and trilinear weights are computed in registers and
+// the features accumulated, instead of materialising [L,8,N] row and weight tensors. The backward
+// to the table runs one level per task (levels own disjoint table rows, so no two tasks write the
+// same entry); the backward to the points, one point per task.
+namespace {
+
+struct LevelGeometry {
+  int64_t resolution, offset;
+  bool dense;
+};
+
+// Row of vertex (i,j,k) at one level: x fastest on dense levels, Instant-NGP's uint32 hash otherwise.
+inline int64_t corner_row(const LevelGeometry& lv, uint32_t mask, uint32_t i, uint32_t j, uint32_t k) {
+  if (lv.dense) {
+    const int64_t n = lv.resolution + 1;
+    return lv.offset + i + n * (j + n * int64_t(k));
+  }
+  return lv.offset + int64_t((i ^ (j * 2654435761u) ^ (k * 805459861u)) & mask);
+}
+
+// Calls visit(row, weight, dweight/du[3]) for the 8 corners of `u` (in [0,1]^3) at level lv.
+template <class scalar_t, class Visit>
+inline void for_each_corner(const LevelGeometry& lv, uint32_t mask, const scalar_t* u, Visit&& visit) {
+  uint32_t base[3];
+  scalar_t frac[3];
+  for (int a = 0; a < 3; ++a) {
+    const scalar_t pos = u[a] * scalar_t(lv.resolution);
+    // Points on the far face use the last cell.
+    const scalar_t b = std::min(std::floor(pos), scalar_t(lv.resolution - 1));
+    base[a] = uint32_t(b);
+    frac[a] = pos - b;
+  }
+  const scalar_t res = scalar_t(lv.resolution);
+  for (int c = 0; c < 8; ++c) {
+    const int dx = c & 1, dy = (c >> 1) & 1, dz = (c >> 2) & 1;
+    const scalar_t wx = dx ? frac[0] : 1 - frac[0], wy = dy ? frac[1] : 1 - frac[1], wz = dz ? frac[2] : 1 - frac[2];
+    // d w / d u: d frac / d u = res, and the "1 - frac" factors flip the sign.
+    const scalar_t gx = (dx ? res : -res) * wy * wz, gy = wx * (dy ? res : -res) * wz, gz = wx * wy * (dz ? res : -res);
+    const scalar_t grad[3] = {gx, gy, gz};
+    visit(corner_row(lv, mask, base[0] + dx, base[1] + dy, base[2] + dz), wx * wy * wz, grad);
+  }
+}
+
+struct HashEncode : torch::autograd::Function<HashEncode> {
+  // table [rows,F], unit [N,3] in [0,1] -> [N, L*F]
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& table,
+                               const torch::Tensor& unit, const std::vector<LevelGeometry>& levels, int64_t log2_table) {
+    ctx->save_for_backward({table, unit});
+    ctx->saved_data["log2_table"] = log2_table;
+    std::vector<int64_t> flat;
+    for (const auto& lv : levels) flat.insert(flat.end(), {lv.resolution, lv.offset, int64_t(lv.dense)});
+    ctx->saved_data["levels"] = flat;
+    const int64_t N = unit.size(0), L = int64_t(levels.size()), F = table.size(1);
+    auto out = torch::zeros({N, L * F}, table.options());
+    const uint32_t mask = uint32_t((int64_t{1} << log2_table) - 1);
+    AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "hash_encode", [&] {
+      const scalar_t* t = table.data_ptr<scalar_t>();
+      const scalar_t* u = unit.data_ptr<scalar_t>();
+      scalar_t* o = out.data_ptr<scalar_t>();
+      // Levels outermost within a chunk of points: one level's rows at a time stay in cache.
+      at::parallel_for(0, N, 1024, [&](int64_t begin, int64_t end) {
+        for (int64_t l = 0; l < L; ++l)
+          for (int64_t n = begin; n < end; ++n) {
+            scalar_t* dst = o + n * L * F + l * F;
+            if (F == 2) {  // threestudio's and retort's feature count, unrolled
+              scalar_t a = 0, b = 0;
+              for_each_corner<scalar_t>(levels[l], mask, u + 3 * n, [&](int64_t row, scalar_t w, const scalar_t*) {
+                a += w * t[2 * row], b += w * t[2 * row + 1];
+              });
+              dst[0] = a, dst[1] = b;
+            } else {
+              for_each_corner<scalar_t>(levels[l], mask, u + 3 * n, [&](int64_t row, scalar_t w, const scalar_t*) {
+                for (int64_t f = 0; f < F; ++f) dst[f] += w * t[row * F + f];
+              });
+            }
+          }
+      });
+    });
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto &table = saved[0], &unit = saved[1];
+    const auto flat = ctx->saved_data["levels"].toIntVector();
+    std::vector<LevelGeometry> levels;
+    for (size_t i = 0; i < flat.size(); i += 3) levels.push_back({flat[i], flat[i + 1], flat[i + 2] != 0});
+    const uint32_t mask = uint32_t((int64_t{1} << ctx->saved_data["log2_table"].toInt()) - 1);
+    const int64_t N = unit.size(0), L = int64_t(levels.size()), F = table.size(1);
+    auto g = grads[0].contiguous();
+    torch::Tensor d_table, d_unit;
+    if (ctx->needs_input_grad(0)) d_table = torch::zeros_like(table);
+    if (ctx->needs_input_grad(1)) d_unit = torch::zeros_like(unit);
+    AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "hash_encode_backward", [&] {
+      const scalar_t* t = table.data_ptr<scalar_t>();
+      const scalar_t* u = unit.data_ptr<scalar_t>();
+      const scalar_t* go = g.data_ptr<scalar_t>();
+      if (d_table.defined()) {
+        scalar_t* dt = d_table.data_ptr<scalar_t>();
+        at::parallel_for(0, L, 1, [&](int64_t begin, int64_t end) {
+          for (int64_t l = begin; l < end; ++l)
+            for (int64_t n = 0; n < N; ++n) {
+              const scalar_t* gn = go + n * L * F + l * F;
+              if (F == 2) {
+                const scalar_t g0 = gn[0], g1 = gn[1];
+                for_each_corner<scalar_t>(levels[l], mask, u + 3 * n, [&](int64_t row, scalar_t w, const scalar_t*) {
+                  dt[2 * row] += w * g0, dt[2 * row + 1] += w * g1;
+                });
+              } else {
+                for_each_corner<scalar_t>(levels[l], mask, u + 3 * n, [&](int64_t row, scalar_t w, const scalar_t*) {
+                  for (int64_t f = 0; f < F; ++f) dt[row * F + f] += w * gn[f];
+                });
+              }
+            }
+        });
+      }
+      if (d_unit.defined()) {
+        scalar_t* du = d_unit.data_ptr<scalar_t>();
+        at::parallel_for(0, N, 1024, [&](int64_t begin, int64_t end) {
+          for (int64_t n = begin; n < end; ++n)
+            for (int64_t l = 0; l < L; ++l) {
+              const scalar_t* gn = go + n * L * F + l * F;
+              for_each_corner<scalar_t>(levels[l], mask, u + 3 * n, [&](int64_t row, scalar_t, const scalar_t* dw) {
+                scalar_t dot = 0;
+                for (int64_t f = 0; f < F; ++f) dot += gn[f] * t[row * F + f];
+                for (int a = 0; a < 3; ++a) du[3 * n + a] += dot * dw[a];
+              });
+            }
+        });
+      }
+    });
+    return {d_table, d_unit, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor HashGridEncodingImpl::forward(const torch::Tensor& points) {
+  // Points outside the box are clamped onto it; the clamp's gradient is zero there, as before.
+  auto unit = ((points.to(table.dtype()) / opts_.bound + 1) * 0.5).clamp(0, 1);
+  if (table.device().is_cpu()) {
+    std::vector<LevelGeometry> geometry;
+    for (const auto& lv : levels_) geometry.push_back({lv.resolution, lv.offset, lv.dense});
+    return HashEncode::apply(table, unit.contiguous(), geometry, opts_.log2_table);
+  }
+  return forward_vectorised(points);
+}
+
+torch::Tensor HashGridEncodingImpl::forward_vectorised(const torch::Tensor& points) {
   const int64_t N = points.size(0), L = opts_.levels, Fd = opts_.features;
   auto unit = ((points.to(table.dtype()) / opts_.bound + 1) * 0.5).clamp(0, 1).t().contiguous();  // [3,N]
   std::vector<torch::Tensor> rows, weights;

@@ -1,6 +1,6 @@
 // Instant-NGP's multi-resolution hash encoding (Mueller et al. 2022) followed by a small MLP, the
-// geometry threestudio uses for score distillation. Vectorised torch ops (corner rows + trilinear
-// weights, then one weighted gather over all levels); no custom kernels.
+// geometry threestudio uses for score distillation. On the CPU the encoding is one fused kernel with
+// its own backward; on other devices, vectorised torch ops.
 #pragma once
 #include <vector>
 
@@ -40,8 +40,13 @@ torch::Tensor hash_gather(const torch::Tensor& table, const torch::Tensor& rows,
 class HashGridEncodingImpl : public torch::nn::Module {
  public:
   explicit HashGridEncodingImpl(const HashGridOptions& opts);
-  // points [N,3] in [-bound, bound]^3 (clamped) -> features [N, L*F], level-major.
+  // points [N,3] in [-bound, bound]^3 (clamped) -> features [N, L*F], level-major; differentiable
+  // w.r.t. the table and the points. On the CPU one fused kernel (corners computed per point, a
+  // written-out backward); elsewhere forward_vectorised.
   torch::Tensor forward(const torch::Tensor& points);
+  // The same encoding as tensor operations (corner rows and trilinear weights as [L,8,N] tensors,
+  // then hash_gather): the path for CUDA tensors, and the CPU kernel's reference in the tests.
+  torch::Tensor forward_vectorised(const torch::Tensor& points);
   // Table rows of integer vertices ijk [...,3] (each in [0, resolution]) at one level.
   torch::Tensor vertex_rows(const torch::Tensor& ijk, int64_t level) const;
   const std::vector<HashLevel>& levels() const { return levels_; }
