@@ -236,13 +236,16 @@ std::string cell(const std::vector<double>& v, int digits) {
 }
 
 // One table row: each column's mean ± standard deviation over `runs` (the seeds).
-std::string fmt_row(const std::string& method, const std::string& prompt, const std::vector<Scores>& runs, bool truth) {
+std::string fmt_row(const std::string& method, const std::string& prompt, const std::vector<Scores>& runs) {
+  const bool truth = method == "true object", trained = !truth && method != "initial field";
   std::string row = fmt::format("| {} | {} |", method, prompt);
   for (const auto& c : columns()) {
     std::vector<double> v;
     for (const auto& s : runs) v.push_back(s.*c.field);
     if (truth && !c.for_truth)
       row += c.field == &Scores::fid ? " 0 (reference) |" : " |";
+    else if (!trained && c.field == &Scores::sec_per_it)
+      row += " |";
     else
       row += " " + cell(v, c.digits) + " |";
   }
@@ -313,9 +316,15 @@ std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progre
       ts.l1 = tc.l1;
       ts.matched = tc.matched;
       by_method["true object"].push_back({ts});
-      table += fmt_row("true object", text, {ts}, true);
+      table += fmt_row("true object", text, {ts});
       results.push_back({{"method", "true object"}, {"prompt", text}, {"scores", to_json(ts)}});
       for (int64_t k : show) tiles[0].push_back(truth.ring.images[k] * 2 - 1);
+      // Every run's starting point (the density blob), the floor a method has to rise from.
+      FieldGenerator start(make_field(cfg.base.field), p, cfg.base.render);
+      Scores ss = score_field(start, clf, p, truth, real_features, cams, ring, res, shape, &ring_images);
+      by_method["initial field"].push_back({ss});
+      table += fmt_row("initial field", text, {ss});
+      results.push_back({{"method", "initial field"}, {"prompt", text}, {"scores", to_json(ss)}});
     }
 
     for (size_t mi = 0; mi < cfg.methods.size(); ++mi) {
@@ -328,7 +337,9 @@ std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progre
         auto dir = out / "runs" / method / slug(text) / fmt::format("seed-{}", k);
         Scores s;
         const auto done = dir / "result.json";
-        const auto run_text = cfg.run_configs.at(method) + config_text +
+        // The run's identity is its own generate3d config and teacher, not eval3d's scoring keys: more
+        // seeds, views or another grid reuse the runs already made.
+        const auto run_text = run_identity(cfg.run_configs.at(method), run.teacher) +
                               fmt::format("\n# run: {} / {} / generate3d seed {}\n", method, text, run.seed);
         double sec_per_it = 0;
         if (auto kept = kept_result(done, run_text); kept.contains("seconds_per_iteration")) {
@@ -349,16 +360,16 @@ std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progre
           for (int64_t v : show) tiles[mi + 1].push_back(ring_images[v] * 2 - 1);
       }
       by_method[method].push_back(seeds);
-      table += fmt_row(method, text, seeds, false);
+      table += fmt_row(method, text, seeds);
     }
   }
   // Means over prompts, one row per method; with seeds, mean ± std over the seeds of that mean.
   table += "| **mean** | |";
   for (size_t i = 0; i < columns().size(); ++i) table += " |";
   table += "\n";
-  std::vector<std::string> order = {"true object"};
+  std::vector<std::string> order = {"true object", "initial field"};
   for (const auto& m : cfg.methods) order.push_back(m);
-  for (const auto& m : order) table += fmt_row(m, "all", mean_over_prompts(by_method[m]), m == "true object");
+  for (const auto& m : order) table += fmt_row(m, "all", mean_over_prompts(by_method[m]));
 
   std::vector<torch::Tensor> all;
   for (auto& row : tiles)
@@ -370,7 +381,8 @@ std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progre
       "deviation over seeds; the mean rows: over seeds of the mean over prompts). Geometry against the prompt's "
       "object at its best-fitting scale of the data's range: silhouette IoU (opacity > 0.5) from the same views, "
       "occupancy IoU on a {}^3 grid and Chamfer distance (box width 1) at density {}; view L1 over a ring of {} "
-      "views at 15 deg elevation.\noverview.png rows (seed 0): true object, {}.\n\n{}",
+      "views at 15 deg elevation. The initial field is every run's start (the density blob).\n"
+      "overview.png rows (seed 0): true object, {}.\n\n{}",
       cfg.views, res, res, cfg.evaluator.string(), cfg.seeds, shape.grid, shape.threshold, cfg.ring,
       fmt::join(cfg.methods, ", "), table);
   write_text_atomic(out / "results.md", md);

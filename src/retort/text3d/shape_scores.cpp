@@ -113,13 +113,17 @@ ShapeScores score_shape(RadianceField& field, const torch::Tensor& field_opacity
     throw Error("score_shape: field_opacity must be [cameras, res, res]");
   ShapeScores s;
   auto occupied = field_occupancy(field, opts.grid, opts.threshold);
+  // The best occupancy IoU over the data's scales; on a coarse grid neighbouring scales can tie
+  // (no vertex changes side), and then the one nearest the data's mean scale is taken.
+  const double mean_scale = 0.5 * (kMinScale + kMaxScale);
   s.occupancy_iou = -1;
   for (int64_t k = 0; k < opts.scales; ++k) {
     Object o = object;
-    o.scale = opts.scales == 1 ? 0.5 * (kMinScale + kMaxScale)
-                               : kMinScale + (kMaxScale - kMinScale) * double(k) / double(opts.scales - 1);
+    o.scale = opts.scales == 1 ? mean_scale : kMinScale + (kMaxScale - kMinScale) * double(k) / double(opts.scales - 1);
     const double iou = mask_iou(occupied, object_occupancy(o, opts.grid, field.bound()));
-    if (iou > s.occupancy_iou) s.occupancy_iou = iou, s.scale = o.scale;
+    const bool tie = std::abs(iou - s.occupancy_iou) < 1e-12;
+    if (iou > s.occupancy_iou + 1e-12 || (tie && std::abs(o.scale - mean_scale) < std::abs(s.scale - mean_scale)))
+      s.occupancy_iou = iou, s.scale = o.scale;
   }
   object.scale = s.scale;
   s.silhouette_iou = mask_iou(field_opacity.to(torch::kCPU) > 0.5, object_masks(object, cams, field_opacity.size(1)));

@@ -5,8 +5,8 @@
 //  * silhouette IoU: the field's opacity > 0.5 against the object's mask, from the same cameras;
 //  * occupancy IoU: density > threshold against SDF < 0 on a grid over the field's box;
 //  * Chamfer distance: between the field's marching-cubes surface and the object's surface.
-// The scale is the one of the data's range whose occupancy IoU is best, so a field is not
-// penalised for choosing another scale the teacher saw.
+// The scale is the one of the data's range whose occupancy IoU is best (ties: the nearest to the
+// data's mean scale), so a field is not penalised for choosing another scale the teacher saw.
 #pragma once
 #include <cmath>
 #include <vector>
