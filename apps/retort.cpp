@@ -129,8 +129,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
 
   retort::StepBenchOptions step_opts;
-  auto* step = app.add_subcommand("bench-step", "Time one training step of the MLP denoiser (compare with "
-                                                "bench/python/mlp_step.py)");
+  auto* step = app.add_subcommand("bench-step", "Time one step of a workload: mlp (a training step of the MLP "
+                                                "denoiser; compare with bench/python/mlp_step.py) or hash-encoding "
+                                                "(the hash grid's CPU kernel against its tensor path)");
+  step->add_option("--workload", step_opts.workload, "mlp or hash-encoding (then --batch = points, default 65536)")
+      ->check(CLI::IsMember(retort::step_bench_workloads()));
   step->add_option("--batch", step_opts.batch, "batch size")->check(CLI::Range(1, 1 << 20));
   step->add_option("--dim", step_opts.dim, "data dimension")->check(CLI::Range(1, 1 << 16));
   step->add_option("--hidden", step_opts.hidden, "hidden width")->check(CLI::Range(1, 1 << 16));
@@ -370,6 +373,9 @@ int main(int argc, char** argv) {
       else
         std::cout << retort::config_markdown(config_command);
     } else if (*step) {
+      if (step_opts.workload == "hash-encoding" && step->count("--batch") == 0) step_opts.batch = 65536;
+      if (step_opts.workload == "hash-encoding" && step->count("--steps") == 0) step_opts.steps = 20;
+      if (step_opts.workload == "hash-encoding" && step->count("--warmup") == 0) step_opts.warmup = 2;
       std::cout << retort::run_step_bench(step_opts) << std::endl;
     } else if (*report_cmd) {
       for (const auto& d : report_dirs) std::cout << retort::write_run_report(d).string() << "\n";

@@ -147,7 +147,7 @@ args() {  # args COMMAND OUT: retort's arguments (no spaces inside one)
     bench-gmm) echo "bench-gmm --config gmm.toml" ;;
     bench-distill) echo "bench-distill --config bench.toml" ;;
     generate3d) echo "generate3d $g3d --set generate3d.method=vsd" ;;
-    eval3d) echo "eval3d $g3d --set generate3d.steps=10 --set methods=[\"sds\",\"asd\"] --set eval3d.views=4 --set eval3d.ring=4" ;;
+    eval3d) echo "eval3d $g3d --set generate3d.steps=10 --set methods=[\"sds\",\"asd\"] --set eval3d.views=4 --set eval3d.ring=4 --set eval3d.seeds=1" ;;
   esac
   echo "--out $2 --no-progress"
 }
