@@ -150,6 +150,25 @@ TEST(Text2d, Eq5RealDataTermChangesThePhiUpdate) {
   auto eq6 = grad_of(false, 0.5, true), eq5 = grad_of(true, 0.5, true), eq5_eta = grad_of(true, 2.0, true);
   EXPECT_GT(max_abs_diff(eq5, eq6), 1e-6 * (1 + eq6.abs().max().item<double>()));
   EXPECT_GT(max_abs_diff(eq5_eta, eq5), 1e-7);
+  // The loss itself: Eq. 5 = Eq. 6 - ||eps_phi(x_t^r) - eps||^2 + eta ||eps_y(x_t^r) - eps_phi(x_t^r)||^2
+  // with x_t^r = alpha_t x^r + sigma_t eps (means over elements), computed here by hand.
+  {
+    torch::manual_seed(1);
+    auto phi = make_phi("copy", teacher, {0, 2});
+    Models m{teacher.get(), phi.get(), nullptr};
+    ObjectiveOptions o = generate2d_objective_defaults();
+    o.eta = 0.7;
+    const double l6 = make_objective("asd", o, teacher->schedule)->critic_loss(b, m).item<double>();
+    o.asd_real = true;
+    const double l5 = make_objective("asd", o, teacher->schedule)->critic_loss(b, m).item<double>();
+    auto abar = teacher->schedule.alpha_bar(b.real_noise.t).view({-1, 1, 1, 1});
+    auto xr = abar.sqrt() * b.real_x0 + (1 - abar).sqrt() * b.real_noise.eps;
+    auto e_phi = phi->eps(xr, b.real_noise.t, b.real_cond);
+    auto e_y = teacher->eps(xr, b.real_noise.t, b.real_cond);
+    const double real_term = (-(e_phi - b.real_noise.eps).pow(2).mean() + 0.7 * (e_y - e_phi).pow(2).mean()).item<double>();
+    EXPECT_NEAR(l5 - l6, real_term, 1e-5);
+    EXPECT_GT(std::abs(real_term), 1e-3);
+  }
   // Without real samples in the batch Eq. 5 is an error, not Eq. 6 in disguise.
   b.real_x0 = torch::Tensor();
   auto phi = make_phi("lora", teacher, {0, 2});
