@@ -28,6 +28,7 @@
 #include "retort/report/run_report.h"
 #include "retort/run/progress.h"
 #include "retort/run/run_folder.h"
+#include "retort/text2d/commands.h"
 #include "retort/text3d/commands.h"
 
 namespace {
@@ -308,6 +309,18 @@ int main(int argc, char** argv) {
   add_run_options(eval3d, config, sets, out, no_progress, "configs/text3d.toml");
   eval3d->add_option("--prompts", prompts, "prompts separated by ';' (override the config's list)");
 
+  std::string prompts2d;
+  auto* gen2d = app.add_subcommand("generate2d", "Score distillation in 2-D (ProlificDreamer's / ASD's particles): N "
+                                                 "image particles per prompt optimised with SDS, VSD or ASD; "
+                                                 "particles.png, particles.safetensors, loss.png");
+  add_run_options(gen2d, config, sets, out, no_progress, "configs/text2d-fmnist.toml");
+  gen2d->add_option("--prompts", prompts2d, "prompts separated by ';' (override the config's list)");
+  gen2d->add_option("--method", method, "asd, vsd or sds (overrides generate2d.method)");
+
+  auto* bench2d = app.add_subcommand("bench-2d", "SDS, VSD and ASD (Eq. 6 and Eq. 5 with real data) particles on "
+                                                 "equal terms: FID, precision, recall, class accuracy");
+  add_run_options(bench2d, config, sets, out, no_progress, "configs/bench-2d.toml");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -365,6 +378,12 @@ int main(int argc, char** argv) {
     } else if (*eval3d) {
       if (!prompts.empty()) sets.push_back(retort::prompts_override(prompts));
       print(retort::eval3d_command(parsed(), run));
+    } else if (*gen2d) {
+      if (!prompts2d.empty()) sets.push_back(retort::prompts_override(prompts2d));
+      if (!method.empty()) sets.push_back(quoted("generate2d.method", method));
+      print(retort::generate2d_command(parsed(), run));
+    } else if (*bench2d) {
+      print(retort::bench2d_command(parsed(), run));
     } else if (*config_cmd) {
       if (config_list)
         for (const auto& c : retort::documented_commands()) std::cout << c << "\n";

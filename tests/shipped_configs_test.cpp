@@ -19,6 +19,8 @@
 #include "retort/nvs/video_distill.h"
 #include "retort/nvs/video_teacher.h"
 #include "retort/render/world_dataset.h"
+#include "retort/text2d/bench2d.h"
+#include "retort/text2d/generate2d.h"
 #include "retort/text3d/eval3d.h"
 #include "retort/text3d/generate3d.h"
 
@@ -41,6 +43,8 @@ const std::map<std::string, Reader>& readers() {
       {"bench-nvs", [](ConfigNode& n) { read_nvs_bench_config(n); }},
       {"generate3d", [](ConfigNode& n) { read_generate3d_config(n); }},
       {"eval3d", [](ConfigNode& n) { read_eval3d_config(n); }},
+      {"generate2d", [](ConfigNode& n) { read_generate2d_config(n); }},
+      {"bench-2d", [](ConfigNode& n) { read_bench2d_config(n); }},
   };
   return r;
 }
@@ -48,6 +52,7 @@ const std::map<std::string, Reader>& readers() {
 // configs/FILE -> the commands that read it.
 const std::map<std::string, std::vector<std::string>>& shipped() {
   static const std::map<std::string, std::vector<std::string>> s{
+      {"bench-2d.toml", {"bench-2d"}},
       {"fmnist-bench-regression.toml", {"bench-distill"}},
       {"fmnist-bench-short.toml", {"bench-distill"}},
       {"fmnist-bench.toml", {"bench-distill"}},
@@ -75,6 +80,8 @@ const std::map<std::string, std::vector<std::string>>& shipped() {
       {"nvs-regressor.toml", {"train-nvs-teacher"}},
       {"nvs-teacher.toml", {"train-nvs-teacher"}},
       {"scenes.toml", {"render-scenes"}},
+      {"text2d-fmnist.toml", {"generate2d"}},
+      {"text2d-world.toml", {"generate2d"}},
       {"text3d.toml", {"generate3d", "eval3d"}},
       {"world-evaluator.toml", {"train-evaluator"}},
       {"world-teacher.toml", {"train-teacher"}},

@@ -19,6 +19,7 @@ allowed() {
     generators | distill) echo "core io dist run diffusion data models render field eval plot $1" ;;
     train) echo "core io dist run diffusion data models render field eval plot generators distill train" ;;
     image | text3d | nvs) echo "core io dist run diffusion data models render field eval plot generators distill train $1" ;;
+    text2d) echo "core io dist run diffusion data models render field eval plot generators distill train image text2d" ;;
     bench) echo "core io dist run diffusion data models render field eval plot generators distill train image bench" ;;
     cli) echo "*" ;;
     *) echo "unknown" ;;

@@ -19,6 +19,8 @@
 #include "retort/models/script_contract.h"
 #include "retort/render/world_dataset.h"
 #include "retort/text3d/eval3d.h"
+#include "retort/text2d/bench2d.h"
+#include "retort/text2d/generate2d.h"
 
 namespace retort {
 namespace {
@@ -92,6 +94,32 @@ std::string eval3d_doc() {
          "Every table of `retort config generate3d` too: `[generate3d]`, `[output]`, `[field]`, `[runtime]`.\n";
 }
 
+std::string generate2d_sections() {
+  const auto& t = generate2d_option_table();
+  std::string presets = "| method | fake | preset (applied before the file's keys) |\n|---|---|---|\n";
+  for (const auto& m : generate2d_method_names())
+    for (const auto& fake : generate2d_fake_names()) {
+      Generate2dConfig base;
+      base.method = m;
+      base.fake = fake;
+      auto c = base;
+      apply_generate2d_presets(c);
+      const auto d = t.differences(base, c);
+      presets += fmt::format("| `{}` | `{}` | {} |\n", m, fake, d.empty() ? "the defaults" : d);
+    }
+  return section("Top level", generate2d_top_option_table().markdown()) +
+         section("`[generate2d]`", t.markdown()) + section("Presets of `method` and `fake`", presets) +
+         section("`[data]` (optional: real images of the prompts' classes, for `asd_real` and bench-2d)",
+                 data_option_table().markdown());
+}
+
+std::string bench2d_doc() {
+  return section("Top level", bench2d_option_table().markdown()) +
+         section("`[eval]`", bench2d_eval_option_table().markdown()) +
+         "Every table of `retort config generate2d` too: `[generate2d]` (also each `[[run]]`, with an optional "
+         "`name`), `[data]` (required), `[runtime]`.\n";
+}
+
 std::string gmm_doc() {
   ScheduleOptions linear;  // bench-gmm's schedule default
   return section("Top level", gmm_top_option_table().markdown()) +
@@ -108,7 +136,7 @@ std::string gmm_doc() {
 
 std::vector<std::string> documented_commands() {
   return {"bench-gmm", "train-teacher", "train-evaluator", "distill", "bench-distill", "render-world", "generate3d",
-          "eval3d", "render-scenes", "train-nvs-teacher", "distill-nvs", "bench-nvs"};
+          "eval3d", "generate2d", "bench-2d", "render-scenes", "train-nvs-teacher", "distill-nvs", "bench-nvs"};
 }
 
 std::string config_markdown(const std::string& command) {
@@ -121,6 +149,8 @@ std::string config_markdown(const std::string& command) {
   if (command == "bench-distill") doc = bench_distill_doc();
   if (command == "render-world") doc = render_world_doc();
   if (command == "eval3d") doc = eval3d_doc();
+  if (command == "generate2d") doc = generate2d_sections() + runtime_section();
+  if (command == "bench-2d") doc = bench2d_doc();
   if (command == "render-scenes") doc = section("`[scenes]`", scene_dataset_option_table().markdown());
   if (command == "train-nvs-teacher") doc = nvs_teacher_config_markdown() + runtime_section();
   if (command == "distill-nvs") doc = nvs_distill_config_markdown() + runtime_section();
