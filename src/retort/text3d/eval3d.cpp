@@ -319,7 +319,9 @@ std::string run_eval3d(const Eval3dConfig& cfg, const fs::path& out, bool progre
       table += fmt_row("true object", text, {ts});
       results.push_back({{"method", "true object"}, {"prompt", text}, {"scores", to_json(ts)}});
       for (int64_t k : show) tiles[0].push_back(truth.ring.images[k] * 2 - 1);
-      // Every run's starting point (the density blob), the floor a method has to rise from.
+      // Every run's starting point (the density blob), the floor a method has to rise from: the
+      // field generate3d makes at its seed (seeded as there, so a resumed eval3d scores the same).
+      torch::manual_seed(cfg.base.seed);
       FieldGenerator start(make_field(cfg.base.field), p, cfg.base.render);
       Scores ss = score_field(start, clf, p, truth, real_features, cams, ring, res, shape, &ring_images);
       by_method["initial field"].push_back({ss});
