@@ -389,6 +389,85 @@ TEST(VolumeRender, OpacityRegularisers) {
   EXPECT_LT(opacity_entropy_loss(torch::tensor({0.0f, 1.0f})).item<double>(), 0.01);
 }
 
+// Shaded renders (volume_render.h Shading): the gradient through the albedo, the opacity, the
+// surface point and the finite-difference normals, against finite differences of the whole render.
+TEST(VolumeRender, ShadedGradientsMatchFiniteDifferences) {
+  torch::manual_seed(5);
+  VoxelGrid grid(VoxelGridOptions{.resolution = 4});
+  grid->to(torch::kFloat64);
+  {
+    torch::NoGradGuard ng;
+    grid->density.normal_(0, 2);
+    grid->color.normal_(0, 1);
+  }
+  auto [o, d] = random_rays(12, torch::kFloat64);
+  auto w_rgb = torch::randn({12, 3}, torch::kFloat64);
+  for (bool textureless : {false, true}) {
+    VolumeRenderOptions ro{.samples = 24};
+    ro.shading = Shading{.on = true, .light = torch::tensor({0.3, -0.5, 0.8}, torch::kFloat64),
+                         .ambient = 0.2, .textureless = textureless, .normal_eps = 0.05};
+    auto loss = [&] { return (render_rays(*grid, o, d, ro).rgb * w_rgb).sum(); };
+    expect_grad_matches_fd(*grid, grid->density, loss, 6, textureless ? "density (textureless)" : "density");
+    if (!textureless) expect_grad_matches_fd(*grid, grid->color, loss, 6, "color");
+  }
+}
+
+TEST(VolumeRender, ShadingNormalsPointOutOfASphereAndTexturelessIgnoresColour) {
+  // A soft ball: density falls linearly with the radius, so -grad points outward everywhere.
+  struct Ball : RadianceField {
+    torch::Tensor rgb = torch::tensor({0.9, 0.2, 0.2});
+    FieldSample query(const torch::Tensor& p) override {
+      return {(1 - p.norm(2, 1) / 0.4).clamp_min(0) * 200, rgb.to(p.dtype()).expand({p.size(0), 3})};
+    }
+  } ball;
+  auto p = torch::randn({50, 3}, torch::kFloat64);
+  p = 0.3 * p / p.norm(2, 1, true);
+  auto n = density_normals(ball, p, 0.01);
+  EXPECT_LT(max_abs_diff(n, p / 0.3), 1e-3);  // central differences of |p|: O(eps^2 / r^2)
+  // The lit side is brighter than the far side, and textureless renders do not see the colour.
+  auto cam = look_at_origin(0, 0, 1.5, 40);
+  auto rays = camera_rays(cam, 9);
+  VolumeRenderOptions ro{.samples = 64};
+  ro.shading = Shading{.on = true, .light = torch::tensor({0.0f, 1.0f, 0.0f}), .ambient = 0.1};
+  auto img = render_image(ball, rays, 9, ro);
+  EXPECT_GT(img[0][4][6].item<double>(), img[0][4][2].item<double>() + 0.3) << "+y (image right) is lit";
+  ro.shading.textureless = true;
+  auto red = render_image(ball, rays, 9, ro);
+  ball.rgb = torch::tensor({0.1, 0.2, 0.9});
+  EXPECT_LT(max_abs_diff(red, render_image(ball, rays, 9, ro)), 1e-6);
+  EXPECT_NEAR(red[0][4][6].item<double>(), red[2][4][6].item<double>(), 1e-6) << "textureless is grey";
+  ro.shading.light = torch::Tensor();
+  EXPECT_THROW(render_image(ball, rays, 9, ro), ConfigError);
+}
+
+// Coarse-to-fine: the levels above the active ones neither change the output nor get gradient.
+TEST(Field, InactiveHashLevelsAreMaskedOut) {
+  torch::manual_seed(6);
+  HashGridField field(HashGridOptions{.levels = 4, .log2_table = 12, .base_resolution = 4, .max_resolution = 32});
+  {
+    torch::NoGradGuard ng;
+    field->encoding->table.normal_(0, 0.5);
+  }
+  auto p = torch::rand({64, 3}) - 0.5;
+  field->set_active_levels(2);
+  const auto& lv = field->encoding->levels();
+  auto before = field->query(p).density;
+  {
+    torch::NoGradGuard ng;
+    field->encoding->table.slice(0, lv[2].offset).normal_(0, 0.5);
+  }
+  auto out = field->query(p);
+  EXPECT_LT(max_abs_diff(before, out.density), 1e-6);
+  (out.density.sum() + out.rgb.sum()).backward();
+  auto g = field->encoding->table.grad().abs();
+  EXPECT_GT(g.slice(0, 0, lv[2].offset).sum().item<double>(), 0);
+  EXPECT_EQ(g.slice(0, lv[2].offset).sum().item<double>(), 0);
+  field->set_active_levels(4);
+  EXPECT_GT(max_abs_diff(before, field->query(p).density), 1e-4) << "all levels count again";
+  EXPECT_THROW(field->set_active_levels(0), ConfigError);
+  EXPECT_THROW(field->set_active_levels(5), ConfigError);
+}
+
 // Closed: every undirected edge in exactly two faces; oriented: each directed edge once, so the
 // two faces at an edge traverse it in opposite directions. Returns the Euler characteristic.
 int64_t expect_closed_oriented(const Mesh& m) {

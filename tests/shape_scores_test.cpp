@@ -11,6 +11,7 @@
 #include "retort/text3d/eval3d.h"
 #include "retort/field/volume_render.h"
 #include "retort/text3d/shape_scores.h"
+#include "retort/render/world.h"
 #include "test_util.h"
 
 namespace retort {
@@ -97,6 +98,31 @@ TEST(ShapeScores, EmptyFieldHasNoSurfaceAndZeroIoU) {
   EXPECT_TRUE(std::isnan(s.chamfer));
   EXPECT_EQ(s.silhouette_iou, 0);
   EXPECT_EQ(s.occupancy_iou, 0);
+}
+
+// DreamFusion's shading on the true object's field reproduces the world's own renderer (which
+// the teacher learned from), where the unshaded albedo does not.
+TEST(ShapeScores, ShadedTrueObjectMatchesTheWorldRenderer) {
+  for (Shape shape : {Shape::sphere, Shape::cube, Shape::torus}) {
+    const Object object{shape, Colour::orange, 1.0};
+    ObjectField field(object);
+    const Camera cam = look_at_origin(30, 20, 1.4, 40);
+    const Vec3 light = light_from_uniforms(cam, 0.3, 0.6);
+    RenderOptions world;
+    world.supersample = false;
+    world.light = light;
+    auto truth = render_object(object, cam, 32, world);
+    VolumeRenderOptions ro{.samples = 256};
+    ro.shading = Shading{.on = true, .light = vec3_tensor(light), .ambient = world.ambient, .normal_eps = 0.004};
+    auto shaded = render_image(*field, camera_rays(cam, 32), 32, ro);
+    ro.shading.on = false;
+    auto flat = render_image(*field, camera_rays(cam, 32), 32, ro);
+    auto on = truth.alpha > 0.5;
+    auto err = [&](const torch::Tensor& img) { return (img - truth.image).abs().mean(0).masked_select(on).mean().item<double>(); };
+    const std::string name = shape_name(shape);
+    EXPECT_LT(err(shaded), 0.06) << name;
+    EXPECT_GT(err(flat), 2 * err(shaded)) << name;
+  }
 }
 
 TEST(ShapeScores, MaskIoUCountsPixels) {

@@ -4,6 +4,8 @@
 // text3d_e2e_test.cpp.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "retort/core/error.h"
 #include "retort/models/fake_score.h"
 #include "retort/models/unet.h"
@@ -68,6 +70,68 @@ TEST(FieldGenerator, LabelsFollowTheCameraAndGradientsReachTheField) {
   for (auto& t : gen->parameters())
     if (t.grad().defined()) grad += t.grad().abs().sum().item<double>();
   EXPECT_GT(grad, 0.0);
+}
+
+// Coarse-to-fine (generate3d.coarse_levels / coarse_until) and the shading draws of training views.
+TEST(FieldGenerator, CoarseToFineScheduleAndShadedTrainingViews) {
+  FieldSpec spec;  // a hash grid of 8 levels
+  spec.hash = HashGridOptions{.levels = 8, .log2_table = 10, .base_resolution = 4, .max_resolution = 32, .hidden = 8};
+  FieldGeneratorOptions o;
+  o.resolution = 8;
+  o.samples = 8;
+  o.coarse_levels = 4;
+  o.coarse_until = 0.5;
+  FieldGenerator gen(make_field(spec), parse_prompt("a red torus"), o);
+  EXPECT_EQ(gen->active_levels(0, 100), 4);
+  EXPECT_EQ(gen->active_levels(24, 100), 5);
+  EXPECT_EQ(gen->active_levels(25, 100), 6);
+  EXPECT_EQ(gen->active_levels(49, 100), 7);
+  EXPECT_EQ(gen->active_levels(50, 100), 8);
+  EXPECT_EQ(gen->active_levels(100, 100), 8);
+  gen->set_progress(10, 100);
+  EXPECT_EQ(std::dynamic_pointer_cast<HashGridFieldImpl>(gen->field)->active_levels(), 4);
+  gen->set_progress(100, 100);
+  EXPECT_EQ(std::dynamic_pointer_cast<HashGridFieldImpl>(gen->field)->active_levels(), 8);
+
+  auto bad = o;
+  bad.coarse_levels = 9;
+  EXPECT_THROW(FieldGenerator(make_field(spec), parse_prompt("a red torus"), bad), ConfigError);
+  bad = o;
+  bad.coarse_until = 0;
+  EXPECT_THROW(FieldGenerator(make_field(spec), parse_prompt("a red torus"), bad), ConfigError);
+  FieldSpec voxel;  // no levels: the schedule does not apply (generate3d's config refuses it)
+  voxel.kind = "voxel";
+  EXPECT_EQ(FieldGenerator(make_field(voxel), parse_prompt("a red torus"), o)->active_levels(0, 100), 0);
+
+  // Training lights follow the world's distribution (within 60 degrees of the camera's azimuth,
+  // 20..70 degrees up); textureless views come at the configured rate; evaluation uses the headlight.
+  o.coarse_levels = 0;
+  o.shading = true;
+  o.textureless = 0.25;
+  FieldGenerator shaded(make_field(spec), parse_prompt("a red torus"), o);
+  Rng rng(3);
+  int textureless = 0;
+  const int n = 400;
+  for (int i = 0; i < n; ++i) {
+    const Camera cam = shaded->random_camera(rng);
+    const Shading s = shaded->random_shading(cam, rng);
+    ASSERT_TRUE(s.on);
+    auto l = s.light.to(torch::kFloat64);
+    const double el = std::asin(l[2].item<double>()) * 180 / M_PI;
+    const double az = std::atan2(l[1].item<double>(), l[0].item<double>()) * 180 / M_PI;
+    const double off = std::remainder(az - cam.azimuth_deg, 360.0);
+    EXPECT_GE(el, 20 - 1e-6);
+    EXPECT_LE(el, 70 + 1e-6);
+    EXPECT_LE(std::abs(off), 60 + 1e-6);
+    textureless += s.textureless;
+  }
+  EXPECT_NEAR(double(textureless) / n, 0.25, 0.07);
+  const Camera cam = look_at_origin(10, 15, 1.4, 40);
+  EXPECT_LT(max_abs_diff(shaded->eval_shading(cam).light, vec3_tensor(headlight(cam))), 1e-7);
+  EXPECT_FALSE(shaded->eval_shading(cam).textureless);
+  auto g = shaded->draw(2, rng);
+  EXPECT_EQ(g.x0.sizes(), (std::vector<int64_t>{2, 3, 8, 8}));
+  EXPECT_TRUE(torch::isfinite(g.x0).all().item<bool>());
 }
 
 TEST(FakeScores, ClassEmbeddingStartsAtTheTeacherAndTrainsOnlyPhi) {
@@ -184,6 +248,11 @@ TEST(Generate3d, ConfigErrorsNameTheKey) {
   EXPECT_NE(bad("[generate3d]\nelevation = [50, 10]\n").find("generate3d.elevation"), std::string::npos);
   EXPECT_NE(bad("[field]\nkind = \"mesh\"\n").find("field.kind"), std::string::npos);
   EXPECT_NE(bad("[generate3d]\nitrations = 5\n").find("itrations"), std::string::npos);
+  EXPECT_NE(bad("[generate3d]\ncoarse_levels = 13\n").find("g.toml: generate3d.coarse_levels: 13 exceeds"),
+            std::string::npos);
+  EXPECT_NE(bad("[generate3d]\ncoarse_levels = 2\n[field]\nkind = \"voxel\"\n").find("generate3d.coarse_levels"),
+            std::string::npos);
+  EXPECT_NE(bad("[generate3d]\ntextureless = 1.5\n").find("generate3d.textureless"), std::string::npos);
   auto root = ConfigNode::from_string("[generate3d]\nmethod = \"sds\"\n", "g.toml");
   EXPECT_DOUBLE_EQ(read_generate3d_config(root).objective.cfg_scale, 100.0);  // DreamFusion's lambda
   auto root2 = ConfigNode::from_string("", "g.toml");

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "retort/core/error.h"
 
 namespace retort {
@@ -274,7 +276,8 @@ torch::Tensor HashGridEncodingImpl::forward_vectorised(const torch::Tensor& poin
   return out.permute({2, 1, 0}).reshape({N, L * Fd});
 }
 
-HashGridFieldImpl::HashGridFieldImpl(const HashGridOptions& opts) : RadianceField(opts.bound), opts_(opts) {
+HashGridFieldImpl::HashGridFieldImpl(const HashGridOptions& opts)
+    : RadianceField(opts.bound), opts_(opts), active_levels_(opts.levels) {
   encoding = register_module("encoding", HashGridEncoding(opts));
   mlp = torch::nn::Sequential();
   int64_t in = encoding->output_dim();
@@ -287,8 +290,20 @@ HashGridFieldImpl::HashGridFieldImpl(const HashGridOptions& opts) : RadianceFiel
   register_module("mlp", mlp);
 }
 
+void HashGridFieldImpl::set_active_levels(int64_t n) {
+  if (n < 1 || n > opts_.levels)
+    throw ConfigError(fmt::format("hash grid: active levels {} outside [1, {}]", n, opts_.levels));
+  active_levels_ = n;
+}
+
 FieldSample HashGridFieldImpl::query(const torch::Tensor& points) {
-  auto out = mlp->forward(encoding->forward(points));
+  auto features = encoding->forward(points);
+  if (active_levels_ < opts_.levels) {
+    auto mask = torch::zeros({features.size(1)}, features.options());
+    mask.slice(0, 0, active_levels_ * opts_.features).fill_(1);
+    features = features * mask;
+  }
+  auto out = mlp->forward(features);
   auto bias = blob_density_bias(points.to(out.dtype()), opts_.blob_density, opts_.blob_radius);
   return {F::softplus(out.select(1, 0) + bias), torch::sigmoid(out.slice(1, 1, 4))};
 }

@@ -66,12 +66,17 @@ class HashGridFieldImpl : public RadianceField {
   explicit HashGridFieldImpl(const HashGridOptions& opts = {});
   FieldSample query(const torch::Tensor& points) override;
   const HashGridOptions& options() const { return opts_; }
+  // Coarse-to-fine: only the first n levels feed the MLP (the others read as zero and get no
+  // gradient); n = levels (the default) uses them all. Not saved: the trainer sets it each step.
+  void set_active_levels(int64_t n);
+  int64_t active_levels() const { return active_levels_; }
 
   HashGridEncoding encoding{nullptr};
   torch::nn::Sequential mlp{nullptr};
 
  private:
   HashGridOptions opts_;
+  int64_t active_levels_;
 };
 TORCH_MODULE(HashGridField);
 

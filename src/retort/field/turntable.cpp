@@ -16,6 +16,7 @@
 
 #include "retort/core/error.h"
 #include "retort/render/camera.h"
+#include "retort/render/world.h"
 
 namespace retort {
 namespace {
@@ -54,7 +55,9 @@ torch::Tensor render_turntable(RadianceField& field, const TurntableOptions& opt
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < opts.frames; ++i) {
     auto cam = look_at_origin(360.0 * double(i) / double(opts.frames), opts.elevation_deg, opts.distance, opts.fov_y_deg);
-    out.push_back(render_image(field, camera_rays(cam, opts.resolution), opts.resolution, opts.render, opts.chunk).clamp(0, 1));
+    VolumeRenderOptions ro = opts.render;
+    if (ro.shading.on && !ro.shading.light.defined()) ro.shading.light = vec3_tensor(headlight(cam));
+    out.push_back(render_image(field, camera_rays(cam, opts.resolution), opts.resolution, ro, opts.chunk).clamp(0, 1));
   }
   return torch::stack(out, 0);
 }

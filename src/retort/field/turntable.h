@@ -16,7 +16,8 @@ struct TurntableOptions {
   double distance = 2.0;  // sees the whole [-0.5, 0.5]^3 box at fov 40
   double fov_y_deg = 40;
   int64_t resolution = 128;
-  VolumeRenderOptions render{};  // stratified jitter is normally off here
+  VolumeRenderOptions render{};  // stratified jitter is normally off here; a shaded render
+                                 // without a light gets each frame's headlight
   int64_t chunk = 4096;
 };
 

@@ -29,6 +29,10 @@ RenderResult render_rays(RadianceField& field, const torch::Tensor& origins, con
     throw ConfigError("render_rays: origins and dirs must both be [R,3]");
   if (opts.samples < 1) throw ConfigError("render_rays: samples must be >= 1, got " + std::to_string(opts.samples));
   if (opts.stratified && opts.rng == nullptr) throw ConfigError("render_rays: stratified sampling needs an rng");
+  const Shading& sh = opts.shading;
+  if (sh.on && (!sh.light.defined() || sh.light.numel() != 3))
+    throw ConfigError("render_rays: shading needs a light direction [3]");
+  if (sh.on && !(sh.normal_eps > 0)) throw ConfigError("render_rays: shading.normal_eps must be > 0");
   const int64_t R = origins.size(0), S = opts.samples;
   const double bound = field.bound();
   auto [near, far] = box_interval(origins, dirs, bound);
@@ -48,9 +52,25 @@ RenderResult render_rays(RadianceField& field, const torch::Tensor& origins, con
   auto opacity = weights.sum(1);
   auto bg = opts.background.defined() ? opts.background.to(rgb.options()) : torch::ones({3}, rgb.options());
   if (bg.dim() == 1) bg = bg.unsqueeze(0);
-  auto color = (weights.unsqueeze(2) * rgb).sum(1) + (1 - opacity).unsqueeze(1) * bg;
   auto depth = (weights * t.to(weights.dtype())).sum(1);
-  return {color, opacity, depth, weights};
+  if (!sh.on) return {(weights.unsqueeze(2) * rgb).sum(1) + (1 - opacity).unsqueeze(1) * bg, opacity, depth, weights, {}};
+  auto albedo = sh.textureless ? opacity.unsqueeze(1).expand({R, 3}) : (weights.unsqueeze(2) * rgb).sum(1);
+  auto surface = (origins + (depth / opacity.clamp_min(1e-6)).unsqueeze(1) * dirs).clamp(-bound, bound);
+  auto normal = density_normals(field, surface, sh.normal_eps);
+  auto light = sh.light.to(normal.options()).reshape({1, 3});
+  auto shade = sh.ambient + (1 - sh.ambient) * (normal * light).sum(1).clamp_min(0);
+  auto color = shade.unsqueeze(1) * albedo + (1 - opacity).unsqueeze(1) * bg;
+  return {color, opacity, depth, weights, normal};
+}
+
+torch::Tensor density_normals(RadianceField& field, const torch::Tensor& points, double eps) {
+  const int64_t N = points.size(0);
+  auto offsets = torch::eye(3, points.options()) * eps;                      // [3,3]
+  auto probes = torch::cat({points.unsqueeze(1) + offsets, points.unsqueeze(1) - offsets}, 1);  // [N,6,3]
+  const double bound = field.bound();
+  auto sigma = field.query(probes.clamp(-bound, bound).reshape({N * 6, 3})).density.view({N, 6});
+  auto grad = sigma.slice(1, 0, 3) - sigma.slice(1, 3, 6);  // 2 eps * gradient; the scale cancels
+  return -grad / grad.norm(2, 1, true).clamp_min(1e-12);
 }
 
 torch::Tensor render_image(RadianceField& field, const Rays& rays, int64_t res, const VolumeRenderOptions& opts,

@@ -47,6 +47,10 @@ class Generator : public torch::nn::Module {
   // regularisers on its last draw, a student's regression onto teacher pairs (drawn from `rng`,
   // this process's share of them). Undefined when there is none.
   virtual torch::Tensor regularization(Rng& rng, const Share& share) { return {}; }
+  // Called by the training loop before iteration `step` of `steps` (and with step = steps at the
+  // end), for schedules inside the generator (a radiance field's coarse-to-fine levels). A resumed
+  // run calls it with the restored step, so the schedule resumes too.
+  virtual void set_progress(int64_t step, int64_t steps) {}
 };
 using GeneratorPtr = std::shared_ptr<Generator>;
 

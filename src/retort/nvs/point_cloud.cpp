@@ -64,7 +64,7 @@ PointCloud unproject(const torch::Tensor& image, const torch::Tensor& depth, con
   z = z.index({idx});
   auto i = torch::div(idx, R, "floor").to(torch::kDouble), j = torch::remainder(idx, R).to(torch::kDouble);
   auto x = (j + 0.5 - R / 2.0) / b.focal, y = -(i + 0.5 - R / 2.0) / b.focal;
-  auto vec = [](const Vec3& v) { return torch::tensor({v.x, v.y, v.z}, torch::kDouble); };
+  auto vec = [](const Vec3& v) { return vec3_tensor(v, torch::kDouble); };
   auto dir = x.unsqueeze(1) * vec(b.right) + y.unsqueeze(1) * vec(b.up) - vec(b.back);
   auto pts = vec(b.position) + z.unsqueeze(1) * dir;
   PointCloud pc;

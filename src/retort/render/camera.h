@@ -25,6 +25,9 @@ inline Vec3 cross(const Vec3& a, const Vec3& b) {
 }
 inline double length(const Vec3& a) { return std::sqrt(dot(a, a)); }
 inline Vec3 normalize(const Vec3& a) { return a * (1.0 / length(a)); }
+inline torch::Tensor vec3_tensor(const Vec3& v, torch::Dtype dtype = torch::kFloat32) {
+  return torch::tensor({v.x, v.y, v.z}, dtype);
+}
 
 struct Camera {
   torch::Tensor c2w;  // float32 [4,4]

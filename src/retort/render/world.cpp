@@ -154,7 +154,7 @@ std::optional<SurfaceHit> trace_object(const Object& o, const Vec3& origin, cons
 
 Rendering render_rays(const RayCast& cast, const Camera& cam, int64_t res, const RenderOptions& opts) {
   const CameraBasis b = camera_basis(cam, res);
-  const Vec3 light = normalize(opts.light ? *opts.light : b.back + b.up * 0.6 - b.right * 0.3);
+  const Vec3 light = opts.light ? normalize(*opts.light) : headlight(cam);
   const int sub = opts.supersample ? 2 : 1;
   const double weight = 1.0 / (sub * sub);
 
@@ -205,11 +205,21 @@ Rendering render_object(const Object& o, const Camera& cam, int64_t res, const R
   return render_rays([&](const Vec3& ro, const Vec3& rd) { return trace_object(o, ro, rd); }, cam, res, opts);
 }
 
-Vec3 random_light(const Camera& cam, std::mt19937_64& rng) {
+Vec3 light_from_uniforms(const Camera& cam, double u_azimuth, double u_elevation) {
   constexpr double deg = M_PI / 180.0;
-  const double az = (cam.azimuth_deg + (uniform01(rng) * 120.0 - 60.0)) * deg;
-  const double el = (20.0 + 50.0 * uniform01(rng)) * deg;
+  const double az = (cam.azimuth_deg + (u_azimuth * 120.0 - 60.0)) * deg;
+  const double el = (20.0 + 50.0 * u_elevation) * deg;
   return {std::cos(el) * std::cos(az), std::cos(el) * std::sin(az), std::sin(el)};
+}
+
+Vec3 random_light(const Camera& cam, std::mt19937_64& rng) {
+  const double u_az = uniform01(rng);  // sequenced: the data set's stream is fixed
+  return light_from_uniforms(cam, u_az, uniform01(rng));
+}
+
+Vec3 headlight(const Camera& cam) {
+  const CameraBasis b = camera_basis(cam, 1);
+  return normalize(b.back + b.up * 0.6 - b.right * 0.3);
 }
 
 }  // namespace retort

@@ -83,5 +83,10 @@ std::optional<SurfaceHit> trace_object(const Object& o, const Vec3& origin, cons
 // A light direction for one image: azimuth within ±60° of the camera's, elevation 20..70°, so the
 // side facing the camera is lit and nothing renders black.
 Vec3 random_light(const Camera& cam, std::mt19937_64& rng);
+// The same distribution from two uniforms in [0,1) (azimuth, elevation), for callers drawing from
+// another stream.
+Vec3 light_from_uniforms(const Camera& cam, double u_azimuth, double u_elevation);
+// The light of render_rays when none is given: from behind the camera, above and to its left.
+Vec3 headlight(const Camera& cam);
 
 }  // namespace retort

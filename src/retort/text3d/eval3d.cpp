@@ -169,8 +169,22 @@ void classify(Classifier& clf, const torch::Tensor& images, const Prompt& p, Sco
 struct TrueObject {
   Object object;
   torch::Tensor images;  // [-1,1] at the eval cameras
+  std::vector<Vec3> lights;  // of each eval camera's image
   ViewSet ring;
 };
+
+// One light for the whole ring: colour must not change with the view.
+const Vec3 kRingLight = normalize(Vec3{0.3, 0.2, 0.9});
+
+// A shaded field is lit as the true object is (unshaded fields ignore the lights).
+std::vector<Shading> lit_as_truth(FieldGenerator& gen, const std::vector<Camera>& cams, const std::vector<Vec3>& lights) {
+  std::vector<Shading> out;
+  for (size_t i = 0; i < cams.size(); ++i) {
+    out.push_back(gen->eval_shading(cams[i]));
+    if (out.back().on) out.back().light = vec3_tensor(lights[i]);
+  }
+  return out;
+}
 
 TrueObject render_truth(const Prompt& p, const std::vector<Camera>& cams, const std::vector<Camera>& ring, int64_t res,
                         uint64_t seed) {
@@ -181,12 +195,13 @@ TrueObject render_truth(const Prompt& p, const std::vector<Camera>& cams, const 
   for (const auto& cam : cams) {
     RenderOptions ro;
     ro.light = random_light(cam, mt);
+    t.lights.push_back(*ro.light);
     imgs.push_back(render_object(t.object, cam, res, ro).image * 2 - 1);
   }
   t.images = torch::stack(imgs);
   std::vector<torch::Tensor> ri, rd, rm;
-  RenderOptions fixed;  // one light for the whole ring: colour must not change with the view
-  fixed.light = normalize(Vec3{0.3, 0.2, 0.9});
+  RenderOptions fixed;
+  fixed.light = kRingLight;
   for (const auto& cam : ring) {
     auto r = render_object(t.object, cam, res, fixed);
     ri.push_back(r.image);
@@ -199,7 +214,8 @@ TrueObject render_truth(const Prompt& p, const std::vector<Camera>& cams, const 
 
 ViewSet render_ring(FieldGenerator& gen, const std::vector<Camera>& ring, int64_t res) {
   torch::Tensor opacity, depth;
-  auto g = gen->render(ring, res, false, nullptr, &opacity, &depth);
+  const auto lights = lit_as_truth(gen, ring, std::vector<Vec3>(ring.size(), kRingLight));
+  auto g = gen->render(ring, res, false, nullptr, &opacity, &depth, &lights);
   return ViewSet{ring, (g.x0 + 1) / 2, depth / opacity.clamp_min(1e-6), opacity > 0.5};
 }
 
@@ -209,7 +225,8 @@ Scores score_field(FieldGenerator& gen, Classifier& clf, const Prompt& p, const 
                    int64_t res, const ShapeScoreOptions& shape, torch::Tensor* ring_images) {
   Scores s;
   torch::Tensor opacity;
-  auto images = gen->render(cams, res, false, nullptr, &opacity).x0;
+  const auto lights = lit_as_truth(gen, cams, truth.lights);
+  auto images = gen->render(cams, res, false, nullptr, &opacity, nullptr, &lights).x0;
   classify(clf, images, p, s);
   s.fid = frechet_distance(classifier_features(clf, images), real_features);
   auto geometry = score_shape(*gen->field, opacity, cams, truth.object, shape);

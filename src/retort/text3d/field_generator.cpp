@@ -1,6 +1,12 @@
 #include "retort/text3d/field_generator.h"
 
+#include <cmath>
 #include <optional>
+
+#include <fmt/format.h>
+
+#include "retort/core/error.h"
+#include "retort/render/world.h"
 
 namespace retort {
 
@@ -8,6 +14,46 @@ FieldGeneratorImpl::FieldGeneratorImpl(std::shared_ptr<RadianceField> f, const P
                                        FieldGeneratorOptions opts)
     : field(std::move(f)), prompt_(prompt), opts_(opts) {
   register_module("field", field);
+  // Fields without levels (a voxel grid, eval3d's true object) have no schedule to follow.
+  if (auto hash = std::dynamic_pointer_cast<HashGridFieldImpl>(field)) {
+    if (opts_.coarse_levels > hash->options().levels)
+      throw ConfigError(fmt::format("generate3d.coarse_levels = {} but the hash grid has {} levels (field.levels)",
+                                    opts_.coarse_levels, hash->options().levels));
+  }
+  if (!(opts_.coarse_until > 0 && opts_.coarse_until <= 1))
+    throw ConfigError(fmt::format("generate3d.coarse_until = {} must be in (0, 1]", opts_.coarse_until));
+}
+
+int64_t FieldGeneratorImpl::active_levels(int64_t step, int64_t steps) const {
+  auto hash = std::dynamic_pointer_cast<HashGridFieldImpl>(field);
+  if (!hash) return 0;
+  const int64_t L = hash->options().levels;
+  if (opts_.coarse_levels == 0 || steps <= 0) return L;
+  const double done = double(step) / (opts_.coarse_until * double(steps));  // 1 = every level on
+  return std::min(L, opts_.coarse_levels + int64_t(std::floor(double(L - opts_.coarse_levels) * done)));
+}
+
+void FieldGeneratorImpl::set_progress(int64_t step, int64_t steps) {
+  if (auto hash = std::dynamic_pointer_cast<HashGridFieldImpl>(field)) hash->set_active_levels(active_levels(step, steps));
+}
+
+Shading FieldGeneratorImpl::eval_shading(const Camera& cam) const {
+  Shading s;
+  s.on = opts_.shading;
+  s.ambient = opts_.ambient;
+  s.normal_eps = opts_.normal_eps;
+  if (s.on) s.light = vec3_tensor(headlight(cam));
+  return s;
+}
+
+Shading FieldGeneratorImpl::random_shading(const Camera& cam, Rng& rng) const {
+  Shading s = eval_shading(cam);
+  if (!s.on) return s;
+  auto u = rng.rand({3}).to(torch::kFloat64);
+  auto a = u.accessor<double, 1>();
+  s.light = vec3_tensor(light_from_uniforms(cam, a[0], a[1]));
+  s.textureless = a[2] < opts_.textureless;
+  return s;
 }
 
 Camera FieldGeneratorImpl::random_camera(Rng& rng) const {
@@ -20,7 +66,8 @@ Camera FieldGeneratorImpl::random_camera(Rng& rng) const {
 }
 
 GenBatch FieldGeneratorImpl::render(const std::vector<Camera>& cams, int64_t res, bool grad, Rng* jitter,
-                                    torch::Tensor* opacity, torch::Tensor* depth) {
+                                    torch::Tensor* opacity, torch::Tensor* depth, const std::vector<Shading>* lights) {
+  if (lights && lights->size() != cams.size()) throw Error("FieldGenerator::render: one Shading per camera");
   std::optional<torch::NoGradGuard> ng;
   if (!grad) ng.emplace();
   VolumeRenderOptions ro;
@@ -29,7 +76,9 @@ GenBatch FieldGeneratorImpl::render(const std::vector<Camera>& cams, int64_t res
   ro.rng = jitter;
   ro.background = torch::tensor({opts_.background[0], opts_.background[1], opts_.background[2]}, torch::kFloat32);
   std::vector<torch::Tensor> images, labels, cameras, opacities, depths;
-  for (const auto& cam : cams) {
+  for (size_t i = 0; i < cams.size(); ++i) {
+    const Camera& cam = cams[i];
+    ro.shading = lights ? (*lights)[i] : eval_shading(cam);
     auto rays = camera_rays(cam, res);
     auto out = render_rays(*field, rays.origins, rays.dirs, ro);
     images.push_back(out.rgb.t().reshape({3, res, res}) * 2 - 1);
@@ -49,9 +98,11 @@ GenBatch FieldGeneratorImpl::render(const std::vector<Camera>& cams, int64_t res
 
 GenBatch FieldGeneratorImpl::draw(int64_t batch, Rng& rng) {
   std::vector<Camera> cams;
+  std::vector<Shading> lights;
   for (int64_t i = 0; i < batch; ++i) cams.push_back(random_camera(rng));
+  for (const auto& cam : cams) lights.push_back(random_shading(cam, rng));  // no draws when unshaded
   GenBatch g = render(cams, opts_.resolution, torch::GradMode::is_enabled(), opts_.stratified ? &rng : nullptr,
-                      &last_opacity_);
+                      &last_opacity_, nullptr, &lights);
   return g;
 }
 

@@ -80,6 +80,18 @@ const OptionTable<Generate3dConfig>& generate3d_option_table() {
                 "penalty on total opacity")
         .number("opaque_weight", [](C& c) -> double& { return c.render.opaque_weight; }, 0, 1e6,
                 "penalty on semi-transparent pixels")
+        .flag("shading", [](C& c) -> bool& { return c.render.shading; },
+              "DreamFusion's shading: the colour is an albedo lit by a random world light (Lambert, normals from "
+              "the density gradient)")
+        .number("ambient", [](C& c) -> double& { return c.render.ambient; }, 0, 1, "shading's ambient term")
+        .number("textureless", [](C& c) -> double& { return c.render.textureless; }, 0, 1,
+                "probability of a textureless (white albedo) training view, with shading")
+        .number("normal_eps", [](C& c) -> double& { return c.render.normal_eps; }, 1e-4, 0.1,
+                "finite-difference step of the shading normals (box units)")
+        .integer("coarse_levels", [](C& c) -> int64_t& { return c.render.coarse_levels; }, 0, 64,
+                 "hash grid levels active at the start (coarse-to-fine); 0 = all")
+        .number("coarse_until", [](C& c) -> double& { return c.render.coarse_until; }, 1e-3, 1,
+                "fraction of the iterations after which every level is active")
         .custom(interval<C>("azimuth", [](C& c) { return c.render.cameras.azimuth; }, -360, 720, "camera azimuth, degrees"))
         .custom(interval<C>("elevation", [](C& c) { return c.render.cameras.elevation; }, -90, 90, "camera elevation, degrees"))
         .custom(interval<C>("distance", [](C& c) { return c.render.cameras.distance; }, 0.75, 100, "camera distance"))
@@ -135,6 +147,11 @@ Generate3dConfig read_generate3d_config(ConfigNode& root) {
   apply_generate3d_presets(c);
   T.read(g, c);
   c.field = read_field_spec(root.table("field"));
+  if (c.render.coarse_levels > 0 && c.field.kind != "hash")
+    g.fail("coarse_levels", "coarse-to-fine needs field.kind = \"hash\" (a field with levels)");
+  if (c.render.coarse_levels > c.field.hash.levels)
+    g.fail("coarse_levels", fmt::format("{} exceeds the hash grid's field.levels = {}", c.render.coarse_levels,
+                                        c.field.hash.levels));
   auto o = root.table("output");
   generate3d_output_option_table().read(o, c.outputs);
   c.runtime = read_runtime_options(root.table("runtime"));
@@ -165,6 +182,8 @@ torch::Tensor orbit(const Generate3dConfig& cfg, FieldGenerator& gen, int64_t fr
   t.resolution = cfg.outputs.resolution;
   t.render.samples = r.samples;
   t.render.background = torch::tensor({r.background[0], r.background[1], r.background[2]}, torch::kFloat32);
+  t.render.shading = gen->eval_shading(look_at_origin(0, t.elevation_deg, t.distance, t.fov_y_deg));
+  t.render.shading.light = torch::Tensor();  // each frame's headlight
   return render_turntable(*gen->field, t);
 }
 

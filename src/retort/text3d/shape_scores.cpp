@@ -23,7 +23,7 @@ FieldSample ObjectFieldImpl::query(const torch::Tensor& points) {
     pd[i] = peak_ * std::clamp(-d / edge_, 0.0, 1.0);
   }
   const Vec3 c = colour_rgb(object_.colour);
-  auto rgb = torch::tensor({c.x, c.y, c.z}, torch::kFloat64).expand({n, 3});
+  auto rgb = vec3_tensor(c, torch::kFloat64).expand({n, 3});
   return {density.to(points.options()), rgb.to(points.options())};
 }
 

@@ -161,6 +161,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
   seconds_.resume();
   while (step_ < opts_.steps) {
     // Generator update.
+    gen_.set_progress(step_, opts_.steps);
     auto g = gen_.draw(opts_.batch, share_, rng);
     auto noise = draw_noise(g.x0, rng);
     auto gen_loss = objective_.generator_loss(g.x0, g.cond, noise, models_);
@@ -199,6 +200,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
       save_checkpoint(ckpt, parts, step_, rng, config_text);
     bar.update(step_);
   }
+  gen_.set_progress(step_, opts_.steps);  // what is evaluated and saved after training
   bar.finish();
 }
 
