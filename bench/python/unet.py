@@ -10,6 +10,7 @@ do it.
   unet.py --workload unet-train [--weights F] [--batch 64] [--steps 20] [--warmup 3] [--threads 1]
   unet.py --workload ddim-sample [--weights F] [--batch 64] [--sampler-steps 50] [--cfg 3] ...
   unet.py --check DUMP    # DUMP from `retort bench-step --workload W --dump DUMP`
+  unet.py --workload W --profile 25   # also the top 25 operators by self CPU time
 
 A timed run prints one JSON line like the C++ command. --check recomputes the dump's step from
 its weights and input and prints the largest differences; exit 1 when one exceeds --tol.
@@ -448,6 +449,9 @@ def main():
     p.add_argument("--threads", type=int, default=1, help="intra-op threads, as retort's runtime.threads (0 = all)")
     p.add_argument("--check", metavar="DUMP", help="recompute a `bench-step --dump` file and compare")
     p.add_argument("--tol", type=float, default=1e-5)
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="also print the top N operators by self CPU time (torch.autograd.profiler) to stderr; "
+                        "the ops are retort's too (--check agrees bit for bit)")
     a = p.parse_args()
     # retort's thread policy (core/runtime.cpp): intra-op threads as asked, inter-op 1.
     torch.set_num_threads(a.threads if a.threads > 0 else os.cpu_count())
@@ -461,7 +465,14 @@ def main():
     a.weights = a.weights or DEFAULT_WEIGHTS[a.workload]
     if not os.path.isfile(a.weights):
         raise SystemExit(f"unet.py: --weights {a.weights}: no such file")
-    print(json.dumps(unet_train(a) if a.workload == "unet-train" else ddim_sample(a)))
+    run = unet_train if a.workload == "unet-train" else ddim_sample
+    if a.profile:
+        with torch.autograd.profiler.profile() as prof:
+            result = run(a)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.profile), file=sys.stderr)
+    else:
+        result = run(a)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
