@@ -266,12 +266,12 @@ std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runt
 
 std::string run_step_bench(const StepBenchOptions& o) {
   auto runtime = apply_runtime(o.runtime);
-  if (o.workload == "hash-encoding") return hash_encoding_bench(o, runtime);
   if (o.workload == "unet-train") return unet_train_bench(o, runtime);
   if (o.workload == "ddim-sample") return ddim_sample_bench(o, runtime);
   if (!o.weights.empty() || !o.dump.empty())
     throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads, not {}",
                                   o.workload));
+  if (o.workload == "hash-encoding") return hash_encoding_bench(o, runtime);
   Schedule schedule;
   MlpOptions mo;
   mo.dim = o.dim;
