@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "retort/dist/gradient_reducer.h"
 #include "retort/dist/world.h"
@@ -131,11 +133,25 @@ int main(int argc, char** argv) {
 
   retort::StepBenchOptions step_opts;
   auto* step = app.add_subcommand("bench-step", "Time one step of a workload: mlp (a training step of the MLP "
-                                                "denoiser; compare with bench/python/mlp_step.py) or hash-encoding "
-                                                "(the hash grid's CPU kernel against its tensor path)");
-  step->add_option("--workload", step_opts.workload, "mlp or hash-encoding (then --batch = points, default 65536)")
+                                                "denoiser; compare with bench/python/mlp_step.py), hash-encoding "
+                                                "(the hash grid's CPU kernel against its tensor path), unet-train (a "
+                                                "teacher training step) or ddim-sample (DDIM with CFG); compare the "
+                                                "last two with bench/unet_compare.sh");
+  step->add_option("--workload", step_opts.workload,
+                   "mlp; hash-encoding (--batch = points, default 65536); unet-train (the world teacher's training "
+                   "step, default batch 64); ddim-sample (--batch images per timed run, default 64)")
       ->check(CLI::IsMember(retort::step_bench_workloads()));
   step->add_option("--batch", step_opts.batch, "batch size")->check(CLI::Range(1, 1 << 20));
+  step->add_option("--weights", step_opts.weights,
+                   "unet-train, ddim-sample: the UNet file (default weights/world-teacher.safetensors, "
+                   "weights/fmnist-teacher.safetensors)");
+  step->add_option("--sampler-steps", step_opts.sampler_steps, "ddim-sample: DDIM steps")
+      ->check(CLI::Range(1, 10000));
+  step->add_option("--cfg", step_opts.cfg, "ddim-sample: guidance scale (1 = one conditional pass)")
+      ->check(CLI::Range(0.0, 100.0));
+  step->add_option("--dump", step_opts.dump,
+                   "unet-train, ddim-sample: also write one seeded step's input, output and weights to this "
+                   "safetensors file (bench/python/unet.py --check FILE)");
   step->add_option("--dim", step_opts.dim, "data dimension")->check(CLI::Range(1, 1 << 16));
   step->add_option("--hidden", step_opts.hidden, "hidden width")->check(CLI::Range(1, 1 << 16));
   step->add_option("--blocks", step_opts.blocks, "residual blocks")->check(CLI::Range(0, 256));
@@ -392,9 +408,14 @@ int main(int argc, char** argv) {
       else
         std::cout << retort::config_markdown(config_command);
     } else if (*step) {
-      if (step_opts.workload == "hash-encoding" && step->count("--batch") == 0) step_opts.batch = 65536;
-      if (step_opts.workload == "hash-encoding" && step->count("--steps") == 0) step_opts.steps = 20;
-      if (step_opts.workload == "hash-encoding" && step->count("--warmup") == 0) step_opts.warmup = 2;
+      // Per-workload defaults of --batch, --steps, --warmup (mlp's are the struct's).
+      static const std::map<std::string, std::array<int64_t, 3>> defaults = {
+          {"hash-encoding", {65536, 20, 2}}, {"unet-train", {64, 20, 3}}, {"ddim-sample", {64, 3, 1}}};
+      if (auto it = defaults.find(step_opts.workload); it != defaults.end()) {
+        if (step->count("--batch") == 0) step_opts.batch = it->second[0];
+        if (step->count("--steps") == 0) step_opts.steps = it->second[1];
+        if (step->count("--warmup") == 0) step_opts.warmup = it->second[2];
+      }
       std::cout << retort::run_step_bench(step_opts) << std::endl;
     } else if (*report_cmd) {
       for (const auto& d : report_dirs) std::cout << retort::write_run_report(d).string() << "\n";

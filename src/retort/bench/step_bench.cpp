@@ -1,22 +1,37 @@
 #include "retort/bench/step_bench.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "retort/core/error.h"
 #include "retort/core/rng.h"
 #include "retort/diffusion/timesteps.h"
 #include "retort/distill/objective.h"
 #include "retort/field/hash_grid.h"
+#include "retort/generators/image_sampling.h"
+#include "retort/io/safetensors.h"
 #include "retort/models/mlp.h"
+#include "retort/models/unet.h"
+#include "retort/train/denoiser_train.h"
 #include "retort/train/distill_loop.h"
+#include "retort/train/ema.h"
 
 namespace retort {
 
 const std::vector<std::string>& step_bench_workloads() {
-  static const std::vector<std::string> w = {"mlp", "hash-encoding"};
+  static const std::vector<std::string> w = {"mlp", "hash-encoding", "unet-train", "ddim-sample"};
   return w;
+}
+
+std::string default_step_bench_weights(const std::string& workload) {
+  if (workload == "unet-train") return "weights/world-teacher.safetensors";
+  if (workload == "ddim-sample") return "weights/fmnist-teacher.safetensors";
+  return "";
 }
 
 namespace {
@@ -63,10 +78,199 @@ std::string hash_encoding_bench(const StepBenchOptions& o, const nlohmann::json&
   return j.dump();
 }
 
+struct BenchUNet {
+  std::string path;
+  UNetDenoiser model{nullptr};
+  std::map<std::string, std::string> meta;
+};
+
+// The UNet a workload runs: --weights, else the shipped file; an image model (the Python twin has
+// no video or camera paths).
+BenchUNet load_bench_unet(const StepBenchOptions& o) {
+  BenchUNet b;
+  b.path = o.weights.empty() ? default_step_bench_weights(o.workload) : o.weights;
+  if (!std::filesystem::is_regular_file(b.path))
+    throw ConfigError(fmt::format("--weights {}: no such file{}", b.path,
+                                  o.weights.empty() ? " (the shipped weights; run from the repository root)" : ""));
+  b.model = load_unet(b.path, &b.meta);
+  const auto s = b.model->shape();
+  if (s.frames > 0 || s.concat_channels > 0 || s.camera_dim > 0)
+    throw ConfigError(fmt::format("--weights {}: --workload {} takes an image UNet (no frames, condition channels "
+                                  "or camera input)", b.path, o.workload));
+  return b;
+}
+
+int64_t count_parameters(torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+// The model's parameters and buffers under their file names ("net. ..."), copied.
+std::map<std::string, torch::Tensor> weights_of(torch::nn::Module& m, const std::string& prefix = "") {
+  std::map<std::string, torch::Tensor> w;
+  for (const auto& p : m.named_parameters()) w[prefix + p.key()] = p.value().detach().clone();
+  for (const auto& b : m.named_buffers()) w[prefix + b.key()] = b.value().detach().clone();
+  return w;
+}
+
+// configs/world-teacher.toml's [train] (the keys that shape a step's work; lr does not).
+DenoiserTrainOptions world_teacher_train(int64_t batch) {
+  DenoiserTrainOptions t;
+  t.batch = batch;
+  t.lr = 1e-3;
+  t.cond_drop = 0.1;
+  t.grad_clip = 1.0;
+  t.ema = 0.999;
+  return t;
+}
+
+// Fixed clean images in [-1, 1] and labels, drawn once, as the trainer's data set would give them.
+DenoiserBatch fixed_batch(const ModelShape& s, int64_t batch, Rng& rng) {
+  DenoiserBatch b{rng.rand(s.batch(batch)) * 2 - 1, {}};
+  if (s.num_classes > 0) b.cond = Cond::classes(rng.randint(0, s.num_classes, {batch}));
+  return b;
+}
+
+// One training step of the teacher trainer: what train_denoiser does per step but the checkpoint,
+// metrics and learning-rate warm-up. Times `steps` steps after `warmup`; the median is ms_per_step.
+std::string unet_train_bench(const StepBenchOptions& o, const std::string& runtime) {
+  auto b = load_bench_unet(o);
+  auto& model = b.model;
+  auto ema = model->copy();
+  freeze(*ema);
+  model->train();
+  const auto train = world_teacher_train(o.batch);
+  auto params = trainable_parameters(*model);
+  auto opt = make_adamw(params, OptimOptions{train.lr, 0.9, 0.999, train.weight_decay, train.grad_clip});
+  const auto shape = model->shape();
+  const torch::Device cpu(torch::kCPU);
+  if (!o.dump.empty()) {
+    // One seeded step, recorded: its input, the network's output, loss, gradient norm and the
+    // weights before and after the AdamW update. The last label is the null class, so the check
+    // covers the CFG embedding too.
+    Rng rng(1);
+    auto batch = fixed_batch(shape, o.batch, rng);
+    if (batch.cond.labels.defined()) batch.cond.labels.narrow(0, o.batch - 1, 1).fill_(kNullClass);
+    auto d = draw_denoiser_inputs(train, *model, batch, rng, cpu);
+    auto tensors = weights_of(*model);
+    auto out = model->net->forward(d.xt, d.t, d.cond);
+    auto loss = (out - d.target).pow(2).mean();
+    opt.zero_grad();
+    loss.backward();
+    const double gnorm = finalize_gradients(params, train.grad_clip);
+    opt.step();
+    for (auto& [k, v] : weights_of(*model, "after.")) tensors[k] = v;
+    tensors["bench.xt"] = d.xt;
+    tensors["bench.t"] = d.t;
+    tensors["bench.abar"] = model->schedule.alpha_bar(d.t).to(torch::kFloat32);
+    tensors["bench.target"] = d.target;
+    if (d.cond.labels.defined()) tensors["bench.labels"] = d.cond.labels;
+    tensors["bench.out"] = out.detach();
+    tensors["bench.loss"] = loss.detach().reshape({1});
+    tensors["bench.grad_norm"] = torch::tensor({gnorm}, torch::kFloat64);
+    auto meta = b.meta;
+    meta["bench.workload"] = o.workload;
+    meta["bench.lr"] = fmt::format("{}", train.lr);
+    meta["bench.grad_clip"] = fmt::format("{}", train.grad_clip);
+    save_safetensors(o.dump, tensors, meta);
+    copy_weights(*ema, *model);  // the timed steps start from the file's weights again
+  }
+  Rng rng(0);
+  const auto data = fixed_batch(shape, o.batch, rng);
+  int64_t step = 0;
+  auto one_step = [&] {
+    auto d = draw_denoiser_inputs(train, *model, data, rng, cpu);
+    auto loss = denoiser_loss(*model, d.xt, d.t, d.cond, d.target);
+    opt.zero_grad();
+    loss.backward();
+    finalize_gradients(params, train.grad_clip);
+    opt.step();
+    ema_update(*ema, *model, ema_decay(train.ema, step++));
+    return loss.item<double>();  // the trainer reads it every step (its metrics window)
+  };
+  for (int64_t i = 0; i < o.warmup; ++i) one_step();
+  std::vector<double> ms;
+  double last_loss = 0;
+  for (int64_t i = 0; i < o.steps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    last_loss = one_step();
+    ms.push_back(1000 * seconds_since(t0));
+  }
+  nlohmann::json j = {{"impl", "libtorch"},         {"workload", o.workload},
+                      {"ms_per_step", median(ms)},  {"ms_min", *std::min_element(ms.begin(), ms.end())},
+                      {"batch", o.batch},           {"resolution", shape.resolution},
+                      {"channels", shape.channels}, {"classes", shape.num_classes},
+                      {"params", count_parameters(*model)}, {"steps", o.steps},
+                      {"warmup", o.warmup},         {"loss", last_loss},
+                      {"weights", b.path},          {"threads", torch::get_num_threads()},
+                      {"runtime", runtime}};
+  return j.dump();
+}
+
+// DDIM with CFG through retort's sampler (sample_teacher, as `retort sample` calls it), `batch`
+// images per run, balanced labels; `steps` timed runs after `warmup`.
+std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runtime) {
+  auto b = load_bench_unet(o);
+  auto& model = b.model;
+  const auto shape = model->shape();
+  auto labels = balanced_labels(shape.num_classes, o.batch);
+  const TeacherSampling sampling{o.sampler_steps, o.cfg, 0.0, 1.0, 250};  // `retort sample`'s DDIM
+  if (o.cfg != 1.0 && shape.num_classes == 0)
+    throw ConfigError(fmt::format("--cfg {}: guidance needs a class-conditional model; {} is unconditional (use "
+                                  "--cfg 1)", o.cfg, b.path));
+  if (!o.dump.empty()) {
+    Rng rng(1);
+    auto noise = rng.randn(shape.batch(o.batch));
+    auto tensors = weights_of(*model);
+    tensors["bench.noise"] = noise;
+    tensors["bench.labels"] = labels;
+    tensors["bench.images"] = sample_teacher(*model, labels, sampling, rng, noise);
+    auto meta = b.meta;
+    meta["bench.workload"] = o.workload;
+    meta["bench.sampler_steps"] = std::to_string(o.sampler_steps);
+    meta["bench.cfg"] = fmt::format("{}", o.cfg);
+    save_safetensors(o.dump, tensors, meta);
+  }
+  Rng rng(0);
+  for (int64_t i = 0; i < o.warmup; ++i) sample_teacher(*model, labels, sampling, rng);
+  std::vector<double> ms;
+  for (int64_t i = 0; i < o.steps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    sample_teacher(*model, labels, sampling, rng);
+    ms.push_back(1000 * seconds_since(t0));
+  }
+  const double m = median(ms);
+  nlohmann::json j = {{"impl", "libtorch"},
+                      {"workload", o.workload},
+                      {"ms_per_image", m / double(o.batch)},
+                      {"ms_per_sampler_step", m / double(o.sampler_steps)},
+                      {"ms_per_run", m},
+                      {"ms_min", *std::min_element(ms.begin(), ms.end())},
+                      {"batch", o.batch},
+                      {"sampler_steps", o.sampler_steps},
+                      {"cfg", o.cfg},
+                      {"resolution", shape.resolution},
+                      {"channels", shape.channels},
+                      {"classes", shape.num_classes},
+                      {"params", count_parameters(*model)},
+                      {"steps", o.steps},
+                      {"warmup", o.warmup},
+                      {"weights", b.path},
+                      {"threads", torch::get_num_threads()},
+                      {"runtime", runtime}};
+  return j.dump();
+}
+
 }  // namespace
 
 std::string run_step_bench(const StepBenchOptions& o) {
   auto runtime = apply_runtime(o.runtime);
+  if (o.workload == "unet-train") return unet_train_bench(o, runtime);
+  if (o.workload == "ddim-sample") return ddim_sample_bench(o, runtime);
+  if (!o.weights.empty() || !o.dump.empty())
+    throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads, not {}",
+                                  o.workload));
   if (o.workload == "hash-encoding") return hash_encoding_bench(o, runtime);
   Schedule schedule;
   MlpOptions mo;

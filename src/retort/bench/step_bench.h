@@ -3,7 +3,14 @@
 //    step that bench/python/mlp_step.py times in PyTorch;
 //  * hash-encoding: the hash-grid encoding's forward and backward at generate3d's sizes (one 32 px
 //    render at 64 samples per ray = 65536 points; configs/text3d.toml's grid), the CPU kernel and the
-//    vectorised tensor path alternated in one process, with their ratio.
+//    vectorised tensor path alternated in one process, with their ratio;
+//  * unet-train: one step of the teacher trainer (train/denoiser_train.h: condition dropout, the
+//    noised x_t at a random t, the MSE to the model's target, backward, gradient clip, AdamW, EMA)
+//    on a saved UNet, by default the world teacher (configs/world-teacher.toml's network, batch 64);
+//  * ddim-sample: DDIM sampling with classifier-free guidance (the conditional and null passes in one
+//    batched call), as `retort sample` does it, by default of the Fashion-MNIST teacher.
+// The two UNet workloads have a PyTorch twin in bench/python/unet.py (bench/unet_compare.sh), and
+// `dump` writes what that twin needs to check it computes the same function from the same weights.
 #pragma once
 #include <string>
 #include <vector>
@@ -13,16 +20,25 @@
 namespace retort {
 
 struct StepBenchOptions {
-  std::string workload = "mlp";  // mlp | hash-encoding
-  int64_t batch = 256, dim = 2, hidden = 128, blocks = 2;  // mlp; hash-encoding: batch = points
-  int64_t steps = 500, warmup = 50;
+  std::string workload = "mlp";  // mlp | hash-encoding | unet-train | ddim-sample
+  int64_t batch = 256, dim = 2, hidden = 128, blocks = 2;  // mlp; hash-encoding: batch = points;
+                                                           // ddim-sample: batch = images per run
+  int64_t steps = 500, warmup = 50;  // ddim-sample: a step is the sampling of `batch` images
+  std::string weights;               // unet-train, ddim-sample: the UNet file ("" = the shipped one)
+  int64_t sampler_steps = 50;        // ddim-sample: DDIM steps
+  double cfg = 3.0;                  // ddim-sample: guidance scale (configs/world-teacher.toml's preview)
+  std::string dump;                  // unet-train, ddim-sample: write a check file for bench/python/unet.py
   RuntimeOptions runtime;
 };
 
 // The workload names, in --workload's order.
 const std::vector<std::string>& step_bench_workloads();
+// The shipped weights a UNet workload reads when `weights` is empty.
+std::string default_step_bench_weights(const std::string& workload);
 // Returns one JSON line: {"impl": "libtorch", "ms_per_step": ..., ...}; hash-encoding:
-// {"workload": "hash-encoding", "kernel_ms": ..., "vectorised_ms": ..., "speedup": ...} (medians).
+// {"workload": "hash-encoding", "kernel_ms": ..., "vectorised_ms": ..., "speedup": ...} (medians);
+// unet-train: ms_per_step (median), batch, resolution, params; ddim-sample: ms_per_image,
+// ms_per_sampler_step (from the median run).
 std::string run_step_bench(const StepBenchOptions& opts);
 
 }  // namespace retort

@@ -55,13 +55,35 @@ const OptionTable<TeacherModel>& teacher_prediction_option_table() {
   return table;
 }
 
+DenoiserDraw draw_denoiser_inputs(const DenoiserTrainOptions& opts, const DiffusionModel& model,
+                                  const DenoiserBatch& batch, Rng& rng, const torch::Device& device) {
+  const auto& x0 = batch.x0;
+  const int64_t B = x0.size(0), T = model.schedule.options().steps;
+  DenoiserDraw d;
+  d.cond = batch.cond;
+  if (d.cond.labels.defined() || d.cond.concat.defined()) d.cond = d.cond.dropped(rng.rand({B}, device) < opts.cond_drop);
+  // Discrete step k uniform in [0, T), at t = (k + 1) / T (schedule.h); a regressor: always t = 1.
+  d.t = (rng.randint(0, T, {B}, device).to(torch::kFloat32) + 1) / double(T);
+  if (opts.regressor) d.t = torch::ones_like(d.t);
+  auto eps = rng.randn(x0.sizes(), device);
+  auto abar = model.schedule.alpha_bar(d.t).to(torch::kFloat32);
+  auto alpha = abar.sqrt(), sigma = (1 - abar).sqrt();
+  d.xt = per_sample(alpha, x0) * x0 + per_sample(sigma, x0) * eps;
+  d.target = training_target(model.prediction, x0, eps, alpha, sigma);
+  return d;
+}
+
+torch::Tensor denoiser_loss(UNetDenoiserImpl& model, const torch::Tensor& xt, const torch::Tensor& t,
+                            const Cond& cond, const torch::Tensor& target) {
+  return (model.net->forward(xt, t, cond) - target).pow(2).mean();
+}
+
 DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& model, UNetDenoiser& ema,
                               const DenoiserBatchFn& next_batch, Rng& rng, const torch::Device& device,
                               const std::filesystem::path& out, bool progress, const std::string& config_text,
                               int64_t stop_after, const std::string& name) {
   namespace fs = std::filesystem;
   auto t0 = std::chrono::steady_clock::now();
-  const Schedule& schedule = model->schedule;
   auto params = trainable_parameters(*model);
   auto opt = make_adamw(params, OptimOptions{opts.lr, 0.9, 0.999, opts.weight_decay, opts.grad_clip});
 
@@ -96,21 +118,11 @@ DenoiserReport train_denoiser(const DenoiserTrainOptions& opts, UNetDenoiser& mo
   NonFiniteGuard guard(opts.nonfinite);
   DenoiserReport report;
   model->train();
-  const int64_t T = schedule.options().steps;
   const int64_t stop = stop_after > 0 ? std::min(opts.steps, step + stop_after) : opts.steps;
   while (step < stop) {
-    auto [x0, cond] = next_batch(rng, opts.batch, device);
-    if (cond.labels.defined() || cond.concat.defined()) cond = cond.dropped(rng.rand({opts.batch}, device) < opts.cond_drop);
-    // Discrete step k uniform in [0, T), at t = (k + 1) / T (schedule.h); a regressor: always t = 1.
-    auto t = (rng.randint(0, T, {opts.batch}, device).to(torch::kFloat32) + 1) / double(T);
-    if (opts.regressor) t = torch::ones_like(t);
-    auto eps = rng.randn(x0.sizes(), device);
-    auto abar = schedule.alpha_bar(t).to(torch::kFloat32);
-    auto alpha = abar.sqrt(), sigma = (1 - abar).sqrt();
-    auto xt = per_sample(alpha, x0) * x0 + per_sample(sigma, x0) * eps;
-    auto target = training_target(model->prediction, x0, eps, alpha, sigma);
+    auto [t, xt, target, cond] = draw_denoiser_inputs(opts, *model, next_batch(rng, opts.batch, device), rng, device);
     if (w.distributed()) cond = cond.slice(b0, b1 - b0, device);
-    auto loss = (model->net->forward(part(xt), part(t), cond) - part(target)).pow(2).mean();
+    auto loss = denoiser_loss(*model, part(xt), part(t), cond, part(target));
     const double lr = opts.lr * std::min(1.0, double(step + 1) / double(std::max<int64_t>(opts.warmup, 1)));
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     opt.zero_grad();

@@ -66,6 +66,19 @@ struct DenoiserBatch {
 // draw the same batches).
 using DenoiserBatchFn = std::function<DenoiserBatch(Rng& rng, int64_t batch, const torch::Device& device)>;
 
+// One draw of the denoising objective for a batch, in the training loop's order of `rng` draws:
+// condition dropout (for CFG), t, noise, then x_t and the prediction target. `bench-step --workload
+// unet-train` times the trainer's step through this too.
+struct DenoiserDraw {
+  torch::Tensor t, xt, target;
+  Cond cond;
+};
+DenoiserDraw draw_denoiser_inputs(const DenoiserTrainOptions& opts, const DiffusionModel& model,
+                                  const DenoiserBatch& batch, Rng& rng, const torch::Device& device);
+// The teacher's loss: mean squared error of the network's raw output against the target.
+torch::Tensor denoiser_loss(UNetDenoiserImpl& model, const torch::Tensor& xt, const torch::Tensor& t,
+                            const Cond& cond, const torch::Tensor& target);
+
 struct DenoiserReport {
   int64_t steps = 0;
   double final_loss = NAN;  // mean of the last logged window; NaN when this invocation ran no step
