@@ -310,15 +310,19 @@ TEST(VolumeRender, RayMissingTheBoxGetsTheBackground) {
   EXPECT_LT(max_abs_diff(render_rays(*field, o, d).rgb, torch::ones({3, 3})), 1e-7);
 }
 
-TEST(VolumeRender, VoxelGridGradientsMatchFiniteDifferences) {
-  torch::manual_seed(3);
+// A 4^3 double-precision grid with random density and colour, for gradient checks.
+VoxelGrid random_voxel_grid() {
   VoxelGrid grid(VoxelGridOptions{.resolution = 4});
   grid->to(torch::kFloat64);
-  {
-    torch::NoGradGuard ng;
-    grid->density.normal_(0, 2);
-    grid->color.normal_(0, 1);
-  }
+  torch::NoGradGuard ng;
+  grid->density.normal_(0, 2);
+  grid->color.normal_(0, 1);
+  return grid;
+}
+
+TEST(VolumeRender, VoxelGridGradientsMatchFiniteDifferences) {
+  torch::manual_seed(3);
+  VoxelGrid grid = random_voxel_grid();
   auto [o, d] = random_rays(12, torch::kFloat64);
   auto w_rgb = torch::randn({12, 3}, torch::kFloat64), w_op = torch::randn({12}, torch::kFloat64),
        w_depth = torch::randn({12}, torch::kFloat64);
@@ -393,13 +397,7 @@ TEST(VolumeRender, OpacityRegularisers) {
 // surface point and the finite-difference normals, against finite differences of the whole render.
 TEST(VolumeRender, ShadedGradientsMatchFiniteDifferences) {
   torch::manual_seed(5);
-  VoxelGrid grid(VoxelGridOptions{.resolution = 4});
-  grid->to(torch::kFloat64);
-  {
-    torch::NoGradGuard ng;
-    grid->density.normal_(0, 2);
-    grid->color.normal_(0, 1);
-  }
+  VoxelGrid grid = random_voxel_grid();
   auto [o, d] = random_rays(12, torch::kFloat64);
   auto w_rgb = torch::randn({12, 3}, torch::kFloat64);
   for (bool textureless : {false, true}) {
