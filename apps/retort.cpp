@@ -134,11 +134,13 @@ int main(int argc, char** argv) {
   retort::StepBenchOptions step_opts;
   auto* step = app.add_subcommand("bench-step", "Time one step of a workload: mlp (a training step of the MLP "
                                                 "denoiser; compare with bench/python/mlp_step.py), hash-encoding "
-                                                "(the hash grid's CPU kernel against its tensor path), unet-train (a "
+                                                "(the hash grid's CPU kernel against its tensor path), field-render "
+                                                "(the same in generate3d's render and backward), unet-train (a "
                                                 "teacher training step) or ddim-sample (DDIM with CFG); compare the "
                                                 "last two with bench/unet_compare.sh");
   step->add_option("--workload", step_opts.workload,
-                   "mlp; hash-encoding (--batch = points, default 65536); unet-train (the world teacher's training "
+                   "mlp; hash-encoding (--batch = points, default 65536); field-render (--batch = pixels per side, "
+                   "default 32); unet-train (the world teacher's training "
                    "step, default batch 64); ddim-sample (--batch images per timed run, default 64)")
       ->check(CLI::IsMember(retort::step_bench_workloads()));
   step->add_option("--batch", step_opts.batch, "batch size")->check(CLI::Range(1, 1 << 20));
@@ -410,7 +412,7 @@ int main(int argc, char** argv) {
     } else if (*step) {
       // Per-workload defaults of --batch, --steps, --warmup (mlp's are the struct's).
       static const std::map<std::string, std::array<int64_t, 3>> defaults = {
-          {"hash-encoding", {65536, 20, 2}}, {"unet-train", {64, 20, 3}}, {"ddim-sample", {64, 3, 1}}};
+          {"hash-encoding", {65536, 20, 2}}, {"field-render", {32, 20, 2}}, {"unet-train", {64, 20, 3}}, {"ddim-sample", {64, 3, 1}}};
       if (auto it = defaults.find(step_opts.workload); it != defaults.end()) {
         if (step->count("--batch") == 0) step_opts.batch = it->second[0];
         if (step->count("--steps") == 0) step_opts.steps = it->second[1];

@@ -439,6 +439,20 @@ TEST(VolumeRender, ShadingNormalsPointOutOfASphereAndTexturelessIgnoresColour) {
 }
 
 // Coarse-to-fine: the levels above the active ones neither change the output nor get gradient.
+// bench-step's field-render compares the two encodings inside a render: they must give one image.
+TEST(Field, VectorisedSwitchRendersTheSameImage) {
+  torch::manual_seed(7);
+  HashGridField field(HashGridOptions{.levels = 4, .log2_table = 10, .base_resolution = 4, .max_resolution = 32});
+  {
+    torch::NoGradGuard ng;
+    field->encoding->table.normal_(0, 0.5);
+  }
+  auto [o, d] = random_rays(32, torch::kFloat32);
+  auto kernel = render_rays(*field, o, d, VolumeRenderOptions{.samples = 16}).rgb;
+  field->encoding->vectorised = true;
+  EXPECT_LT(max_abs_diff(kernel, render_rays(*field, o, d, VolumeRenderOptions{.samples = 16}).rgb), 1e-5);
+}
+
 TEST(Field, InactiveHashLevelsAreMaskedOut) {
   torch::manual_seed(6);
   HashGridField field(HashGridOptions{.levels = 4, .log2_table = 12, .base_resolution = 4, .max_resolution = 32});

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,8 @@
 #include "retort/diffusion/timesteps.h"
 #include "retort/distill/objective.h"
 #include "retort/field/hash_grid.h"
+#include "retort/field/volume_render.h"
+#include "retort/render/world.h"
 #include "retort/generators/image_sampling.h"
 #include "retort/io/safetensors.h"
 #include "retort/models/mlp.h"
@@ -24,7 +27,7 @@
 namespace retort {
 
 const std::vector<std::string>& step_bench_workloads() {
-  static const std::vector<std::string> w = {"mlp", "hash-encoding", "unet-train", "ddim-sample"};
+  static const std::vector<std::string> w = {"mlp", "hash-encoding", "field-render", "unet-train", "ddim-sample"};
   return w;
 }
 
@@ -45,24 +48,21 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Forward + backward of the encoding, kernel and vectorised in turn, `steps` rounds of each after
-// `warmup`; medians per round.
-std::string hash_encoding_bench(const StepBenchOptions& o, const nlohmann::json& runtime) {
-  HashGridOptions ho;  // configs/text3d.toml's [field]
+// configs/text3d.toml's [field] grid.
+HashGridOptions text3d_grid() {
+  HashGridOptions ho;
   ho.levels = 8;
   ho.log2_table = 14;
   ho.features = 2;
   ho.base_resolution = 8;
   ho.max_resolution = 64;
-  HashGridEncoding enc(ho);
-  Rng rng(0);
-  auto points = rng.rand({o.batch, 3}) - 0.5;
-  auto weights = rng.randn({o.batch, enc->output_dim()});
-  auto step = [&](bool kernel) {
-    enc->zero_grad();
-    auto out = kernel ? enc->forward(points) : enc->forward_vectorised(points);
-    (out * weights).sum().backward();
-  };
+  ho.hidden = 32;
+  return ho;
+}
+
+// `step(kernel)` with the CPU kernel and with the vectorised encoding in turn, `steps` rounds of each
+// after `warmup`, so machine noise hits both alike: {kernel_ms, vectorised_ms, speedup} (medians).
+nlohmann::json kernel_against_vectorised(const StepBenchOptions& o, const std::function<void(bool)>& step) {
   for (int64_t i = 0; i < o.warmup; ++i) step(i % 2 == 0);
   std::vector<double> kernel, vectorised;
   for (int64_t i = 0; i < o.steps; ++i)
@@ -72,9 +72,45 @@ std::string hash_encoding_bench(const StepBenchOptions& o, const nlohmann::json&
       (k ? kernel : vectorised).push_back(1000 * seconds_since(t0));
     }
   const double km = median(kernel), vm = median(vectorised);
-  nlohmann::json j = {{"workload", "hash-encoding"}, {"points", o.batch},  {"levels", ho.levels},
-                      {"log2_table", ho.log2_table},  {"kernel_ms", km},  {"vectorised_ms", vm},
-                      {"speedup", vm / km},            {"rounds", o.steps}, {"runtime", runtime}};
+  return {{"kernel_ms", km}, {"vectorised_ms", vm}, {"speedup", vm / km}, {"rounds", o.steps}};
+}
+
+// Forward + backward of the encoding alone at `batch` points.
+std::string hash_encoding_bench(const StepBenchOptions& o, const nlohmann::json& runtime) {
+  const HashGridOptions ho = text3d_grid();
+  HashGridEncoding enc(ho);
+  Rng rng(0);
+  auto points = rng.rand({o.batch, 3}) - 0.5;
+  auto weights = rng.randn({o.batch, enc->output_dim()});
+  auto j = kernel_against_vectorised(o, [&](bool kernel) {
+    enc->zero_grad();
+    auto out = kernel ? enc->forward(points) : enc->forward_vectorised(points);
+    (out * weights).sum().backward();
+  });
+  j.update({{"workload", "hash-encoding"}, {"points", o.batch}, {"levels", ho.levels},
+            {"log2_table", ho.log2_table}, {"runtime", runtime}});
+  return j.dump();
+}
+
+// The field's part of a generate3d iteration: one shaded, stratified training render of the hash
+// grid (batch x batch pixels, 64 samples per ray, the config's grid and MLP) and its backward.
+std::string field_render_bench(const StepBenchOptions& o, const nlohmann::json& runtime) {
+  HashGridField field(text3d_grid());
+  Rng rng(0);
+  const Camera cam = look_at_origin(30, 15, 1.4, 40);
+  const auto rays = camera_rays(cam, o.batch);
+  VolumeRenderOptions ro;
+  ro.samples = 64;
+  ro.stratified = true;
+  ro.rng = &rng;
+  ro.shading = Shading{.on = true, .light = vec3_tensor(headlight(cam))};
+  auto weights = rng.randn({o.batch * o.batch, 3});
+  auto j = kernel_against_vectorised(o, [&](bool kernel) {
+    field->zero_grad();
+    field->encoding->vectorised = !kernel;
+    (render_rays(*field, rays.origins, rays.dirs, ro).rgb * weights).sum().backward();
+  });
+  j.update({{"workload", "field-render"}, {"resolution", o.batch}, {"samples", ro.samples}, {"runtime", runtime}});
   return j.dump();
 }
 
@@ -272,6 +308,7 @@ std::string run_step_bench(const StepBenchOptions& o) {
     throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads, not {}",
                                   o.workload));
   if (o.workload == "hash-encoding") return hash_encoding_bench(o, runtime);
+  if (o.workload == "field-render") return field_render_bench(o, runtime);
   Schedule schedule;
   MlpOptions mo;
   mo.dim = o.dim;

@@ -4,6 +4,9 @@
 //  * hash-encoding: the hash-grid encoding's forward and backward at generate3d's sizes (one 32 px
 //    render at 64 samples per ray = 65536 points; configs/text3d.toml's grid), the CPU kernel and the
 //    vectorised tensor path alternated in one process, with their ratio;
+//  * field-render: the field's part of a generate3d iteration (a shaded, stratified batch x batch
+//    training render of that grid at 64 samples per ray, and its backward), kernel against
+//    vectorised encoding in the same way;
 //  * unet-train: one step of the teacher trainer (train/denoiser_train.h: condition dropout, the
 //    noised x_t at a random t, the MSE to the model's target, backward, gradient clip, AdamW, EMA)
 //    on a saved UNet, by default the world teacher (configs/world-teacher.toml's network, batch 64);
@@ -20,8 +23,8 @@
 namespace retort {
 
 struct StepBenchOptions {
-  std::string workload = "mlp";  // mlp | hash-encoding | unet-train | ddim-sample
-  int64_t batch = 256, dim = 2, hidden = 128, blocks = 2;  // mlp; hash-encoding: batch = points;
+  std::string workload = "mlp";  // mlp | hash-encoding | field-render | unet-train | ddim-sample
+  int64_t batch = 256, dim = 2, hidden = 128, blocks = 2;  // mlp; hash-encoding: batch = points; field-render: pixels per side;
                                                            // ddim-sample: batch = images per run
   int64_t steps = 500, warmup = 50;  // ddim-sample: a step is the sampling of `batch` images
   std::string weights;               // unet-train, ddim-sample: the UNet file ("" = the shipped one)

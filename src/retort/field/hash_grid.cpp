@@ -235,7 +235,7 @@ struct HashEncode : torch::autograd::Function<HashEncode> {
 torch::Tensor HashGridEncodingImpl::forward(const torch::Tensor& points) {
   // Points outside the box are clamped onto it; the clamp's gradient is zero there, as before.
   auto unit = ((points.to(table.dtype()) / opts_.bound + 1) * 0.5).clamp(0, 1);
-  if (table.device().is_cpu()) {
+  if (table.device().is_cpu() && !vectorised) {
     std::vector<LevelGeometry> geometry;
     for (const auto& lv : levels_) geometry.push_back({lv.resolution, lv.offset, lv.dense});
     return HashEncode::apply(table, unit.contiguous(), geometry, opts_.log2_table);

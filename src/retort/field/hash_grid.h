@@ -53,6 +53,7 @@ class HashGridEncodingImpl : public torch::nn::Module {
   int64_t output_dim() const { return opts_.levels * opts_.features; }
 
   torch::Tensor table;  // [sum over levels of min((res+1)^3, 2^T), F]
+  bool vectorised = false;  // forward takes forward_vectorised on the CPU too (bench-step's reference)
 
  private:
   HashGridOptions opts_;
