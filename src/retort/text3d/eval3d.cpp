@@ -179,10 +179,7 @@ const Vec3 kRingLight = normalize(Vec3{0.3, 0.2, 0.9});
 // A shaded field is lit as the true object is (unshaded fields ignore the lights).
 std::vector<Shading> lit_as_truth(FieldGenerator& gen, const std::vector<Camera>& cams, const std::vector<Vec3>& lights) {
   std::vector<Shading> out;
-  for (size_t i = 0; i < cams.size(); ++i) {
-    out.push_back(gen->eval_shading(cams[i]));
-    if (out.back().on) out.back().light = vec3_tensor(lights[i]);
-  }
+  for (size_t i = 0; i < cams.size(); ++i) out.push_back(gen->shading(lights[i]));
   return out;
 }
 

@@ -37,17 +37,19 @@ void FieldGeneratorImpl::set_progress(int64_t step, int64_t steps) {
   if (auto hash = std::dynamic_pointer_cast<HashGridFieldImpl>(field)) hash->set_active_levels(active_levels(step, steps));
 }
 
-Shading FieldGeneratorImpl::eval_shading(const Camera& cam) const {
+Shading FieldGeneratorImpl::shading(const std::optional<Vec3>& light) const {
   Shading s;
   s.on = opts_.shading;
   s.ambient = opts_.ambient;
   s.normal_eps = opts_.normal_eps;
-  if (s.on) s.light = vec3_tensor(headlight(cam));
+  if (s.on && light) s.light = vec3_tensor(*light);
   return s;
 }
 
+Shading FieldGeneratorImpl::eval_shading(const Camera& cam) const { return shading(headlight(cam)); }
+
 Shading FieldGeneratorImpl::random_shading(const Camera& cam, Rng& rng) const {
-  Shading s = eval_shading(cam);
+  Shading s = shading();
   if (!s.on) return s;
   auto u = rng.rand({3}).to(torch::kFloat64);
   auto a = u.accessor<double, 1>();

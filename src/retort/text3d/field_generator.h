@@ -4,6 +4,7 @@
 #pragma once
 #include <array>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "retort/field/radiance_field.h"
@@ -60,6 +61,8 @@ class FieldGeneratorImpl : public Generator {
   // probability `textureless`.
   Shading random_shading(const Camera& cam, Rng& rng) const;
   Shading eval_shading(const Camera& cam) const;  // the headlight, with albedo
+  // The configured shading under `light` (none: no light set, e.g. for a turntable's per-frame one).
+  Shading shading(const std::optional<Vec3>& light = std::nullopt) const;
   const Prompt& prompt() const { return prompt_; }
   std::shared_ptr<RadianceField> field;
 

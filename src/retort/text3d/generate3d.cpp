@@ -182,8 +182,7 @@ torch::Tensor orbit(const Generate3dConfig& cfg, FieldGenerator& gen, int64_t fr
   t.resolution = cfg.outputs.resolution;
   t.render.samples = r.samples;
   t.render.background = torch::tensor({r.background[0], r.background[1], r.background[2]}, torch::kFloat32);
-  t.render.shading = gen->eval_shading(look_at_origin(0, t.elevation_deg, t.distance, t.fov_y_deg));
-  t.render.shading.light = torch::Tensor();  // each frame's headlight
+  t.render.shading = gen->shading();  // unlit: each frame gets its headlight
   return render_turntable(*gen->field, t);
 }
 
