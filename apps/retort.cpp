@@ -15,6 +15,7 @@
 #include "retort/dist/world.h"
 #include "retort/bench/allreduce_bench.h"
 #include "retort/bench/commands.h"
+#include "retort/bench/pipeline_step_bench.h"
 #include "retort/bench/step_bench.h"
 #include "retort/cli/config_doc.h"
 #include "retort/core/error.h"
@@ -137,11 +138,13 @@ int main(int argc, char** argv) {
                                                 "(the hash grid's CPU kernel against its tensor path), field-render "
                                                 "(the same in generate3d's render and backward), unet-train (a "
                                                 "teacher training step) or ddim-sample (DDIM with CFG); compare the "
-                                                "last two with bench/unet_compare.sh");
+                                                "last two with bench/unet_compare.sh), or one update of a "
+                                                "pipeline's own loop: dmd2-update, fvgen-update, generate3d");
   step->add_option("--workload", step_opts.workload,
                    "mlp; hash-encoding (--batch = points, default 65536); field-render (--batch = pixels per side, "
                    "default 32); unet-train (the world teacher's training "
-                   "step, default batch 64); ddim-sample (--batch images per timed run, default 64)")
+                   "step, default batch 64); ddim-sample (--batch images per timed run, default 64); dmd2-update, "
+                   "fvgen-update, generate3d (--steps updates timed inside the pipeline's loop, after --warmup)")
       ->check(CLI::IsMember(retort::step_bench_workloads()));
   step->add_option("--batch", step_opts.batch, "batch size")->check(CLI::Range(1, 1 << 20));
   step->add_option("--weights", step_opts.weights,
@@ -154,6 +157,15 @@ int main(int argc, char** argv) {
   step->add_option("--dump", step_opts.dump,
                    "unet-train, ddim-sample: also write one seeded step's input, output and weights to this "
                    "safetensors file (bench/python/unet.py --check FILE)");
+  step->add_option("--config", step_opts.config,
+                   "dmd2-update, fvgen-update, generate3d: the pipeline's config (default "
+                   "configs/fmnist-dmd2-noreg.toml, configs/nvs-distill.toml, configs/text3d.toml)");
+  step->add_option("--set", step_opts.sets, "dmd2-update, fvgen-update, generate3d: override a config key, e.g. "
+                                            "--set field.kind=\"voxel\" (repeatable)")
+      ->allow_extra_args(false);
+  step->add_option("--hash-path", step_opts.hash_path,
+                   "generate3d: the hash grid's CPU path, kernel (the default) or tensor (the vectorised reference)")
+      ->check(CLI::IsMember({"kernel", "tensor"}));
   step->add_option("--dim", step_opts.dim, "data dimension")->check(CLI::Range(1, 1 << 16));
   step->add_option("--hidden", step_opts.hidden, "hidden width")->check(CLI::Range(1, 1 << 16));
   step->add_option("--blocks", step_opts.blocks, "residual blocks")->check(CLI::Range(0, 256));
@@ -412,7 +424,12 @@ int main(int argc, char** argv) {
     } else if (*step) {
       // Per-workload defaults of --batch, --steps, --warmup (mlp's are the struct's).
       static const std::map<std::string, std::array<int64_t, 3>> defaults = {
-          {"hash-encoding", {65536, 20, 2}}, {"field-render", {32, 20, 2}}, {"unet-train", {64, 20, 3}}, {"ddim-sample", {64, 3, 1}}};
+          {"hash-encoding", {65536, 20, 2}}, {"field-render", {32, 20, 2}}, {"unet-train", {64, 20, 3}},
+          {"ddim-sample", {64, 3, 1}},       {"dmd2-update", {0, 3, 1}},  {"fvgen-update", {0, 5, 1}},
+          {"generate3d", {0, 20, 3}}};
+      if (retort::is_pipeline_workload(step_opts.workload) && step->count("--batch") > 0)
+        return report("", fmt::format("bench-step --workload {}: the batch is the config's (--set a batch key)",
+                                      step_opts.workload), 2);
       if (auto it = defaults.find(step_opts.workload); it != defaults.end()) {
         if (step->count("--batch") == 0) step_opts.batch = it->second[0];
         if (step->count("--steps") == 0) step_opts.steps = it->second[1];

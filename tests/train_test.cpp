@@ -110,6 +110,27 @@ TEST(DistillLoop, SecondsCarryOverAResume) {
   EXPECT_DOUBLE_EQ(last, continued);
 }
 
+// on_update (bench-step's timer) sees every update of this invocation once, in order, and their
+// seconds add up to no more than the loop's own.
+TEST(DistillLoop, OnUpdateSeesEachUpdateOnce) {
+  test::TempDir d("on-update");
+  LoopSetup s("vsd", 1e-2);
+  std::vector<int64_t> steps;
+  double sum = 0.0;
+  s.opts.on_update = [&](int64_t step, double seconds) {
+    steps.push_back(step);
+    EXPECT_GT(seconds, 0.0);
+    sum += seconds;
+  };
+  Rng rng(3);
+  const double first = s.run(d.path, 10, rng);
+  EXPECT_EQ(steps, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_LE(sum, first);
+  steps.clear();
+  s.run(d.path, 13, rng);  // resumed at 10
+  EXPECT_EQ(steps, (std::vector<int64_t>{10, 11, 12}));
+}
+
 // A checkpoint written before a scalar existed loads and leaves the scalar as it was.
 TEST(Checkpoint, MissingScalarIsLeftAsItWas) {
   test::TempDir d("ckpt-scalar");

@@ -20,7 +20,7 @@ allowed() {
     train) echo "core io dist run diffusion data models render field eval plot generators distill train" ;;
     image | text3d | nvs) echo "core io dist run diffusion data models render field eval plot generators distill train $1" ;;
     text2d) echo "core io dist run diffusion data models render field eval plot generators distill train image text2d" ;;
-    bench) echo "core io dist run diffusion data models render field eval plot generators distill train image bench" ;;
+    bench) echo "core io dist run diffusion data models render field eval plot generators distill train image nvs text3d bench" ;;
     cli) echo "*" ;;
     *) echo "unknown" ;;
   esac

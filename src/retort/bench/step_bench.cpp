@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "retort/bench/pipeline_step_bench.h"
 #include "retort/core/error.h"
 #include "retort/core/rng.h"
 #include "retort/diffusion/timesteps.h"
@@ -27,7 +28,8 @@
 namespace retort {
 
 const std::vector<std::string>& step_bench_workloads() {
-  static const std::vector<std::string> w = {"mlp", "hash-encoding", "field-render", "unet-train", "ddim-sample"};
+  static const std::vector<std::string> w = {"mlp",         "hash-encoding", "field-render", "unet-train",
+                                             "ddim-sample", "dmd2-update",   "fvgen-update", "generate3d"};
   return w;
 }
 
@@ -301,6 +303,18 @@ std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runt
 }  // namespace
 
 std::string run_step_bench(const StepBenchOptions& o) {
+  if (is_pipeline_workload(o.workload)) {
+    if (!o.weights.empty() || !o.dump.empty())
+      throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads; {} "
+                                    "reads its teacher from --config", o.workload));
+    return run_pipeline_step_bench(o);
+  }
+  if (o.hash_path != "kernel")
+    throw ConfigError(fmt::format("--hash-path belongs to the generate3d workload, not {} (field-render and "
+                                  "hash-encoding time both paths)", o.workload));
+  if (!o.config.empty() || !o.sets.empty())
+    throw ConfigError(fmt::format("--config and --set belong to the dmd2-update, fvgen-update and generate3d "
+                                  "workloads, not {}", o.workload));
   auto runtime = apply_runtime(o.runtime);
   if (o.workload == "unet-train") return unet_train_bench(o, runtime);
   if (o.workload == "ddim-sample") return ddim_sample_bench(o, runtime);

@@ -11,7 +11,9 @@
 //    noised x_t at a random t, the MSE to the model's target, backward, gradient clip, AdamW, EMA)
 //    on a saved UNet, by default the world teacher (configs/world-teacher.toml's network, batch 64);
 //  * ddim-sample: DDIM sampling with classifier-free guidance (the conditional and null passes in one
-//    batched call), as `retort sample` does it, by default of the Fashion-MNIST teacher.
+//    batched call), as `retort sample` does it, by default of the Fashion-MNIST teacher;
+//  * dmd2-update, fvgen-update, generate3d: one update of that pipeline's own training loop on its
+//    shipped config (bench/pipeline_step_bench.h).
 // The two UNet workloads have a PyTorch twin in bench/python/unet.py (bench/unet_compare.sh), and
 // `dump` writes what that twin needs to check it computes the same function from the same weights.
 #pragma once
@@ -23,7 +25,7 @@
 namespace retort {
 
 struct StepBenchOptions {
-  std::string workload = "mlp";  // mlp | hash-encoding | field-render | unet-train | ddim-sample
+  std::string workload = "mlp";  // step_bench_workloads()
   int64_t batch = 256, dim = 2, hidden = 128, blocks = 2;  // mlp; hash-encoding: batch = points; field-render: pixels per side;
                                                            // ddim-sample: batch = images per run
   int64_t steps = 500, warmup = 50;  // ddim-sample: a step is the sampling of `batch` images
@@ -31,6 +33,9 @@ struct StepBenchOptions {
   int64_t sampler_steps = 50;        // ddim-sample: DDIM steps
   double cfg = 3.0;                  // ddim-sample: guidance scale (configs/world-teacher.toml's preview)
   std::string dump;                  // unet-train, ddim-sample: write a check file for bench/python/unet.py
+  std::string config;                // dmd2-update, fvgen-update, generate3d: the config ("" = the shipped one)
+  std::vector<std::string> sets;     // ... and its --set overrides
+  std::string hash_path = "kernel";  // generate3d: the hash grid's CPU path, kernel | tensor (the reference)
   RuntimeOptions runtime;
 };
 

@@ -22,7 +22,9 @@ torch::Tensor GradientObjective::generator_loss(const torch::Tensor& x0, const C
                                                 const Models& m) {
   torch::Tensor grad;
   {
-    torch::NoGradGuard ng;
+    // No gradient flows through the teacher, fake score or discriminator here: InferenceMode (no
+    // autograd graph, no version counters). grad leaves it only through ops that save no tensor.
+    c10::InferenceMode frozen;
     grad = generator_grad(x0.detach(), cond, n, m);
   }
   stats_["grad_norm"] = grad.flatten(1).norm(2, 1).mean().item<double>();

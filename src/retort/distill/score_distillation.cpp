@@ -23,7 +23,7 @@ torch::Tensor ScoreDistillation::critic_loss(const CriticBatch& b, const Models&
   auto loss = denoising_loss(e_phi, b.noise.eps);
   if (kind_ == Vsd) return loss;
   auto teacher_eps = [&](const torch::Tensor& xt, const torch::Tensor& t, const Cond& c) {
-    torch::NoGradGuard ng;
+    c10::InferenceMode frozen;  // the frozen teacher's output is a target: pred - target saves neither
     return m.teacher->eps(xt, t, c);
   };
   loss = loss + opts_.gamma * denoising_loss(teacher_eps(xg, b.noise.t, b.cond), e_phi);

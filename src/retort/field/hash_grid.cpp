@@ -1,6 +1,7 @@
 #include "retort/field/hash_grid.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include <ATen/Dispatch.h>
@@ -231,6 +232,13 @@ struct HashEncode : torch::autograd::Function<HashEncode> {
 };
 
 }  // namespace
+
+namespace {
+std::atomic<bool> vectorised_default{false};
+}  // namespace
+
+void set_hash_grid_vectorised_default(bool vectorised) { vectorised_default = vectorised; }
+bool hash_grid_vectorised_default() { return vectorised_default; }
 
 torch::Tensor HashGridEncodingImpl::forward(const torch::Tensor& points) {
   // Points outside the box are clamped onto it; the clamp's gradient is zero there, as before.

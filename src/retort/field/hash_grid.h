@@ -37,6 +37,11 @@ struct HashLevel {
 // CPU than autograd's.
 torch::Tensor hash_gather(const torch::Tensor& table, const torch::Tensor& rows, const torch::Tensor& weights);
 
+// The CPU path of encodings constructed from now on: false (the default) the kernel, true the tensor
+// ops. bench-step --hash-path sets it to time a whole pipeline on the reference path.
+void set_hash_grid_vectorised_default(bool vectorised);
+bool hash_grid_vectorised_default();
+
 class HashGridEncodingImpl : public torch::nn::Module {
  public:
   explicit HashGridEncodingImpl(const HashGridOptions& opts);
@@ -53,7 +58,7 @@ class HashGridEncodingImpl : public torch::nn::Module {
   int64_t output_dim() const { return opts_.levels * opts_.features; }
 
   torch::Tensor table;  // [sum over levels of min((res+1)^3, 2^T), F]
-  bool vectorised = false;  // forward takes forward_vectorised on the CPU too (bench-step's reference)
+  bool vectorised = hash_grid_vectorised_default();  // forward takes forward_vectorised on the CPU too
 
  private:
   HashGridOptions opts_;

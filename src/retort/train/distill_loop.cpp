@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 #include <optional>
 
@@ -160,6 +161,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
   ProgressBar bar(opts_.label, opts_.steps, step_, opts_.progress && writes);
   seconds_.resume();
   while (step_ < opts_.steps) {
+    const auto update_start = std::chrono::steady_clock::now();
     // Generator update.
     gen_.set_progress(step_, opts_.steps);
     auto g = gen_.draw(opts_.batch, share_, rng);
@@ -185,6 +187,8 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
       }
     }
     guard_.end_step(step_);
+    if (opts_.on_update)
+      opts_.on_update(step_, std::chrono::duration<double>(std::chrono::steady_clock::now() - update_start).count());
     ++step_;
     seconds_.seconds = seconds_.now();
     if (step_ % opts_.log_every == 0 || step_ == opts_.steps) {

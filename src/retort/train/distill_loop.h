@@ -47,6 +47,9 @@ struct DistillLoopOptions {
   // average): its warm-up counts them, so it does not restart at decay 0.1.
   int64_t ema_prior_updates = 0;
   NonFiniteOptions nonfinite;
+  // Called after each update (the generator's and its critic updates) with the update's index and
+  // wall seconds, before logging and checkpointing: `bench-step` times a pipeline's own loop so.
+  std::function<void(int64_t step, double seconds)> on_update;
 };
 
 // The keys of DistillLoopOptions (loop_options.cpp); a pipeline reads the rows it uses.

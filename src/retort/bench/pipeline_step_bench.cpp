@@ -1,0 +1,136 @@
+#include "retort/bench/pipeline_step_bench.h"
+
+#include <fmt/format.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "retort/core/config.h"
+#include "retort/core/error.h"
+#include "retort/field/hash_grid.h"
+#include "retort/image/image_distill.h"
+#include "retort/nvs/video_distill.h"
+#include "retort/text3d/generate3d.h"
+
+namespace retort {
+namespace fs = std::filesystem;
+
+bool is_pipeline_workload(const std::string& workload) {
+  return workload == "dmd2-update" || workload == "fvgen-update" || workload == "generate3d";
+}
+
+std::string default_pipeline_config(const std::string& workload) {
+  if (workload == "dmd2-update") return "configs/fmnist-dmd2-noreg.toml";
+  if (workload == "fvgen-update") return "configs/nvs-distill.toml";
+  if (workload == "generate3d") return "configs/text3d.toml";
+  return "";
+}
+
+namespace {
+
+// A fresh folder under the system's temporary directory, removed with everything in it.
+struct ScratchFolder {
+  fs::path path;
+  ScratchFolder() {
+    std::string pattern = (fs::temp_directory_path() / "retort-bench-step-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw Error("bench-step: cannot create a folder under " + fs::temp_directory_path().string());
+    path = pattern;
+  }
+  ~ScratchFolder() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// Every update's wall seconds, in order.
+struct UpdateTimes {
+  std::vector<double> seconds;
+  std::function<void(int64_t, double)> recorder() {
+    return [this](int64_t, double s) { seconds.push_back(s); };
+  }
+  // ms of the last `n` updates: median, min, max.
+  nlohmann::json summary(int64_t n) const {
+    if (static_cast<int64_t>(seconds.size()) < n)
+      throw Error(fmt::format("bench-step: the loop ran {} updates, {} were to be timed", seconds.size(), n));
+    std::vector<double> ms;
+    for (auto it = seconds.end() - n; it != seconds.end(); ++it) ms.push_back(1000 * *it);
+    std::sort(ms.begin(), ms.end());
+    return {{"ms_per_update", ms[ms.size() / 2]}, {"ms_min", ms.front()}, {"ms_max", ms.back()}};
+  }
+};
+
+// The loop trains warmup + steps updates, with no checkpoint and one metrics row at its end.
+void bench_loop(DistillLoopOptions& loop, const StepBenchOptions& o, UpdateTimes& times) {
+  loop.steps = o.warmup + o.steps;
+  loop.checkpoint_every = 0;
+  loop.log_every = loop.steps;
+  loop.on_update = times.recorder();
+}
+
+// bench-step's --threads / --blas-threads rule, not the config's [runtime].
+void bench_runtime(RuntimeOptions& r, const StepBenchOptions& o) {
+  r.torch_threads = o.runtime.torch_threads;
+  r.blas_threads = o.runtime.blas_threads;
+  r.keep_freed_memory = o.runtime.keep_freed_memory;
+}
+
+nlohmann::json student_fields(const StudentConfig& c) {
+  return {{"method", c.method}, {"batch", c.loop.batch}, {"critic_steps", c.loop.critic_steps},
+          {"student_steps", c.student_steps}, {"fake", c.fake}, {"teacher", c.teacher.string()}};
+}
+
+}  // namespace
+
+std::string run_pipeline_step_bench(const StepBenchOptions& o) {
+  const std::string config = o.config.empty() ? default_pipeline_config(o.workload) : o.config;
+  if (!fs::is_regular_file(config))
+    throw ConfigError(fmt::format("--config {}: no such file{}", config,
+                                  o.config.empty() ? " (the shipped config; run from the repository root)" : ""));
+  std::vector<std::string> sets = o.sets;
+  // A warm start would need another run's folder: the timed student starts from the teacher.
+  if (o.workload == "dmd2-update") sets.insert(sets.begin(), "distill.init=\"\"");
+  auto root = ConfigNode::from_file(config, sets);
+  ScratchFolder scratch;
+  UpdateTimes times;
+  nlohmann::json j = {{"impl", "libtorch"}, {"workload", o.workload}, {"config", config}, {"sets", o.sets}};
+  if (o.workload == "dmd2-update") {
+    auto cfg = read_image_distill_config(root);
+    root.finish();
+    bench_loop(cfg.loop, o, times);
+    bench_runtime(cfg.runtime, o);
+    distill_images(cfg, scratch.path / "run", false, root.resolved_toml());
+    j.update(student_fields(cfg));
+  } else if (o.workload == "fvgen-update") {
+    auto cfg = read_nvs_distill_config(root);
+    if (!method_plan(cfg.method).gan_init || method_plan(cfg.method).objective.empty())
+      throw ConfigError(fmt::format("distill.method = \"{}\": --workload fvgen-update times stage 2 after a GAN "
+                                    "initialisation (fvgen, rkl, kl, js, hellinger, jeffreys)", cfg.method));
+    bench_loop(cfg.loop, o, times);
+    cfg.gan_init_steps = 1;  // stage 1 only has to exist; its one update is not timed (the last `steps` are)
+    bench_runtime(cfg.runtime, o);
+    cfg.preview_clips = 1;
+    auto student = distill_nvs(cfg, scratch.path / "run", false, root.resolved_toml());
+    j.update(student_fields(cfg));
+    j["frames"] = student->net->shape().frames;
+  } else {
+    set_hash_grid_vectorised_default(o.hash_path == "tensor");
+    auto cfg = read_generate3d_config(root);
+    root.finish();
+    bench_loop(cfg.loop, o, times);
+    bench_runtime(cfg.runtime, o);
+    cfg.outputs = Generate3dOutputs{1, 8, 1, 8, cfg.outputs.mesh_threshold};  // after timing; kept small
+    run_generate3d(cfg, scratch.path / "run", false, root.resolved_toml());
+    j.update({{"method", cfg.method}, {"fake", cfg.fake}, {"field", cfg.field.kind}, {"hash_path", o.hash_path}, {"views", cfg.loop.batch},
+              {"resolution", cfg.render.resolution}, {"samples", cfg.render.samples}, {"shading", cfg.render.shading},
+              {"teacher", cfg.teacher.string()}});
+  }
+  j.update(times.summary(o.steps));
+  j.update({{"updates", o.steps}, {"warmup", o.warmup}, {"threads", torch::get_num_threads()},
+            {"runtime", apply_runtime(o.runtime)}});
+  return j.dump();
+}
+
+}  // namespace retort
