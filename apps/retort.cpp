@@ -169,7 +169,8 @@ int main(int argc, char** argv) {
                    "generate3d: the hash grid's CPU path, kernel (the default) or tensor (the vectorised reference)")
       ->check(CLI::IsMember({"kernel", "tensor"}));
   step->add_flag("--profile", step_opts.profile,
-                 "unet-train, ddim-sample: run the --steps timed steps once more under LibTorch's profiler and add "
+                 "unet-train, ddim-sample: run the --steps timed steps once more under LibTorch's profiler (and one "
+                 "more step to count FLOPs) and add "
                  "\"ops\" (self time per op category, time outside ops, top 10 ops), FLOPs per step, GFLOP/s and "
                  "the fraction of the peak (measured after, with the --peak-* shapes) to the JSON");
   std::vector<std::string> peak_convs;
