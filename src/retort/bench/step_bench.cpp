@@ -313,6 +313,8 @@ std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runt
 }  // namespace
 
 std::string run_step_bench(const StepBenchOptions& o) {
+  if (o.profile && o.workload != "unet-train" && o.workload != "ddim-sample")
+    throw ConfigError(fmt::format("--profile belongs to the unet-train and ddim-sample workloads, not {}", o.workload));
   if (is_pipeline_workload(o.workload)) {
     if (!o.weights.empty() || !o.dump.empty())
       throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads; {} "
@@ -326,8 +328,6 @@ std::string run_step_bench(const StepBenchOptions& o) {
     throw ConfigError(fmt::format("--config and --set belong to the dmd2-update, fvgen-update and generate3d "
                                   "workloads, not {}", o.workload));
   auto runtime = apply_runtime(o.runtime);
-  if (o.profile && o.workload != "unet-train" && o.workload != "ddim-sample")
-    throw ConfigError(fmt::format("--profile belongs to the unet-train and ddim-sample workloads, not {}", o.workload));
   if (o.workload == "unet-train") return unet_train_bench(o, runtime);
   if (o.workload == "ddim-sample") return ddim_sample_bench(o, runtime);
   if (!o.weights.empty() || !o.dump.empty())
