@@ -138,13 +138,15 @@ int main(int argc, char** argv) {
                                                 "(the hash grid's CPU kernel against its tensor path), field-render "
                                                 "(the same in generate3d's render and backward), unet-train (a "
                                                 "teacher training step) or ddim-sample (DDIM with CFG); compare the "
-                                                "last two with bench/unet_compare.sh), or one update of a "
-                                                "pipeline's own loop: dmd2-update, fvgen-update, generate3d");
+                                                "last two with bench/unet_compare.sh, and --profile says where their "
+                                                "time goes), peak (this machine's conv and GEMM GFLOP/s), or one "
+                                                "update of a pipeline's own loop: dmd2-update, fvgen-update, generate3d");
   step->add_option("--workload", step_opts.workload,
                    "mlp; hash-encoding (--batch = points, default 65536); field-render (--batch = pixels per side, "
                    "default 32); unet-train (the world teacher's training "
-                   "step, default batch 64); ddim-sample (--batch images per timed run, default 64); dmd2-update, "
-                   "fvgen-update, generate3d (--steps updates timed inside the pipeline's loop, after --warmup)")
+                   "step, default batch 64); ddim-sample (--batch images per timed run, default 64); peak (3x3 conv "
+                   "and square GEMM GFLOP/s at --peak-conv, --peak-gemm); dmd2-update, fvgen-update, generate3d "
+                   "(--steps updates timed inside the pipeline's loop, after --warmup)")
       ->check(CLI::IsMember(retort::step_bench_workloads()));
   step->add_option("--batch", step_opts.batch, "batch size")->check(CLI::Range(1, 1 << 20));
   step->add_option("--weights", step_opts.weights,
@@ -166,6 +168,21 @@ int main(int argc, char** argv) {
   step->add_option("--hash-path", step_opts.hash_path,
                    "generate3d: the hash grid's CPU path, kernel (the default) or tensor (the vectorised reference)")
       ->check(CLI::IsMember({"kernel", "tensor"}));
+  step->add_flag("--profile", step_opts.profile,
+                 "unet-train, ddim-sample: run the --steps timed steps once more under LibTorch's profiler (and one "
+                 "more step to count FLOPs) and add "
+                 "\"ops\" (self time per op category, time outside ops, top 10 ops), FLOPs per step, GFLOP/s and "
+                 "the fraction of the peak (measured after, with the --peak-* shapes) to the JSON");
+  std::vector<std::string> peak_convs;
+  step->add_option("--peak-conv", peak_convs, "peak, --profile: 3x3 conv shapes N:C:HW, C -> C channels "
+                                              "(default 64:64:32 64:128:16)")
+      ->delimiter(',');
+  step->add_option("--peak-gemm", step_opts.peak.gemms, "peak, --profile: square float32 GEMM sides (default "
+                                                        "1024 2048)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 16384));
+  step->add_option("--peak-rounds", step_opts.peak.rounds, "peak, --profile: timed calls per shape (the median counts)")
+      ->check(CLI::Range(1, 1000));
   step->add_option("--dim", step_opts.dim, "data dimension")->check(CLI::Range(1, 1 << 16));
   step->add_option("--hidden", step_opts.hidden, "hidden width")->check(CLI::Range(1, 1 << 16));
   step->add_option("--blocks", step_opts.blocks, "residual blocks")->check(CLI::Range(0, 256));
@@ -434,6 +451,10 @@ int main(int argc, char** argv) {
         if (step->count("--batch") == 0) step_opts.batch = it->second[0];
         if (step->count("--steps") == 0) step_opts.steps = it->second[1];
         if (step->count("--warmup") == 0) step_opts.warmup = it->second[2];
+      }
+      if (!peak_convs.empty()) {
+        step_opts.peak.convs.clear();
+        for (const auto& c : peak_convs) step_opts.peak.convs.push_back(retort::parse_peak_conv(c));
       }
       std::cout << retort::run_step_bench(step_opts) << std::endl;
     } else if (*report_cmd) {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "retort/bench/op_profile.h"
 #include "retort/bench/pipeline_step_bench.h"
 #include "retort/core/error.h"
 #include "retort/core/rng.h"
@@ -29,7 +30,8 @@ namespace retort {
 
 const std::vector<std::string>& step_bench_workloads() {
   static const std::vector<std::string> w = {"mlp",         "hash-encoding", "field-render", "unet-train",
-                                             "ddim-sample", "dmd2-update",   "fvgen-update", "generate3d"};
+                                             "ddim-sample", "dmd2-update",   "fvgen-update", "generate3d",
+                                             "peak"};
   return w;
 }
 
@@ -220,11 +222,17 @@ std::string unet_train_bench(const StepBenchOptions& o, const std::string& runti
   auto one_step = [&] {
     auto d = draw_denoiser_inputs(train, *model, data, rng, cpu);
     auto loss = denoiser_loss(*model, d.xt, d.t, d.cond, d.target);
-    opt.zero_grad();
+    {
+      RECORD_USER_SCOPE(kOptimizerScope);  // --profile's "optimizer": zero_grad, clip, AdamW, EMA
+      opt.zero_grad();
+    }
     loss.backward();
-    finalize_gradients(params, train.grad_clip);
-    opt.step();
-    ema_update(*ema, *model, ema_decay(train.ema, step++));
+    {
+      RECORD_USER_SCOPE(kOptimizerScope);
+      finalize_gradients(params, train.grad_clip);
+      opt.step();
+      ema_update(*ema, *model, ema_decay(train.ema, step++));
+    }
     return loss.item<double>();  // the trainer reads it every step (its metrics window)
   };
   for (int64_t i = 0; i < o.warmup; ++i) one_step();
@@ -243,6 +251,7 @@ std::string unet_train_bench(const StepBenchOptions& o, const std::string& runti
                       {"warmup", o.warmup},         {"loss", last_loss},
                       {"weights", b.path},          {"threads", torch::get_num_threads()},
                       {"runtime", runtime}};
+  if (o.profile) j.update(profile_report([&] { one_step(); }, o.steps, median(ms), o.peak));
   return j.dump();
 }
 
@@ -297,12 +306,15 @@ std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runt
                       {"weights", b.path},
                       {"threads", torch::get_num_threads()},
                       {"runtime", runtime}};
+  if (o.profile) j.update(profile_report([&] { sample_teacher(*model, labels, sampling, rng); }, o.steps, m, o.peak));
   return j.dump();
 }
 
 }  // namespace
 
 std::string run_step_bench(const StepBenchOptions& o) {
+  if (o.profile && o.workload != "unet-train" && o.workload != "ddim-sample")
+    throw ConfigError(fmt::format("--profile belongs to the unet-train and ddim-sample workloads, not {}", o.workload));
   if (is_pipeline_workload(o.workload)) {
     if (!o.weights.empty() || !o.dump.empty())
       throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads; {} "
@@ -321,6 +333,11 @@ std::string run_step_bench(const StepBenchOptions& o) {
   if (!o.weights.empty() || !o.dump.empty())
     throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads, not {}",
                                   o.workload));
+  if (o.workload == "peak") {
+    auto j = peak_json(measure_peak(o.peak));
+    j.update({{"workload", "peak"}, {"rounds", o.peak.rounds}, {"runtime", runtime}});
+    return j.dump();
+  }
   if (o.workload == "hash-encoding") return hash_encoding_bench(o, runtime);
   if (o.workload == "field-render") return field_render_bench(o, runtime);
   Schedule schedule;

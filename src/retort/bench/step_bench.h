@@ -13,13 +13,19 @@
 //  * ddim-sample: DDIM sampling with classifier-free guidance (the conditional and null passes in one
 //    batched call), as `retort sample` does it, by default of the Fashion-MNIST teacher;
 //  * dmd2-update, fvgen-update, generate3d: one update of that pipeline's own training loop on its
-//    shipped config (bench/pipeline_step_bench.h).
+//    shipped config (bench/pipeline_step_bench.h);
+//  * peak: this machine's attainable GFLOP/s at the thread setting, a 3x3 conv (oneDNN) and a float32
+//    GEMM at a few sizes (bench/op_profile.h), the roof the two UNet workloads are measured against.
+// `profile` (unet-train, ddim-sample) runs the timed steps once more under LibTorch's profiler and adds
+// where the time goes (op categories, top ops, time outside ops), FLOPs per step, the GFLOP/s achieved
+// and its fraction of a peak measured in the same process (bench/op_profile.h).
 // The two UNet workloads have a PyTorch twin in bench/python/unet.py (bench/unet_compare.sh), and
 // `dump` writes what that twin needs to check it computes the same function from the same weights.
 #pragma once
 #include <string>
 #include <vector>
 
+#include "retort/bench/op_profile.h"
 #include "retort/core/runtime.h"
 
 namespace retort {
@@ -36,6 +42,8 @@ struct StepBenchOptions {
   std::string config;                // dmd2-update, fvgen-update, generate3d: the config ("" = the shipped one)
   std::vector<std::string> sets;     // ... and its --set overrides
   std::string hash_path = "kernel";  // generate3d: the hash grid's CPU path, kernel | tensor (the reference)
+  bool profile = false;              // unet-train, ddim-sample: add the op profile and roofline fields
+  PeakOptions peak;                  // peak, and profile's peak: shapes and rounds
   RuntimeOptions runtime;
 };
 
@@ -46,7 +54,8 @@ std::string default_step_bench_weights(const std::string& workload);
 // Returns one JSON line: {"impl": "libtorch", "ms_per_step": ..., ...}; hash-encoding:
 // {"workload": "hash-encoding", "kernel_ms": ..., "vectorised_ms": ..., "speedup": ...} (medians);
 // unet-train: ms_per_step (median), batch, resolution, params; ddim-sample: ms_per_image,
-// ms_per_sampler_step (from the median run).
+// ms_per_sampler_step (from the median run); with `profile` also profile_report's fields; peak:
+// {"workload": "peak", "shapes": [...], "best_gflops": {...}} (peak_json).
 std::string run_step_bench(const StepBenchOptions& opts);
 
 }  // namespace retort

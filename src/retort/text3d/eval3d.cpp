@@ -26,7 +26,7 @@ using nlohmann::json;
 namespace {
 
 // Why `text` is not an eval3d prompt ("a COLOUR SHAPE" without a view suffix), or nothing.
-std::optional<std::string> prompt_problem(const std::string& text) {
+std::optional<std::string> eval3d_prompt_problem(const std::string& text) {
   Prompt parsed;
   try {
     parsed = parse_prompt(text);
@@ -47,7 +47,7 @@ std::vector<std::string> read_prompts_file(const fs::path& path) {
     auto b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
     if (b == std::string::npos) continue;
     line = line.substr(b, e - b + 1);
-    if (auto why = prompt_problem(line)) throw ConfigError(fmt::format("{}:{}: {}", path.string(), n, *why));
+    if (auto why = eval3d_prompt_problem(line)) throw ConfigError(fmt::format("{}:{}: {}", path.string(), n, *why));
     prompts.push_back(line);
   }
   if (prompts.empty()) throw ConfigError(fmt::format("prompts_file {}: no prompts in it", path.string()));
@@ -69,7 +69,7 @@ const OptionTable<Eval3dConfig>& eval3d_option_table() {
           if (c.prompts.empty()) root.fail("prompts", "give at least one prompt");
           if (c.methods.empty()) root.fail("methods", "give at least one method");
           for (const auto& p : c.prompts)
-            if (auto why = prompt_problem(p)) root.fail("prompts", *why);
+            if (auto why = eval3d_prompt_problem(p)) root.fail("prompts", *why);
         });
     return t;
   }();

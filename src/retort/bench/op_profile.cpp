@@ -1,0 +1,355 @@
+#include "retort/bench/op_profile.h"
+
+#include <fmt/format.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <set>
+#include <string_view>
+#include <unordered_map>
+
+#include "retort/core/error.h"
+
+namespace retort {
+
+// Named, not anonymous: the unity build compiles this file together with others.
+namespace op_profile_impl {
+
+const std::string kEngineWrapper = "autograd::engine::evaluate_function: ";
+
+bool is_autograd_node(const std::string& name) {
+  if (name.starts_with(kEngineWrapper) || name.find("autograd::") != std::string::npos || name == "CopySlices")
+    return true;
+  // XBackward0, XBackward1, ...: the node classes the autograd codegen names.
+  const auto end = name.find_last_not_of("0123456789");
+  return end != std::string::npos && std::string_view(name).substr(0, end + 1).ends_with("Backward");
+}
+
+// "aten::native_group_norm_backward" -> "nativegroupnorm": the op without namespace, backward suffix,
+// underscores or case, so a forward op and its backward kernel share one key.
+std::string base_key(std::string name) {
+  if (auto p = name.rfind("::"); p != std::string::npos) name = name.substr(p + 2);
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const char* suffix : {"_backward_data", "_backward_input", "_backward_weight", "_backward"})
+    if (name.ends_with(suffix)) {
+      name.resize(name.size() - std::string(suffix).size());
+      break;
+    }
+  std::erase(name, '_');
+  return name;
+}
+
+const std::set<std::string> kGemm = {"mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear",
+                                     "mkldnnlinear", "mv", "addmv", "dot", "einsum"};
+const std::set<std::string> kCopyAlloc = {
+    "empty", "emptylike", "emptystrided", "newempty", "newemptystrided", "zeros", "zeroslike", "newzeros", "ones",
+    "oneslike", "full", "fulllike", "newfull", "fill", "zero", "copy", "clone", "cat", "stack", "contiguous", "to",
+    "tocopy", "resize", "asstrided", "view", "viewas", "reshape", "reshapealias", "unsafeview", "permute",
+    "transpose", "t", "numpyt", "expand", "expandas", "slice", "select", "narrow", "unsqueeze", "squeeze", "flatten",
+    "unflatten", "detach", "alias", "split", "splitwithsizes", "chunk", "unbind", "repeat", "pad", "constantpadnd",
+    "resolveconj", "resolveneg"};
+const std::set<std::string> kElementwise = {
+    "add", "sub", "rsub", "mul", "div", "pow", "neg", "abs", "sign", "reciprocal", "square", "sqrt", "rsqrt", "exp",
+    "log", "sin", "cos", "tanh", "sigmoid", "silu", "relu", "gelu", "threshold", "erf", "addcmul", "addcdiv", "lerp",
+    "clamp", "clampmin", "clampmax", "maximum", "minimum", "where", "maskedfill", "sum", "mean",
+    "norm", "linalgvectornorm", "max", "min", "amax", "amin", "prod", "mseloss", "eq", "ne", "lt", "le", "gt",
+    "ge", "isfinite", "isnan", "logicaland", "logicalor", "bitwiseand", "bitwiseor", "floor", "ceil", "round",
+    "trunc", "frac", "fmod", "remainder"};
+
+double percentile_50(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double elapsed_ms(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// One open range on a thread's stack while its events are replayed.
+struct OpenRange {
+  std::string name;
+  at::RecordFunctionHandle handle;
+  double start_us = 0, child_us = 0;
+  bool in_backward = false, in_optimizer = false;
+};
+
+OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_t rounds, double wall_ms) {
+  using torch::autograd::profiler::EventKind;
+  OpProfile p;
+  p.rounds = rounds;
+  p.wall_ms = wall_ms / double(rounds);
+  std::unordered_map<std::string, OpStat> stats;
+  double top_level_us = 0;
+  for (auto& list : lists) {
+    std::vector<OpenRange> stack;
+    for (auto& e : list) {
+      if (e.kind() == EventKind::PushRange) {
+        OpenRange r{e.name(), e.handle(), e.cpuUs()};
+        const bool parent_backward = !stack.empty() && stack.back().in_backward;
+        const bool parent_optimizer = !stack.empty() && stack.back().in_optimizer;
+        r.in_backward = parent_backward || r.name.starts_with(kEngineWrapper);
+        r.in_optimizer = parent_optimizer || r.name == kOptimizerScope;
+        p.has_backward = p.has_backward || r.name.starts_with(kEngineWrapper);
+        if (e.flops() > 0)
+          p.flop_events.push_back({r.name, e.shapes(), double(e.flops()), r.in_backward, r.in_optimizer});
+        stack.push_back(std::move(r));
+      } else if (e.kind() == EventKind::PopRange) {
+        // The pop names its push by handle; on one thread ranges nest, so it is normally the top.
+        auto it = std::find_if(stack.rbegin(), stack.rend(),
+                               [&](const OpenRange& r) { return r.handle == e.handle(); });
+        if (it == stack.rend()) continue;  // a range begun before the profiler was: not ours to count
+        const OpenRange r = *it;
+        stack.erase(std::prev(it.base()), stack.end());
+        const double dur = e.cpuUs() - r.start_us;
+        // Keyed by category too: aten::mul_ inside the optimizer scope and outside it are two rows.
+        const auto category = r.in_optimizer ? "optimizer" : op_category(r.name);
+        auto& s = stats[category + "|" + r.name];
+        s.name = r.name;
+        s.category = category;
+        ++s.calls;
+        ++p.op_calls;
+        s.self_ms += (dur - r.child_us) / 1000.0;
+        if (stack.empty())
+          top_level_us += dur;
+        else
+          stack.back().child_us += dur;
+      }
+    }
+  }
+  for (const auto& c : op_categories()) p.category_ms[c] = 0;
+  for (auto& [name, s] : stats) p.ops.push_back(s);
+  std::sort(p.ops.begin(), p.ops.end(), [](const OpStat& a, const OpStat& b) { return a.self_ms > b.self_ms; });
+  for (const auto& s : p.ops) p.category_ms[s.category] += s.self_ms / double(rounds);
+  p.top_level_ms = top_level_us / 1000.0 / double(rounds);
+  for (const char* kind : {"convolution", "gemm", "elementwise"}) p.forward_flops_by_kind[kind] = 0;
+  for (const auto& f : p.flop_events) {
+    if (f.in_backward || f.in_optimizer) continue;
+    const auto c = op_category(f.name);
+    p.forward_flops_by_kind[c == "convolution" || c == "gemm" ? c : "elementwise"] += f.flops / double(rounds);
+  }
+  return p;
+}
+
+}  // namespace op_profile_impl
+
+const std::vector<std::string>& op_categories() {
+  static const std::vector<std::string> c = {"convolution", "gemm",      "attention", "normalisation", "elementwise",
+                                             "copy/alloc",  "optimizer", "autograd",  "other"};
+  return c;
+}
+
+std::string op_category(const std::string& op_name) {
+  using namespace op_profile_impl;
+  if (op_name == kOptimizerScope) return "optimizer";
+  if (is_autograd_node(op_name)) return "autograd";
+  const auto key = base_key(op_name);
+  if (key.find("conv") != std::string::npos) return "convolution";
+  if (key.find("softmax") != std::string::npos || key.find("attention") != std::string::npos) return "attention";
+  if (kGemm.contains(key)) return "gemm";
+  for (const char* norm : {"groupnorm", "layernorm", "batchnorm", "instancenorm", "rmsnorm"})
+    if (key.find(norm) != std::string::npos) return "normalisation";
+  if (kCopyAlloc.contains(key)) return "copy/alloc";
+  if (kElementwise.contains(key)) return "elementwise";
+  return "other";
+}
+
+double OpProfile::forward_flops() const {
+  double s = 0;
+  for (const auto& [kind, f] : forward_flops_by_kind) s += f;
+  return s;
+}
+
+double OpProfile::conv_gemm_forward_flops() const {
+  double s = 0;
+  for (const char* kind : {"convolution", "gemm"})
+    if (auto it = forward_flops_by_kind.find(kind); it != forward_flops_by_kind.end()) s += it->second;
+  return s;
+}
+
+double OpProfile::flops_per_step() const {
+  return forward_flops() + (has_backward ? 2 * conv_gemm_forward_flops() : 0.0);
+}
+
+std::string OpProfile::flops_rule() const {
+  const std::string counted =
+      "the profiler's FLOPs of aten::conv2d and mm/addmm/bmm/baddbmm (2 per multiply-add) and aten::mul/add (1 per "
+      "element) outside backward nodes and the optimizer scope";
+  return has_backward ? "forward + 2 x forward conv and GEMM FLOPs for the backward; forward = " + counted
+                      : "forward only (no backward pass); forward = " + counted;
+}
+
+OpProfile profile_ops(const std::function<void()>& step, int64_t rounds) {
+  namespace prof = torch::autograd::profiler;
+  if (rounds < 1) throw ConfigError(fmt::format("op profile: rounds must be at least 1, got {}", rounds));
+  // CPU events only (no memory, no stacks). Input shapes, which the FLOP counter reads, make the
+  // profiler allocate per event; under the runtime's keep-freed-memory malloc policy that fragments
+  // the heap, and the DDIM step's tensors then land on fresh pages: its convs ran 2x slower profiled
+  // than not (batch 16; 5x at batch 64). So the timed rounds record names and times only, and one
+  // more round, not timed, counts FLOPs.
+  auto record = [&](int64_t n, bool shapes_and_flops) {
+    prof::enableProfilerLegacy(prof::ProfilerConfig(prof::ProfilerState::CPU, /*report_input_shapes=*/shapes_and_flops,
+                                                    /*profile_memory=*/false, /*with_stack=*/false,
+                                                    /*with_flops=*/shapes_and_flops));
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      for (int64_t i = 0; i < n; ++i) step();
+    } catch (...) {
+      prof::disableProfilerLegacy();
+      throw;
+    }
+    const double wall_ms = op_profile_impl::elapsed_ms(t0);
+    auto lists = prof::disableProfilerLegacy();
+    return op_profile_impl::summarise(lists, n, wall_ms);
+  };
+  OpProfile p = record(rounds, false);
+  const OpProfile counted = record(1, true);
+  p.flop_events = counted.flop_events;
+  p.forward_flops_by_kind = counted.forward_flops_by_kind;
+  return p;
+}
+
+nlohmann::json op_profile_json(const OpProfile& p, int64_t top) {
+  const double wall = p.wall_ms;
+  auto share = [&](double ms) { return wall > 0 ? ms / wall : 0.0; };
+  nlohmann::json categories = nlohmann::json::object();
+  for (const auto& c : op_categories())
+    categories[c] = {{"ms", p.category_ms.at(c)}, {"share", share(p.category_ms.at(c))}};
+  categories["outside ops"] = {{"ms", p.outside_ms()}, {"share", share(p.outside_ms())}};
+  nlohmann::json tops = nlohmann::json::array();
+  for (size_t i = 0; i < p.ops.size() && int64_t(i) < top; ++i) {
+    const auto& s = p.ops[i];
+    tops.push_back({{"name", s.name},
+                    {"category", s.category},
+                    {"calls_per_step", double(s.calls) / double(p.rounds)},
+                    {"ms_per_step", s.self_ms / double(p.rounds)},
+                    {"share", share(s.self_ms / double(p.rounds))}});
+  }
+  return {{"rounds", p.rounds},
+          {"profiled_ms_per_step", wall},
+          {"op_calls_per_step", double(p.op_calls) / double(p.rounds)},
+          {"note", "self CPU time per step under the legacy profiler; share = of the profiled step's wall time"},
+          {"categories", categories},
+          {"top", tops}};
+}
+
+// --- peak ---------------------------------------------------------------------------------------
+
+double Peak::best(const std::string& kind) const {
+  double b = 0;
+  for (const auto& s : shapes)
+    if (s.kind == kind) b = std::max(b, s.gflops);
+  return b;
+}
+
+PeakConvShape parse_peak_conv(const std::string& text, const std::string& flag) {
+  PeakConvShape s;
+  char c1 = 0, c2 = 0;
+  int consumed = 0;
+  long long n = 0, ch = 0, hw = 0;
+  if (std::sscanf(text.c_str(), "%lld%c%lld%c%lld%n", &n, &c1, &ch, &c2, &hw, &consumed) != 5 || c1 != ':' ||
+      c2 != ':' || consumed != int(text.size()) || n < 1 || ch < 1 || hw < 1 || n > 4096 || ch > 4096 || hw > 4096)
+    throw ConfigError(fmt::format("{} {}: expected N:C:HW (batch, channels, height = width; each 1 to 4096), e.g. "
+                                  "64:64:32", flag, text));
+  s.batch = n;
+  s.channels = ch;
+  s.size = hw;
+  return s;
+}
+
+Peak measure_peak(const PeakOptions& o) {
+  if (o.rounds < 1) throw ConfigError(fmt::format("--peak-rounds {}: must be at least 1", o.rounds));
+  for (auto n : o.gemms)
+    if (n < 1 || n > 16384) throw ConfigError(fmt::format("--peak-gemm {}: a matrix side from 1 to 16384", n));
+  torch::NoGradGuard no_grad;
+  Peak peak;
+  // One untimed call (oneDNN builds its primitive, the allocator warms), then the median of rounds.
+  auto median_ms = [&](const std::function<void()>& call) {
+    call();
+    std::vector<double> ms;
+    for (int64_t r = 0; r < o.rounds; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      call();
+      ms.push_back(op_profile_impl::elapsed_ms(t0));
+    }
+    return op_profile_impl::percentile_50(ms);
+  };
+  auto add = [&](std::string kind, std::string shape, double flops, double ms) {
+    peak.shapes.push_back({std::move(kind), std::move(shape), flops, ms, flops / ms / 1e6});
+  };
+  for (const auto& c : o.convs) {
+    auto x = torch::randn({c.batch, c.channels, c.size, c.size});
+    auto w = torch::randn({c.channels, c.channels, 3, 3}) * 0.05;
+    auto conv = [&] { torch::conv2d(x, w, {}, {1, 1}, {1, 1}, {1, 1}); };
+    const double flops = 2.0 * double(c.batch * c.channels * c.channels * 9 * c.size * c.size);
+    add("convolution", fmt::format("N={} C={}->{} {}x{} k3", c.batch, c.channels, c.channels, c.size, c.size), flops,
+        median_ms(conv));
+    if (peak.conv_kernel.empty()) {
+      // The innermost convolution op of one call: which backend LibTorch chose.
+      const auto p = profile_ops(conv, 1);
+      for (const auto& s : p.ops)
+        if (s.category == "convolution") {
+          peak.conv_kernel = s.name;
+          break;
+        }
+    }
+  }
+  for (auto n : o.gemms) {
+    auto a = torch::randn({n, n}), b = torch::randn({n, n});
+    add("gemm", fmt::format("{}x{} @ {}x{}", n, n, n, n), 2.0 * double(n) * double(n) * double(n),
+        median_ms([&] { torch::mm(a, b); }));
+  }
+  return peak;
+}
+
+nlohmann::json peak_json(const Peak& peak) {
+  nlohmann::json shapes = nlohmann::json::array();
+  for (const auto& s : peak.shapes)
+    shapes.push_back(
+        {{"kind", s.kind}, {"shape", s.shape}, {"gflop", s.flops / 1e9}, {"ms", s.ms}, {"gflops", s.gflops}});
+  return {{"shapes", shapes},
+          {"best_gflops", {{"convolution", peak.best("convolution")}, {"gemm", peak.best("gemm")}}},
+          {"conv_kernel", peak.conv_kernel},
+          {"threads", torch::get_num_threads()}};
+}
+
+nlohmann::json profile_report(const std::function<void()>& step, int64_t rounds, double ms_per_step,
+                              const PeakOptions& peak_opts) {
+  const auto p = profile_ops(step, rounds);
+  const double steps_per_fwd = p.has_backward ? 3.0 : 1.0;  // forward + 2 x forward for the backward
+  const double conv_flops = steps_per_fwd * p.forward_flops_by_kind.at("convolution");
+  const double gemm_flops = steps_per_fwd * p.forward_flops_by_kind.at("gemm");
+  // The rate inside the ops themselves: the step's conv (GEMM) FLOPs over the self time of the
+  // convolution (gemm) category, which is profiled time, so slightly pessimistic.
+  auto rate = [](double flops, double ms) { return ms > 0 ? flops / ms / 1e6 : 0.0; };
+  nlohmann::json j = {{"ops", op_profile_json(p)},
+                      {"forward_flops", p.forward_flops()},
+                      {"forward_flops_by_kind", p.forward_flops_by_kind},
+                      {"flops_per_step", p.flops_per_step()},
+                      {"flops_rule", p.flops_rule()},
+                      {"gflops", rate(p.flops_per_step(), ms_per_step)},
+                      {"gflops_in_ops",
+                       {{"convolution", rate(conv_flops, p.category_ms.at("convolution"))},
+                        {"gemm", rate(gemm_flops, p.category_ms.at("gemm"))}}}};
+  if (peak_opts.convs.empty() && peak_opts.gemms.empty()) return j;
+  // The peak in the same process and thread setting, so the fraction compares like with like.
+  const auto peak = measure_peak(peak_opts);
+  const double conv_peak = peak.best("convolution"), gemm_peak = peak.best("gemm");
+  j["peak"] = peak_json(peak);
+  j["peak_gflops"] = {{"convolution", conv_peak}, {"gemm", gemm_peak}};
+  if ((conv_flops > 0 && conv_peak <= 0) || (gemm_flops > 0 && gemm_peak <= 0)) {
+    j["compute_floor_ms"] = nullptr;  // a kind the step uses has no measured peak
+    j["fraction_of_peak"] = nullptr;
+    return j;
+  }
+  const double floor_ms = (conv_flops > 0 ? conv_flops / conv_peak / 1e6 : 0.0) +
+                          (gemm_flops > 0 ? gemm_flops / gemm_peak / 1e6 : 0.0);
+  j["compute_floor_ms"] = floor_ms;
+  j["fraction_of_peak"] = ms_per_step > 0 ? floor_ms / ms_per_step : 0.0;
+  return j;
+}
+
+}  // namespace retort
