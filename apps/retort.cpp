@@ -138,9 +138,9 @@ int main(int argc, char** argv) {
                                                 "(the hash grid's CPU kernel against its tensor path), field-render "
                                                 "(the same in generate3d's render and backward), unet-train (a "
                                                 "teacher training step) or ddim-sample (DDIM with CFG); compare the "
-                                                "last two with bench/unet_compare.sh, and --profile says where their "
-                                                "time goes), peak (this machine's conv and GEMM GFLOP/s), or one "
-                                                "update of a pipeline's own loop: dmd2-update, fvgen-update, generate3d");
+                                                "last two with bench/unet_compare.sh), peak (this machine's conv and GEMM GFLOP/s), or one "
+                                                "update of a pipeline's own loop: dmd2-update, fvgen-update, generate3d; "
+                                                "--profile says where a UNet or pipeline workload's time goes");
   step->add_option("--workload", step_opts.workload,
                    "mlp; hash-encoding (--batch = points, default 65536); field-render (--batch = pixels per side, "
                    "default 32); unet-train (the world teacher's training "
@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
                    "generate3d: the hash grid's CPU path, kernel (the default) or tensor (the vectorised reference)")
       ->check(CLI::IsMember({"kernel", "tensor"}));
   step->add_flag("--profile", step_opts.profile,
-                 "unet-train, ddim-sample: run the --steps timed steps once more under LibTorch's profiler (and one "
+                 "unet-train, ddim-sample, dmd2-update, fvgen-update, generate3d: run the --steps timed steps once more under LibTorch's profiler (and one "
                  "more step to count FLOPs) and add "
                  "\"ops\" (self time per op category, time outside ops, top 10 ops), FLOPs per step, GFLOP/s and "
                  "the fraction of the peak (measured after, with the --peak-* shapes) to the JSON");

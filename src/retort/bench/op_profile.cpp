@@ -182,34 +182,48 @@ std::string OpProfile::flops_rule() const {
                       : "forward only (no backward pass); forward = " + counted;
 }
 
-OpProfile profile_ops(const std::function<void()>& step, int64_t rounds) {
+void OpRecorder::begin(bool shapes_and_flops) {
   namespace prof = torch::autograd::profiler;
-  if (rounds < 1) throw ConfigError(fmt::format("op profile: rounds must be at least 1, got {}", rounds));
+  if (running_) throw Error("op profile: begin() while a recording runs");
   // CPU events only (no memory, no stacks). Input shapes, which the FLOP counter reads, make the
   // profiler allocate per event; under the runtime's keep-freed-memory malloc policy that fragments
   // the heap, and the DDIM step's tensors then land on fresh pages: its convs ran 2x slower profiled
   // than not (batch 16; 5x at batch 64). So the timed rounds record names and times only, and one
   // more round, not timed, counts FLOPs.
-  auto record = [&](int64_t n, bool shapes_and_flops) {
-    prof::enableProfilerLegacy(prof::ProfilerConfig(prof::ProfilerState::CPU, /*report_input_shapes=*/shapes_and_flops,
-                                                    /*profile_memory=*/false, /*with_stack=*/false,
-                                                    /*with_flops=*/shapes_and_flops));
-    const auto t0 = std::chrono::steady_clock::now();
-    try {
-      for (int64_t i = 0; i < n; ++i) step();
-    } catch (...) {
-      prof::disableProfilerLegacy();
-      throw;
-    }
-    const double wall_ms = op_profile_impl::elapsed_ms(t0);
-    auto lists = prof::disableProfilerLegacy();
-    return op_profile_impl::summarise(lists, n, wall_ms);
-  };
-  OpProfile p = record(rounds, false);
-  const OpProfile counted = record(1, true);
-  p.flop_events = counted.flop_events;
-  p.forward_flops_by_kind = counted.forward_flops_by_kind;
-  return p;
+  prof::enableProfilerLegacy(prof::ProfilerConfig(prof::ProfilerState::CPU, /*report_input_shapes=*/shapes_and_flops,
+                                                  /*profile_memory=*/false, /*with_stack=*/false,
+                                                  /*with_flops=*/shapes_and_flops));
+  running_ = true;
+  t0_ = std::chrono::steady_clock::now();
+}
+
+OpProfile OpRecorder::end(int64_t steps) {
+  if (!running_) throw Error("op profile: end() without begin()");
+  const double wall_ms = op_profile_impl::elapsed_ms(t0_);
+  auto lists = torch::autograd::profiler::disableProfilerLegacy();
+  running_ = false;
+  return op_profile_impl::summarise(lists, steps, wall_ms);
+}
+
+OpRecorder::~OpRecorder() {
+  if (running_) torch::autograd::profiler::disableProfilerLegacy();  // a step threw mid-recording
+}
+
+OpProfile with_flop_round(OpProfile timed, const OpProfile& counted) {
+  timed.flop_events = counted.flop_events;
+  timed.forward_flops_by_kind = counted.forward_flops_by_kind;
+  return timed;
+}
+
+OpProfile profile_ops(const std::function<void()>& step, int64_t rounds) {
+  if (rounds < 1) throw ConfigError(fmt::format("op profile: rounds must be at least 1, got {}", rounds));
+  OpRecorder recorder;
+  recorder.begin(false);
+  for (int64_t i = 0; i < rounds; ++i) step();
+  const OpProfile timed = recorder.end(rounds);
+  recorder.begin(true);
+  step();
+  return with_flop_round(timed, recorder.end(1));
 }
 
 nlohmann::json op_profile_json(const OpProfile& p, int64_t top) {
@@ -318,7 +332,10 @@ nlohmann::json peak_json(const Peak& peak) {
 
 nlohmann::json profile_report(const std::function<void()>& step, int64_t rounds, double ms_per_step,
                               const PeakOptions& peak_opts) {
-  const auto p = profile_ops(step, rounds);
+  return profile_report(profile_ops(step, rounds), ms_per_step, peak_opts);
+}
+
+nlohmann::json profile_report(const OpProfile& p, double ms_per_step, const PeakOptions& peak_opts) {
   const double steps_per_fwd = p.has_backward ? 3.0 : 1.0;  // forward + 2 x forward for the backward
   const double conv_flops = steps_per_fwd * p.forward_flops_by_kind.at("convolution");
   const double gemm_flops = steps_per_fwd * p.forward_flops_by_kind.at("gemm");

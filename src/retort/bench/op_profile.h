@@ -29,6 +29,7 @@
 // A step with a backward pass is estimated as forward + 2 x (forward conv + GEMM FLOPs): each conv or
 // matmul's backward is two products of its forward's size (the input's gradient and the weight's).
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -86,6 +87,26 @@ struct OpProfile {
 // summarises per step.
 OpProfile profile_ops(const std::function<void()>& step, int64_t rounds);
 
+// Records steps that someone else runs (a pipeline's own training loop): begin() before the first
+// step, end(n) after the n-th; a second begin(true) ... end(1) around one more step counts its FLOPs
+// (with_flop_round joins the two). profile_ops is this around a step function.
+class OpRecorder {
+ public:
+  OpRecorder() = default;
+  OpRecorder(const OpRecorder&) = delete;
+  OpRecorder& operator=(const OpRecorder&) = delete;
+  ~OpRecorder();
+  void begin(bool shapes_and_flops);
+  OpProfile end(int64_t steps);
+  bool running() const { return running_; }
+
+ private:
+  bool running_ = false;
+  std::chrono::steady_clock::time_point t0_;
+};
+// The timed rounds' profile with the FLOP counts of `counted`.
+OpProfile with_flop_round(OpProfile timed, const OpProfile& counted);
+
 // The attainable rate of this machine's two heavy kernels at the current thread count: a 3x3
 // conv2d (padding 1, through oneDNN where LibTorch routes it) forward at N x C -> C x HW x HW,
 // and a square float32 at::mm.
@@ -118,6 +139,7 @@ PeakConvShape parse_peak_conv(const std::string& text, const std::string& flag =
 // plus its GEMM FLOPs at the GEMM peak) and fraction_of_peak (compute_floor_ms / ms_per_step).
 nlohmann::json profile_report(const std::function<void()>& step, int64_t rounds, double ms_per_step,
                               const PeakOptions& peak);
+nlohmann::json profile_report(const OpProfile& profile, double ms_per_step, const PeakOptions& peak);
 nlohmann::json op_profile_json(const OpProfile& p, int64_t top = 10);
 
 }  // namespace retort

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "retort/bench/op_profile.h"
 #include "retort/core/config.h"
 #include "retort/core/error.h"
 #include "retort/field/hash_grid.h"
@@ -45,29 +46,46 @@ struct ScratchFolder {
   }
 };
 
-// Every update's wall seconds, in order.
-struct UpdateTimes {
-  std::vector<double> seconds;
-  std::function<void(int64_t, double)> recorder() {
-    return [this](int64_t, double s) { seconds.push_back(s); };
+// Watches the loop's updates: after `skip` updates of an earlier stage and `warmup` more, `steps`
+// are timed; with --profile, `steps` more run under the op profiler and one more counts FLOPs.
+struct LoopTimer {
+  int64_t skip = 0, warmup = 0, steps = 0;
+  bool profile = false;
+  std::vector<double> seconds;  // every update's, in order
+  OpRecorder recorder;
+  OpProfile timed_profile, flop_profile;
+
+  int64_t updates() const { return warmup + steps + (profile ? steps + 1 : 0); }
+  void on_update(double s) {
+    seconds.push_back(s);
+    if (!profile) return;
+    const int64_t seen = static_cast<int64_t>(seconds.size()), timed_end = skip + warmup + steps;
+    if (seen == timed_end) {
+      recorder.begin(false);
+    } else if (seen == timed_end + steps) {
+      timed_profile = recorder.end(steps);
+      recorder.begin(true);
+    } else if (seen == timed_end + steps + 1) {
+      flop_profile = recorder.end(1);
+    }
   }
-  // ms of the last `n` updates: median, min, max.
-  nlohmann::json summary(int64_t n) const {
-    if (static_cast<int64_t>(seconds.size()) < n)
-      throw Error(fmt::format("bench-step: the loop ran {} updates, {} were to be timed", seconds.size(), n));
+  // ms of the timed updates: median, min, max.
+  nlohmann::json summary() const {
+    if (static_cast<int64_t>(seconds.size()) < skip + warmup + steps)
+      throw Error(fmt::format("bench-step: the loop ran {} updates, {} were to be timed", seconds.size(), steps));
     std::vector<double> ms;
-    for (auto it = seconds.end() - n; it != seconds.end(); ++it) ms.push_back(1000 * *it);
+    for (int64_t i = skip + warmup; i < skip + warmup + steps; ++i) ms.push_back(1000 * seconds[i]);
     std::sort(ms.begin(), ms.end());
     return {{"ms_per_update", ms[ms.size() / 2]}, {"ms_min", ms.front()}, {"ms_max", ms.back()}};
   }
 };
 
-// The loop trains warmup + steps updates, with no checkpoint and one metrics row at its end.
-void bench_loop(DistillLoopOptions& loop, const StepBenchOptions& o, UpdateTimes& times) {
-  loop.steps = o.warmup + o.steps;
+// The loop trains the updates the timer needs, with no checkpoint and one metrics row at its end.
+void bench_loop(DistillLoopOptions& loop, LoopTimer& timer) {
+  loop.steps = timer.updates();
   loop.checkpoint_every = 0;
   loop.log_every = loop.steps;
-  loop.on_update = times.recorder();
+  loop.on_update = [&timer](int64_t, double s) { timer.on_update(s); };
 }
 
 // bench-step's --threads / --blas-threads rule, not the config's [runtime].
@@ -94,12 +112,15 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
   if (o.workload == "dmd2-update") sets.insert(sets.begin(), "distill.init=\"\"");
   auto root = ConfigNode::from_file(config, sets);
   ScratchFolder scratch;
-  UpdateTimes times;
+  LoopTimer timer;
+  timer.warmup = o.warmup;
+  timer.steps = o.steps;
+  timer.profile = o.profile;
   nlohmann::json j = {{"impl", "libtorch"}, {"workload", o.workload}, {"config", config}, {"sets", o.sets}};
   if (o.workload == "dmd2-update") {
     auto cfg = read_image_distill_config(root);
     root.finish();
-    bench_loop(cfg.loop, o, times);
+    bench_loop(cfg.loop, timer);
     bench_runtime(cfg.runtime, o);
     distill_images(cfg, scratch.path / "run", false, root.resolved_toml());
     j.update(student_fields(cfg));
@@ -108,8 +129,9 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     if (!method_plan(cfg.method).gan_init || method_plan(cfg.method).objective.empty())
       throw ConfigError(fmt::format("distill.method = \"{}\": --workload fvgen-update times stage 2 after a GAN "
                                     "initialisation (fvgen, rkl, kl, js, hellinger, jeffreys)", cfg.method));
-    bench_loop(cfg.loop, o, times);
-    cfg.gan_init_steps = 1;  // stage 1 only has to exist; its one update is not timed (the last `steps` are)
+    bench_loop(cfg.loop, timer);
+    cfg.gan_init_steps = 1;  // stage 1 only has to exist; its one update is not timed
+    timer.skip = 1;
     bench_runtime(cfg.runtime, o);
     cfg.preview_clips = 1;
     auto student = distill_nvs(cfg, scratch.path / "run", false, root.resolved_toml());
@@ -119,7 +141,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     set_hash_grid_vectorised_default(o.hash_path == "tensor");
     auto cfg = read_generate3d_config(root);
     root.finish();
-    bench_loop(cfg.loop, o, times);
+    bench_loop(cfg.loop, timer);
     bench_runtime(cfg.runtime, o);
     cfg.outputs = Generate3dOutputs{1, 8, 1, 8, cfg.outputs.mesh_threshold};  // after timing; kept small
     run_generate3d(cfg, scratch.path / "run", false, root.resolved_toml());
@@ -127,7 +149,10 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
               {"resolution", cfg.render.resolution}, {"samples", cfg.render.samples}, {"shading", cfg.render.shading},
               {"teacher", cfg.teacher.string()}});
   }
-  j.update(times.summary(o.steps));
+  j.update(timer.summary());
+  if (o.profile)
+    j.update(profile_report(with_flop_round(timer.timed_profile, timer.flop_profile), j["ms_per_update"].get<double>(),
+                            o.peak));
   j.update({{"updates", o.steps}, {"warmup", o.warmup}, {"threads", torch::get_num_threads()},
             {"runtime", apply_runtime(o.runtime)}});
   return j.dump();

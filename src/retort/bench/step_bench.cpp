@@ -313,8 +313,9 @@ std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runt
 }  // namespace
 
 std::string run_step_bench(const StepBenchOptions& o) {
-  if (o.profile && o.workload != "unet-train" && o.workload != "ddim-sample")
-    throw ConfigError(fmt::format("--profile belongs to the unet-train and ddim-sample workloads, not {}", o.workload));
+  if (o.profile && o.workload != "unet-train" && o.workload != "ddim-sample" && !is_pipeline_workload(o.workload))
+    throw ConfigError(fmt::format("--profile belongs to the unet-train, ddim-sample, dmd2-update, fvgen-update and "
+                                  "generate3d workloads, not {}", o.workload));
   if (is_pipeline_workload(o.workload)) {
     if (!o.weights.empty() || !o.dump.empty())
       throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads; {} "
