@@ -304,9 +304,9 @@ std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runt
 
 std::string run_step_bench(const StepBenchOptions& o) {
   if (is_pipeline_workload(o.workload)) {
-    if (!o.weights.empty() || !o.dump.empty())
-      throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads; {} "
-                                    "reads its teacher from --config", o.workload));
+    if (!o.weights.empty() || (!o.dump.empty() && o.workload != "dmd2-update"))
+      throw ConfigError(fmt::format("--weights and --dump belong to the unet-train, ddim-sample (and --dump to "
+                                    "dmd2-update) workloads; {} reads its teacher from --config", o.workload));
     return run_pipeline_step_bench(o);
   }
   if (o.hash_path != "kernel")
