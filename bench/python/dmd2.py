@@ -38,7 +38,11 @@ import statistics
 import struct
 import sys
 import time
-import tomllib
+
+try:
+    import tomllib  # Python 3.11
+except ImportError:
+    raise SystemExit("dmd2.py: needs Python >= 3.11 (tomllib reads the config)")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import unet  # noqa: E402  (sets retort's BLAS thread policy before torch loads)
@@ -79,6 +83,9 @@ def read_config(text, sets, where):
         root = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         fail(f"{where}: {e}")
+    # As bench-step: the timed student starts from the teacher (before --set, which may say otherwise
+    # and is then refused below).
+    root.setdefault("distill", {})["init"] = ""
     for s in sets:
         key, eq, value = s.partition("=")
         if not eq or "." not in key:
@@ -88,7 +95,6 @@ def read_config(text, sets, where):
             root.setdefault(table, {})[name] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             fail(f"--set {s}: the value is not TOML (strings are quoted: distill.init=\"\")")
-    root.setdefault("distill", {})["init"] = ""  # as bench-step: the timed student starts from the teacher
     c = {"teacher": root.get("teacher", "weights/fmnist-teacher.safetensors")}
     for table, defaults in (("distill", DISTILL_DEFAULTS), ("data", DATA_DEFAULTS)):
         got = root.get(table, {})

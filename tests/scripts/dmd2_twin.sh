@@ -11,8 +11,8 @@ BIN=$1
 SRC=$2
 WORK=$3
 PY=/usr/bin/python3
-if ! $PY -c 'import torch' 2>/dev/null; then
-  echo "skipped: $PY has no torch"
+if ! $PY -c 'import torch, tomllib' 2>/dev/null; then
+  echo "skipped: $PY has no torch (or is older than Python 3.11: no tomllib)"
   exit 77
 fi
 mkdir -p "$WORK"
