@@ -158,7 +158,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 100.0));
   step->add_option("--dump", step_opts.dump,
                    "unet-train, ddim-sample: also write one seeded step's input, output and weights to this "
-                   "safetensors file (bench/python/unet.py --check FILE)");
+                   "safetensors file (bench/python/unet.py --check FILE); dmd2-update: the first update's "
+                   "weights before and after, and its draws (bench/python/dmd2.py --check FILE)");
   step->add_option("--config", step_opts.config,
                    "dmd2-update, fvgen-update, generate3d: the pipeline's config (default "
                    "configs/fmnist-dmd2-noreg.toml, configs/nvs-distill.toml, configs/text3d.toml)");

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +15,7 @@
 #include "retort/core/config.h"
 #include "retort/core/error.h"
 #include "retort/field/hash_grid.h"
+#include "retort/io/safetensors.h"
 #include "retort/image/image_distill.h"
 #include "retort/nvs/video_distill.h"
 #include "retort/text3d/generate3d.h"
@@ -95,6 +99,54 @@ void bench_runtime(RuntimeOptions& r, const StepBenchOptions& o) {
   r.keep_freed_memory = o.runtime.keep_freed_memory;
 }
 
+// --dump (dmd2-update): the loop's first update, recorded for bench/python/dmd2.py --check: every
+// module's weights before ("start.") and after it ("after."), the gradients left after it ("grad.":
+// the student's, clipped, and the last critic update's: AdamW's first step moves a weight by about
+// lr x the sign of its gradient, so the weights alone hardly show the gradient's size), every draw
+// of the run's Rng in between ("draw.N", kinds in order in bench.draws) and the resolved config.
+// Only the head's start is not the teacher's; the draws let the twin replay the update whatever
+// its own generator does.
+struct UpdateDump {
+  std::string path, config_text;
+  std::map<std::string, torch::Tensor> tensors;
+  std::vector<std::pair<std::string, torch::Tensor>> draws;
+  nlohmann::json order;  // each module's parameter names in its own order (the one gradient clipping sums in)
+
+  void weights(const std::string& prefix, const std::map<std::string, torch::nn::Module*>& modules) {
+    for (const auto& [name, m] : modules) {
+      order[name] = nlohmann::json::array();
+      for (const auto& p : m->named_parameters()) order[name].push_back(p.key());
+      for (const auto& p : m->named_parameters()) tensors[prefix + name + "." + p.key()] = p.value().detach().clone();
+      for (const auto& b : m->named_buffers()) tensors[prefix + name + "." + b.key()] = b.value().detach().clone();
+      if (prefix == "after.")
+        for (const auto& p : m->named_parameters())
+          if (p.value().grad().defined()) tensors["grad." + name + "." + p.key()] = p.value().grad().clone();
+    }
+  }
+  auto recorder() {
+    return [this](int64_t done, const std::map<std::string, torch::nn::Module*>& modules, Rng& rng) {
+      if (done == 0) {
+        weights("start.", modules);
+        rng.record(&draws);
+      } else if (done == 1) {
+        rng.record(nullptr);
+        weights("after.", modules);
+        write();
+      }
+    };
+  }
+  void write() {
+    nlohmann::json kinds = nlohmann::json::array();
+    for (size_t i = 0; i < draws.size(); ++i) {
+      tensors[fmt::format("draw.{:04d}", i)] = draws[i].second;
+      kinds.push_back(draws[i].first);
+    }
+    save_safetensors(path, tensors,
+                     {{"bench.workload", "dmd2-update"}, {"bench.draws", kinds.dump()}, {"bench.params", order.dump()},
+                      {"bench.config", config_text}});
+  }
+};
+
 nlohmann::json student_fields(const StudentConfig& c) {
   return {{"method", c.method}, {"batch", c.loop.batch}, {"critic_steps", c.loop.critic_steps},
           {"student_steps", c.student_steps}, {"fake", c.fake}, {"teacher", c.teacher.string()}};
@@ -117,11 +169,16 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
   timer.steps = o.steps;
   timer.profile = o.profile;
   nlohmann::json j = {{"impl", "libtorch"}, {"workload", o.workload}, {"config", config}, {"sets", o.sets}};
+  UpdateDump dump{o.dump};
+  if (const auto folder = fs::path(o.dump).parent_path(); !o.dump.empty() && !folder.empty() && !fs::is_directory(folder))
+    throw ConfigError(fmt::format("--dump {}: no folder {}", o.dump, folder.string()));  // before the run, not after
   if (o.workload == "dmd2-update") {
     auto cfg = read_image_distill_config(root);
     root.finish();
     bench_loop(cfg.loop, timer);
     bench_runtime(cfg.runtime, o);
+    dump.config_text = root.resolved_toml();
+    if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
     distill_images(cfg, scratch.path / "run", false, root.resolved_toml());
     j.update(student_fields(cfg));
   } else if (o.workload == "fvgen-update") {

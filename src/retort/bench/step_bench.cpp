@@ -317,9 +317,9 @@ std::string run_step_bench(const StepBenchOptions& o) {
     throw ConfigError(fmt::format("--profile belongs to the unet-train, ddim-sample, dmd2-update, fvgen-update and "
                                   "generate3d workloads, not {}", o.workload));
   if (is_pipeline_workload(o.workload)) {
-    if (!o.weights.empty() || !o.dump.empty())
-      throw ConfigError(fmt::format("--weights and --dump belong to the unet-train and ddim-sample workloads; {} "
-                                    "reads its teacher from --config", o.workload));
+    if (!o.weights.empty() || (!o.dump.empty() && o.workload != "dmd2-update"))
+      throw ConfigError(fmt::format("--weights and --dump belong to the unet-train, ddim-sample (and --dump to "
+                                    "dmd2-update) workloads; {} reads its teacher from --config", o.workload));
     return run_pipeline_step_bench(o);
   }
   if (o.hash_path != "kernel")

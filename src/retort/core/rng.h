@@ -3,6 +3,10 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace retort {
 
 class Rng {
@@ -20,9 +24,15 @@ class Rng {
   void set_state(const torch::Tensor& state);
   // A child generator with a seed derived from this one (one stream per run or rank).
   Rng fork();
+  // From now on every draw is also appended to `into` as (kind, tensor), kind one of randn, rand,
+  // randint, categorical; null stops. bench-step --dump records one update's draws so, for a twin
+  // to replay them.
+  void record(std::vector<std::pair<std::string, torch::Tensor>>* into) { record_ = into; }
 
  private:
+  torch::Tensor recorded(const char* kind, torch::Tensor drawn);
   at::Generator gen_;
+  std::vector<std::pair<std::string, torch::Tensor>>* record_ = nullptr;
 };
 
 }  // namespace retort

@@ -160,6 +160,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
   if (writes) log.emplace(dir, step_);
   ProgressBar bar(opts_.label, opts_.steps, step_, opts_.progress && writes);
   seconds_.resume();
+  if (opts_.on_modules && step_ < opts_.steps) opts_.on_modules(step_, parts.modules, rng);
   while (step_ < opts_.steps) {
     const auto update_start = std::chrono::steady_clock::now();
     // Generator update.
@@ -190,6 +191,7 @@ void DistillLoop::run(const std::filesystem::path& dir, Rng& rng, const std::str
     if (opts_.on_update)
       opts_.on_update(step_, std::chrono::duration<double>(std::chrono::steady_clock::now() - update_start).count());
     ++step_;
+    if (opts_.on_modules) opts_.on_modules(step_, parts.modules, rng);
     seconds_.seconds = seconds_.now();
     if (step_ % opts_.log_every == 0 || step_ == opts_.steps) {
       row["gen_loss"] = gl;

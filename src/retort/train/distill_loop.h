@@ -8,6 +8,7 @@
 #pragma once
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 
 #include <torch/torch.h>
@@ -50,6 +51,10 @@ struct DistillLoopOptions {
   // Called after each update (the generator's and its critic updates) with the update's index and
   // wall seconds, before logging and checkpointing: `bench-step` times a pipeline's own loop so.
   std::function<void(int64_t step, double seconds)> on_update;
+  // Called with the updates done, the loop's modules (the checkpoint's names: generator,
+  // generator_ema, fake, disc) and its Rng, before the first update and after each (after
+  // on_update): `bench-step --dump` records an update's start, draws and result so.
+  std::function<void(int64_t done, const std::map<std::string, torch::nn::Module*>& modules, Rng& rng)> on_modules;
 };
 
 // The keys of DistillLoopOptions (loop_options.cpp); a pipeline reads the rows it uses.
