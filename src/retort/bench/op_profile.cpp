@@ -77,6 +77,18 @@ struct OpenRange {
   bool in_backward = false, in_optimizer = false;
 };
 
+// aten::convolution_backward(grad_output, input, weight, ...): the profiler gives it no FLOPs.
+// Each of the input's and the weight's gradient is one product the size of the forward's
+// (2 x N x Cout x Hout x Wout x Cin/groups x kh x kw); both are counted, as the output mask (which
+// leaves the input's out for a first layer) is not among the recorded shapes.
+double conv_backward_flops(const std::vector<std::vector<int64_t>>& shapes) {
+  if (shapes.size() < 3 || shapes[2].size() < 3) return 0;
+  double grad_out = 1, per_output = 1;
+  for (auto v : shapes[0]) grad_out *= double(v);
+  for (size_t i = 1; i < shapes[2].size(); ++i) per_output *= double(shapes[2][i]);  // Cin/groups x kernel
+  return 2 * (2 * grad_out * per_output);
+}
+
 OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_t rounds, double wall_ms) {
   using torch::autograd::profiler::EventKind;
   OpProfile p;
@@ -96,6 +108,8 @@ OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_
         p.has_backward = p.has_backward || r.name.starts_with(kEngineWrapper);
         if (e.flops() > 0)
           p.flop_events.push_back({r.name, e.shapes(), double(e.flops()), r.in_backward, r.in_optimizer});
+        else if (r.name == "aten::convolution_backward" && !e.shapes().empty())
+          p.flop_events.push_back({r.name, e.shapes(), conv_backward_flops(e.shapes()), r.in_backward, r.in_optimizer});
         stack.push_back(std::move(r));
       } else if (e.kind() == EventKind::PopRange) {
         // The pop names its push by handle; on one thread ranges nest, so it is normally the top.
@@ -126,10 +140,14 @@ OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_
   for (const auto& s : p.ops) p.category_ms[s.category] += s.self_ms / double(rounds);
   p.top_level_ms = top_level_us / 1000.0 / double(rounds);
   for (const char* kind : {"convolution", "gemm", "elementwise"}) p.forward_flops_by_kind[kind] = 0;
+  for (const char* kind : {"convolution", "gemm"}) p.backward_flops_by_kind[kind] = 0;
   for (const auto& f : p.flop_events) {
-    if (f.in_backward || f.in_optimizer) continue;
+    if (f.in_optimizer) continue;
     const auto c = op_category(f.name);
-    p.forward_flops_by_kind[c == "convolution" || c == "gemm" ? c : "elementwise"] += f.flops / double(rounds);
+    if (!f.in_backward)
+      p.forward_flops_by_kind[c == "convolution" || c == "gemm" ? c : "elementwise"] += f.flops / double(rounds);
+    else if (c == "convolution" || c == "gemm")
+      p.backward_flops_by_kind[c] += f.flops / double(rounds);
   }
   return p;
 }
@@ -138,13 +156,16 @@ OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_
 
 const std::vector<std::string>& op_categories() {
   static const std::vector<std::string> c = {"convolution", "gemm",      "attention", "normalisation", "elementwise",
-                                             "copy/alloc",  "optimizer", "autograd",  "other"};
+                                             "copy/alloc",  "hash grid", "optimizer", "autograd",      "other"};
   return c;
 }
 
 std::string op_category(const std::string& op_name) {
   using namespace op_profile_impl;
   if (op_name == kOptimizerScope) return "optimizer";
+  // retort's own CPU kernel (field/hash_grid.cpp): its forward scope and its backward node.
+  if (op_name.find("hash_encode") != std::string::npos || op_name.find("HashEncode") != std::string::npos)
+    return "hash grid";
   if (is_autograd_node(op_name)) return "autograd";
   const auto key = base_key(op_name);
   if (key.find("conv") != std::string::npos) return "convolution";
@@ -163,23 +184,25 @@ double OpProfile::forward_flops() const {
   return s;
 }
 
-double OpProfile::conv_gemm_forward_flops() const {
+double OpProfile::backward_flops() const {
   double s = 0;
-  for (const char* kind : {"convolution", "gemm"})
-    if (auto it = forward_flops_by_kind.find(kind); it != forward_flops_by_kind.end()) s += it->second;
+  for (const auto& [kind, f] : backward_flops_by_kind) s += f;
   return s;
 }
 
-double OpProfile::flops_per_step() const {
-  return forward_flops() + (has_backward ? 2 * conv_gemm_forward_flops() : 0.0);
+double OpProfile::flops_per_step() const { return forward_flops() + backward_flops(); }
+
+double OpProfile::flops_of(const std::string& kind) const {
+  double s = 0;
+  for (const auto* m : {&forward_flops_by_kind, &backward_flops_by_kind})
+    if (auto it = m->find(kind); it != m->end()) s += it->second;
+  return s;
 }
 
 std::string OpProfile::flops_rule() const {
-  const std::string counted =
-      "the profiler's FLOPs of aten::conv2d and mm/addmm/bmm/baddbmm (2 per multiply-add) and aten::mul/add (1 per "
-      "element) outside backward nodes and the optimizer scope";
-  return has_backward ? "forward + 2 x forward conv and GEMM FLOPs for the backward; forward = " + counted
-                      : "forward only (no backward pass); forward = " + counted;
+  return "the profiler's FLOPs of aten::conv2d and mm/addmm/bmm/baddbmm (2 per multiply-add) and aten::mul/add (1 per "
+         "element), outside the optimizer scope; in backward nodes the products (mm, bmm, ...) as counted and each "
+         "aten::convolution_backward as two products of its forward's size (input and weight gradients)";
 }
 
 void OpRecorder::begin(bool shapes_and_flops) {
@@ -212,6 +235,7 @@ OpRecorder::~OpRecorder() {
 OpProfile with_flop_round(OpProfile timed, const OpProfile& counted) {
   timed.flop_events = counted.flop_events;
   timed.forward_flops_by_kind = counted.forward_flops_by_kind;
+  timed.backward_flops_by_kind = counted.backward_flops_by_kind;
   return timed;
 }
 
@@ -336,15 +360,14 @@ nlohmann::json profile_report(const std::function<void()>& step, int64_t rounds,
 }
 
 nlohmann::json profile_report(const OpProfile& p, double ms_per_step, const PeakOptions& peak_opts) {
-  const double steps_per_fwd = p.has_backward ? 3.0 : 1.0;  // forward + 2 x forward for the backward
-  const double conv_flops = steps_per_fwd * p.forward_flops_by_kind.at("convolution");
-  const double gemm_flops = steps_per_fwd * p.forward_flops_by_kind.at("gemm");
+  const double conv_flops = p.flops_of("convolution"), gemm_flops = p.flops_of("gemm");
   // The rate inside the ops themselves: the step's conv (GEMM) FLOPs over the self time of the
   // convolution (gemm) category, which is profiled time, so slightly pessimistic.
   auto rate = [](double flops, double ms) { return ms > 0 ? flops / ms / 1e6 : 0.0; };
   nlohmann::json j = {{"ops", op_profile_json(p)},
                       {"forward_flops", p.forward_flops()},
                       {"forward_flops_by_kind", p.forward_flops_by_kind},
+                      {"backward_flops_by_kind", p.backward_flops_by_kind},
                       {"flops_per_step", p.flops_per_step()},
                       {"flops_rule", p.flops_rule()},
                       {"gflops", rate(p.flops_per_step(), ms_per_step)},

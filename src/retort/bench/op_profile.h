@@ -16,6 +16,7 @@
 //                  addcmul, lerp, clamp, where, sum, mean, norm, ... and their backward kernels
 //   copy/alloc     empty*, zeros*, ones, full, fill_, zero_, copy_, clone, cat, stack, contiguous, to,
 //                  _to_copy, and the view ops (view, reshape, permute, transpose, expand, slice, ...)
+//   hash grid      retort's hash-grid CPU kernel: its forward ("retort::hash_encode") and backward node
 //   optimizer      every op inside a kOptimizerScope range (the caller marks its update with it)
 //   autograd       the backward nodes' own time: "autograd::engine::evaluate_function: X" wrappers,
 //                  XBackward0 nodes and AccumulateGrad, less the aten ops they call
@@ -25,9 +26,10 @@
 // kh * kw * Hout * Wout, i.e. two per multiply-add), aten::mm/addmm/bmm/baddbmm (2 * M * K * N, the
 // same convention) and aten::mul/add (one per output element); every other op counts 0, and
 // convolution_backward none; nor a conv2d called with one-element padding or dilation (nn::Conv2d
-// passes pairs). Only ops outside backward nodes and the optimizer scope are summed (forward_flops).
-// A step with a backward pass is estimated as forward + 2 x (forward conv + GEMM FLOPs): each conv or
-// matmul's backward is two products of its forward's size (the input's gradient and the weight's).
+// passes pairs). Inside backward nodes the products (mm, bmm, ...) count as the profiler counts
+// them, and each convolution_backward as two products of its forward's size, the input's and the
+// weight's gradient (an upper bound: a first layer's input needs no gradient). No-grad forwards
+// (a frozen teacher, the sampler) have no backward, so a step is counted as it ran.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -71,15 +73,18 @@ struct OpProfile {
   std::vector<OpStat> ops;                    // per op name, largest self time first
   std::vector<FlopEvent> flop_events;         // every counted call of the FLOP round, in order
   int64_t op_calls = 0;                       // ranges closed, over all rounds
-  bool has_backward = false;                  // an autograd node ran: the training rule applies
+  bool has_backward = false;                  // an autograd node ran
   // Per step, outside backward nodes and the optimizer scope: "convolution", "gemm", "elementwise".
   std::map<std::string, double> forward_flops_by_kind;
+  // Per step, inside backward nodes: "convolution", "gemm".
+  std::map<std::string, double> backward_flops_by_kind;
 
   double outside_ms() const { return wall_ms > top_level_ms ? wall_ms - top_level_ms : 0.0; }
   double forward_flops() const;
-  double conv_gemm_forward_flops() const;
-  // forward, or forward + 2 x conv/GEMM forward when the step has a backward pass (see above).
-  double flops_per_step() const;
+  double backward_flops() const;
+  // Forward and backward FLOPs of one kind ("convolution", "gemm").
+  double flops_of(const std::string& kind) const;
+  double flops_per_step() const;  // forward + backward (see above)
   std::string flops_rule() const;
 };
 

@@ -6,6 +6,7 @@
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <cmath>
 #include <string>
 
@@ -142,6 +143,7 @@ struct HashEncode : torch::autograd::Function<HashEncode> {
   // table [rows,F], unit [N,3] in [0,1] -> [N, L*F]
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& table,
                                const torch::Tensor& unit, const std::vector<LevelGeometry>& levels, int64_t log2_table) {
+    RECORD_FUNCTION("retort::hash_encode", std::vector<c10::IValue>({unit}));  // a profiler range (bench-step --profile)
     ctx->save_for_backward({table, unit});
     ctx->saved_data["log2_table"] = log2_table;
     std::vector<int64_t> flat;
