@@ -32,7 +32,7 @@ b = [json.loads(l) for l in open(f"{d}/b.jsonl")]
 key = next(k for k in ("ms_per_update", "ms_per_image", "ms_per_step") if k in a[0])
 va, vb = [r[key] for r in a], [r[key] for r in b]
 ratios = [x / y for x, y in zip(va, vb)]
-print(f"{a[0]['workload']}: {len(va)} alternated rounds, {key}, medians (min-max)\n")
+print(f"{a[0].get('workload', 'mlp')}: {len(va)} alternated rounds, {key}, medians (min-max)\n")
 print("| A | B | A / B |")
 print("|---|---|---|")
 print(f"| {statistics.median(va):.2f} ({min(va):.2f}-{max(va):.2f}) | {statistics.median(vb):.2f} "
