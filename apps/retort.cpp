@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
                                                 "(the hash grid's CPU kernel against its tensor path), field-render "
                                                 "(the same in generate3d's render and backward), unet-train (a "
                                                 "teacher training step) or ddim-sample (DDIM with CFG); compare the "
-                                                "last two with bench/unet_compare.sh), peak (this machine's conv and GEMM GFLOP/s), or one "
+                                                "last two with bench/python_compare.sh), peak (this machine's conv and GEMM GFLOP/s), or one "
                                                 "update of a pipeline's own loop: dmd2-update, fvgen-update, generate3d; "
                                                 "--profile says where a UNet or pipeline workload's time goes");
   step->add_option("--workload", step_opts.workload,

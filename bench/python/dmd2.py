@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """One update of retort's DMD2 distillation in plain PyTorch, for the side-by-side with
-`retort bench-step --workload dmd2-update` (bench/dmd2_compare.sh). Code path for code path the
+`retort bench-step --workload dmd2-update` (bench/python_compare.sh). Code path for code path the
 update of `retort distill` on configs/fmnist-dmd2-noreg.toml with `init` cleared (the student
 starts from the teacher):
   * the generator: a K-step student (generators/few_step_student.cpp), x0 from its own backward

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """retort's UNet workloads in plain PyTorch, for the side-by-side with `retort bench-step`
-(bench/unet_compare.sh). Module for module the network of src/retort/models/unet.cpp (image models:
+(bench/python_compare.sh). Module for module the network of src/retort/models/unet.cpp (image models:
 time embedding, class embedding with the null class, residual blocks, attention at the lowest
 resolution), its parameter names those of retort's safetensors files, so retort's weights load by
 name; the schedule of diffusion/schedule.cpp, the teacher trainer's step (train/denoiser_train.cpp)

@@ -169,7 +169,8 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
   timer.steps = o.steps;
   timer.profile = o.profile;
   nlohmann::json j = {{"impl", "libtorch"}, {"workload", o.workload}, {"config", config}, {"sets", o.sets}};
-  UpdateDump dump{o.dump};
+  UpdateDump dump;
+  dump.path = o.dump;
   if (const auto folder = fs::path(o.dump).parent_path(); !o.dump.empty() && !folder.empty() && !fs::is_directory(folder))
     throw ConfigError(fmt::format("--dump {}: no folder {}", o.dump, folder.string()));  // before the run, not after
   if (o.workload == "dmd2-update") {

@@ -19,7 +19,7 @@
 // `profile` (unet-train, ddim-sample) runs the timed steps once more under LibTorch's profiler and adds
 // where the time goes (op categories, top ops, time outside ops), FLOPs per step, the GFLOP/s achieved
 // and its fraction of a peak measured in the same process (bench/op_profile.h).
-// The two UNet workloads have a PyTorch twin in bench/python/unet.py (bench/unet_compare.sh), and
+// The two UNet workloads have a PyTorch twin in bench/python/unet.py (bench/python_compare.sh), and
 // `dump` writes what that twin needs to check it computes the same function from the same weights.
 #pragma once
 #include <string>

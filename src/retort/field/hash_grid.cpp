@@ -197,9 +197,16 @@ struct HashEncode : torch::autograd::Function<HashEncode> {
       const scalar_t* go = g.data_ptr<scalar_t>();
       if (d_table.defined()) {
         scalar_t* dt = d_table.data_ptr<scalar_t>();
+        // Threads take contiguous ranges; levels in the order 0, L-1, 1, L-2, ... give each thread
+        // cheap coarse (dense, cache-resident) and costly fine (hashed) levels alike.
+        std::vector<int64_t> order;
+        for (int64_t a = 0, b = L - 1; a <= b; ++a, --b) {
+          order.push_back(a);
+          if (a != b) order.push_back(b);
+        }
         at::parallel_for(0, L, 1, [&](int64_t begin, int64_t end) {
-          for (int64_t l = begin; l < end; ++l)
-            for (int64_t n = 0; n < N; ++n) {
+          for (int64_t i = begin; i < end; ++i)
+            for (int64_t n = 0, l = order[i]; n < N; ++n) {
               const scalar_t* gn = go + n * L * F + l * F;
               if (F == 2) {
                 const scalar_t g0 = gn[0], g1 = gn[1];
