@@ -14,6 +14,7 @@
 #include "retort/eval/metrics.h"
 #include "retort/models/diffusion_model.h"
 #include "retort/models/fake_score.h"
+#include "retort/models/unet.h"  // copy_weights
 #include "retort/plot/scatter.h"
 #include "retort/run/run_folder.h"
 
@@ -28,6 +29,7 @@ struct RunModels {
   DeltaFake fake{nullptr};
   MlpDiscriminator disc{nullptr};
   GeneratorPtr gen;
+  GeneratorPtr gen_ema;  // with [[run]] ema > 0: the moving average of gen, the one scored
 };
 
 MlpOptions mlp_options(int64_t dim, int64_t hidden, int64_t blocks, int64_t classes) {
@@ -50,6 +52,25 @@ DenoiserPtr make_teacher(const GmmBenchConfig& cfg, const GaussianMixture& targe
   return m;
 }
 
+GeneratorPtr build_generator(const GaussianMixture& target, const RunSpec& r, int64_t classes, Rng& rng,
+                             const torch::Device& device) {
+  GeneratorPtr g;
+  if (r.generator == "particles") {
+    g = std::make_shared<ParticleGeneratorImpl>(r.particles, target.dim(), r.init_std, target.classes(),
+                                                target.class_weights(), rng);
+  } else {
+    OneStepOptions o;
+    o.dim = target.dim();
+    o.latent_dim = r.latent_dim > 0 ? r.latent_dim : target.dim();
+    o.hidden = r.gen_hidden;
+    o.blocks = r.gen_blocks;
+    o.num_classes = classes;
+    g = std::make_shared<OneStepGeneratorImpl>(o, target.classes(), target.class_weights());
+  }
+  g->to(device);
+  return g;
+}
+
 RunModels build_models(DenoiserPtr teacher, const GaussianMixture& target, const Schedule& schedule, const RunSpec& r,
                        const ObjectiveNeeds& needs, Rng& rng, const torch::Device& device) {
   RunModels m;
@@ -64,19 +85,15 @@ RunModels build_models(DenoiserPtr teacher, const GaussianMixture& target, const
     m.disc = MlpDiscriminator(mlp_options(D, r.disc_hidden, r.disc_blocks, C));
     m.disc->to(device);
   }
-  if (r.generator == "particles") {
-    m.gen = std::make_shared<ParticleGeneratorImpl>(r.particles, D, r.init_std, target.classes(),
-                                                    target.class_weights(), rng);
-  } else {
-    OneStepOptions o;
-    o.dim = D;
-    o.latent_dim = r.latent_dim > 0 ? r.latent_dim : D;
-    o.hidden = r.gen_hidden;
-    o.blocks = r.gen_blocks;
-    o.num_classes = C;
-    m.gen = std::make_shared<OneStepGeneratorImpl>(o, target.classes(), target.class_weights());
+  m.gen = build_generator(target, r, C, rng, device);
+  // [[run]] ema: the moving average of the generator, the one scored. Built last: constructing a
+  // network draws from the seeded generator, and the average must not change the others' init.
+  if (r.loop.ema > 0) {
+    Rng unused(0);  // a particle copy's own draws are overwritten by copy_weights
+    m.gen_ema = build_generator(target, r, C, unused, device);
+    copy_weights(*m.gen, *m.gen_ema);
+    freeze(*m.gen_ema);
   }
-  m.gen->to(device);
   return m;
 }
 
@@ -119,6 +136,7 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, uint6
   lo.label = r.name;
   DistillLoop loop(lo, *models.gen, *objective, mm, models.fake ? models.fake.get() : nullptr, real, schedule,
                    device);
+  if (models.gen_ema) loop.track_ema(*models.gen_ema);
   nlohmann::json result = {{"method", r.method}, {"generator", r.generator}, {"name", r.name}, {"seed", seed}};
   // loop.seconds(): since step 0, a resumed run's earlier invocations included.
   try {
@@ -133,7 +151,8 @@ nlohmann::json run_gmm_single(const GmmBenchConfig& cfg, const RunSpec& r, uint6
   result["seconds"] = loop.seconds();
   // Scoring uses its own seeds so every run of one seed is compared with the same reference samples.
   Rng eval_rng(seed + 1), ref_rng(seed + 2);
-  auto x = models.gen->draw_eval(cfg.eval.samples, eval_rng).x0.detach().cpu();
+  const auto& scored = models.gen_ema ? models.gen_ema : models.gen;
+  auto x = scored->draw_eval(cfg.eval.samples, eval_rng).x0.detach().cpu();
   auto reference = target.sample(cfg.eval.reference, ref_rng);
   if (!torch::isfinite(x).all().item<bool>()) {
     result["status"] = "diverged";

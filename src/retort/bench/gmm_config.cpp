@@ -52,7 +52,7 @@ const OptionTable<RunSpec>& gmm_run_option_table() {
         .include(distill_loop_option_table(), &RunSpec::loop,
                  {"steps", "batch", "critic_steps", "share_noise", "lr", "critic_lr", "lr_half_life", "weight_decay",
                   "critic_weight_decay", "grad_clip", "critic_grad_clip", "t_min", "t_max", "anneal", "anneal_to",
-                  "anneal_at", "log_every", "checkpoint_every", "max_nonfinite_skips"})
+                  "anneal_at", "ema", "log_every", "checkpoint_every", "max_nonfinite_skips"})
         .include(objective_option_table(), &RunSpec::objective)
         .choice("fake", &RunSpec::fake, fake_kind_names(),
                 "fake score kind; the exact teacher supports delta (zero-initialised residual MLP around it)")
