@@ -173,8 +173,9 @@ generator = "network"
 // read back from the checkpoint and must be exactly the scored samples, and differ from the last
 // iterate.
 TEST(BenchGmm, EmaGeneratorIsTheOneScored) {
-  auto cfg = parse_gmm_bench_config(ConfigNode::from_string(
-      kBase + "[[run]]\nmethod = \"dmd\"\ngenerator = \"particles\"\nsteps = 30\ncheckpoint_every = 30\nema = 0.9\n", "ema.toml"));
+  const std::string run = "[[run]]\nmethod = \"dmd\"\ngenerator = \"particles\"\n"
+                          "steps = 30\ncheckpoint_every = 30\nema = 0.9\n";
+  auto cfg = parse_gmm_bench_config(ConfigNode::from_string(kBase + run, "ema.toml"));
   test::TempDir dir("bench-gmm-ema");
   auto result = run_gmm_single(cfg, cfg.runs[0], cfg.seed, dir.path, false);
   ASSERT_EQ(result.value("status", ""), "ok") << result.dump();
