@@ -1,6 +1,8 @@
 // Malformed or contradictory bench configs give one clear ConfigError naming the file and key.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "retort/bench/gmm_config.h"
 #include "retort/core/error.h"
 #include "retort/core/runtime_config.h"
@@ -138,6 +140,40 @@ TEST(Config, OverridesAreAppliedBeforeReading) {
   auto bad = ConfigNode::from_string("[a]\nx = 1\n", "o.toml", {"a.x=50"});
   auto t = bad.table("a");
   EXPECT_THROW(t.integer("x", 0, 0, 10), ConfigError);
+}
+
+// `base = "FILE"`: top-level keys and whole tables the file does not set come from FILE.
+TEST(Config, BaseFileFillsWhatTheFileDoesNotSet) {
+  test::TempDir dir("config-base");
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir.path / name) << text;
+    return dir.path / name;
+  };
+  write("root.toml", "seed = 1\n[defaults]\nsteps = 9\n[target]\npreset = \"ring\"\nmodes = 8\n");
+  std::filesystem::create_directories(dir.path / "sub");
+  write("sub/mid.toml", "base = \"../root.toml\"\nseed = 2\n");
+  auto leaf = write("sub/leaf.toml", "base = \"mid.toml\"\n[target]\npreset = \"modes\"\n");
+  auto root = ConfigNode::from_file(leaf, {"defaults.steps=11"});
+  EXPECT_EQ(root.integer("seed", 0, 0, 9), 2);  // the nearer file wins
+  EXPECT_EQ(root.table("defaults").integer("steps", 0, 0, 99), 11);  // --set applies after the merge
+  auto target = root.table("target");
+  EXPECT_EQ(target.string("preset", ""), "modes");
+  EXPECT_FALSE(target.has("modes"));  // a table the file sets is not merged with the base's
+  root.finish();
+  EXPECT_EQ(root.resolved_toml().find("base"), std::string::npos);
+
+  auto error = [&](const std::string& text) {
+    return test::error_of<ConfigError>([&] { ConfigNode::from_file(write("bad.toml", text)); });
+  };
+  EXPECT_NE(error("base = 3\n").find("bad.toml: base: expected the path of a config file"), std::string::npos);
+  EXPECT_NE(error("base = \"nope.toml\"\n").find("bad.toml: base: " + (dir.path / "nope.toml").string() + " not found"),
+            std::string::npos);
+  write("a.toml", "base = \"b.toml\"\n");
+  write("b.toml", "base = \"a.toml\"\n");
+  EXPECT_NE(error("base = \"a.toml\"\n").find("(a cycle)"), std::string::npos);
+  EXPECT_NE(error("base = \"bad.toml\"\n").find("(a cycle)"), std::string::npos);
+  write("broken.toml", "x = = 1\n");
+  EXPECT_NE(error("base = \"broken.toml\"\n").find("broken.toml:1:"), std::string::npos);
 }
 
 struct Toy {

@@ -68,6 +68,7 @@ const std::map<std::string, std::vector<std::string>>& shipped() {
       {"fmnist-evaluator.toml", {"train-evaluator"}},
       {"fmnist-teacher.toml", {"train-teacher"}},
       {"gmm-highdim.toml", {"bench-gmm"}},
+      {"gmm-highdim-fit.toml", {"bench-gmm"}},
       {"gmm-light-mode.toml", {"bench-gmm"}},
       {"gmm-light-mode-fit.toml", {"bench-gmm"}},
       {"gmm-ring8.toml", {"bench-gmm"}},

@@ -57,20 +57,52 @@ void apply_override(toml::table& root, const std::string& item) {
   table->insert_or_assign(parts.back(), *parsed.get("v"));
 }
 
-}  // namespace
-
-ConfigNode ConfigNode::from_file(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
+toml::table parse_toml_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     throw ConfigError(fmt::format("{}: config file not found", path.string()));
-  auto shared = std::make_shared<Shared>();
-  shared->source = path.string();
   try {
-    shared->root = toml::parse_file(path.string());
+    return toml::parse_file(path.string());
   } catch (const toml::parse_error& e) {
     throw ConfigError(fmt::format("{}:{}:{}: {}", path.string(), e.source().begin.line,
                                   e.source().begin.column, e.description()));
   }
+}
+
+// `base = "FILE"` (relative to the file that names it): every top-level key or table of FILE that
+// this file does not set is taken from FILE; a table the file sets replaces the base's whole, so a
+// target or a run list is never half inherited. Bases may have bases; `chain` catches cycles.
+toml::table parse_with_base(const std::filesystem::path& path, std::vector<std::filesystem::path>& chain) {
+  auto root = parse_toml_file(path);
+  const auto* base = root.get("base");
+  if (!base) return root;
+  const auto name = base->value<std::string>();
+  if (!name || name->empty())
+    throw ConfigError(fmt::format("{}: base: expected the path of a config file, e.g. base = \"gmm-ring8-fit.toml\"",
+                                  path.string()));
+  const auto base_path = path.parent_path() / *name;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(base_path, ec))
+    throw ConfigError(fmt::format("{}: base: {} not found", path.string(), base_path.string()));
+  const auto id = std::filesystem::weakly_canonical(base_path, ec);
+  for (const auto& seen : chain)
+    if (seen == id) throw ConfigError(fmt::format("{}: base: {} is already a base of this file (a cycle)", path.string(), base_path.string()));
+  chain.push_back(id);
+  auto inherited = parse_with_base(base_path, chain);
+  root.erase("base");
+  for (auto&& [key, value] : inherited)
+    if (!root.contains(key.str())) root.insert(key.str(), value);
+  return root;
+}
+
+}  // namespace
+
+ConfigNode ConfigNode::from_file(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
+  auto shared = std::make_shared<Shared>();
+  shared->source = path.string();
+  std::error_code ec;
+  std::vector<std::filesystem::path> chain = {std::filesystem::weakly_canonical(path, ec)};
+  shared->root = parse_with_base(path, chain);
   for (const auto& o : overrides) apply_override(shared->root, o);
   return ConfigNode(shared, &shared->root, &shared->resolved, "");
 }

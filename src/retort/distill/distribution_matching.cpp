@@ -25,8 +25,8 @@ torch::Tensor DistributionMatching::generator_grad(const torch::Tensor& x0, cons
   if (needs_ratio(f_)) {
     auto logit = m.disc->logit(xt, n.t, cond).clamp(-opts_.logit_clamp, opts_.logit_clamp);
     auto h = h_of_logit(f_, logit);
+    stats_["h_mean"] = h.mean().item<double>();  // before normalising, which would make it 1
     if (opts_.normalize_h) h = h / h.mean().clamp_min(1e-8);
-    stats_["h_mean"] = h.mean().item<double>();
     stats_["logit_mean"] = logit.mean().item<double>();
     grad = per_sample(h, x0) * grad;
   }
