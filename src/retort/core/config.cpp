@@ -86,7 +86,9 @@ toml::table parse_with_base(const std::filesystem::path& path, std::vector<std::
     throw ConfigError(fmt::format("{}: base: {} not found", path.string(), base_path.string()));
   const auto id = std::filesystem::weakly_canonical(base_path, ec);
   for (const auto& seen : chain)
-    if (seen == id) throw ConfigError(fmt::format("{}: base: {} is already a base of this file (a cycle)", path.string(), base_path.string()));
+    if (seen == id)
+      throw ConfigError(
+          fmt::format("{}: base: {} is already a base of this file (a cycle)", path.string(), base_path.string()));
   chain.push_back(id);
   auto inherited = parse_with_base(base_path, chain);
   root.erase("base");
