@@ -158,8 +158,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 100.0));
   step->add_option("--dump", step_opts.dump,
                    "unet-train, ddim-sample: also write one seeded step's input, output and weights to this "
-                   "safetensors file (bench/python/unet.py --check FILE); dmd2-update: the first update's "
-                   "weights before and after, and its draws (bench/python/dmd2.py --check FILE)");
+                   "safetensors file (bench/python/unet.py --check FILE); dmd2-update, fvgen-update, generate3d: "
+                   "the first timed update's weights before and after, and its draws (bench/python/dmd2.py, "
+                   "fvgen.py, generate3d.py --check FILE)");
   step->add_option("--config", step_opts.config,
                    "dmd2-update, fvgen-update, generate3d: the pipeline's config (default "
                    "configs/fmnist-dmd2-noreg.toml, configs/nvs-distill.toml, configs/text3d.toml)");
@@ -191,6 +192,10 @@ int main(int argc, char** argv) {
   step->add_option("--warmup", step_opts.warmup, "untimed steps first")->check(CLI::Range(0, 1 << 24));
   step->add_option("--threads", step_opts.runtime.torch_threads, "LibTorch threads (0 = all cores)");
   step->add_option("--blas-threads", step_opts.runtime.blas_threads, "BLAS threads");
+  step->add_option("--conv", step_opts.runtime.conv,
+                   "CPU 3x3 convolutions: auto, winograd (oneDNN's Winograd kernels) or direct (LibTorch's, as "
+                   "PyTorch; the Python twins' --check needs it)")
+      ->check(CLI::IsMember({"auto", "winograd", "direct"}));
 
   std::vector<std::string> report_dirs;
   std::string report_index;

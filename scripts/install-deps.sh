@@ -9,6 +9,7 @@ PACKAGES=(
   libgloo-dev             # the headers of c10d's Gloo backend (data parallelism)
   python3-torch           # torchrun, the launcher of data-parallel runs
   libopenblas0-pthread    # fast BLAS for LibTorch: ~30x the reference BLAS on matmuls here
+  libdnnl-dev             # oneDNN's Winograd 3x3 convolutions (runtime.conv, README "Speed")
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   libstb-dev libcairo2-dev zlib1g-dev
   libzip-dev              # checks a checkpoint's zip directory before LibTorch reads it

@@ -78,14 +78,23 @@ def fail(msg):
 
 # ---------------------------------------------------------------- config
 
-def read_config(text, sets, where):
+def read_config(text, sets, where, tables=None, required=None, teacher="weights/fmnist-teacher.safetensors",
+                force_init=True, prog="dmd2.py"):
+    """The config as retort reads it: `tables` {table: its defaults} (dmd2's [distill] and [data] when
+    None), each key `required` {(table, key): value or a tuple of allowed values} checked."""
+    tables = tables or {"distill": DISTILL_DEFAULTS, "data": DATA_DEFAULTS}
+    required = REQUIRED if required is None else required
+
+    def fail(msg):
+        raise SystemExit(f"{prog}: {msg}")
     try:
         root = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         fail(f"{where}: {e}")
     # As bench-step: the timed student starts from the teacher (before --set, which may say otherwise
     # and is then refused below).
-    root.setdefault("distill", {})["init"] = ""
+    if force_init:
+        root.setdefault("distill", {})["init"] = ""
     for s in sets:
         key, eq, value = s.partition("=")
         if not eq or "." not in key:
@@ -95,13 +104,15 @@ def read_config(text, sets, where):
             root.setdefault(table, {})[name] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             fail(f"--set {s}: the value is not TOML (strings are quoted: distill.init=\"\")")
-    c = {"teacher": root.get("teacher", "weights/fmnist-teacher.safetensors")}
-    for table, defaults in (("distill", DISTILL_DEFAULTS), ("data", DATA_DEFAULTS)):
+    c = {"teacher": root.get("teacher", teacher)}
+    for table, defaults in tables.items():
         got = root.get(table, {})
         c[table] = {**defaults, **got}
-    for (table, key), want in REQUIRED.items():
-        if c[table][key] != want:
-            fail(f"{where}: {table}.{key} = {c[table][key]!r}: this twin implements {want!r} only")
+    for (table, key), want in required.items():
+        allowed = want if isinstance(want, tuple) else (want,)
+        if c[table][key] not in allowed:
+            fail(f"{where}: {table}.{key} = {c[table][key]!r}: this twin implements "
+                 f"{' or '.join(repr(v) for v in allowed)} only")
     return c
 
 
@@ -185,42 +196,57 @@ def x0_of(model, xt, t, labels):
 
 
 def encode(net, x, t, labels):
-    """UNet::encode: the bottleneck features (the encoder and the middle blocks)."""
-    emb = net.embed(t, labels, x.shape[0])
-    h, i = net.in_conv(x), 0
-    for l in range(net.L):
-        for _ in range(net.blocks):
-            h = net.down_blocks[i](h, emb)
-            i += 1
-        if l + 1 < net.L:
-            h = net.downsamples[l](h)
-    h = net.mid1(h, emb)
-    if net.mid_attn is not None:
-        h = net.mid_attn(h)
-    return net.mid2(h, emb)
+    """UNet::encode: the bottleneck features (the encoder and the middle blocks; a video's
+    [B, K, C, r, r]). `labels`: a video model's condition channels (unet.UNet.forward)."""
+    return net.encode(x, t, labels)
+
+
+def bottleneck_resolution(resolution, levels):
+    r = resolution
+    for _ in range(1, levels):
+        r = (r + 1) // 2
+    return r
 
 
 class FeatureDiscriminator(nn.Module):
-    """DMD2's head on the fake score's bottleneck: [conv 4x4 stride 2, GroupNorm, SiLU] down to 1x1,
-    then a 1x1 conv to a logit. Only the head is registered (parameter names as retort's)."""
+    """DMD2's head on a backbone's bottleneck (models/feature_discriminator.cpp): [conv 4x4 stride 2,
+    GroupNorm, SiLU] down to 1x1, then a 1x1 conv to a logit; for a video backbone the same with 3-D
+    convolutions over (frames, height, width) (kernel 3, padding 1 on frames) and the logit averaged
+    over frames. Only the head is registered (parameter names as retort's)."""
 
     def __init__(self, backbone, groups=8):
         super().__init__()
         self.backbone = [backbone]  # held, not registered
         net = backbone.net
-        with torch.no_grad():
-            C, r = encode(net, torch.zeros((1,) + backbone.shape), torch.full((1,), 0.5),
-                          torch.zeros(1, dtype=torch.int64) if net.num_classes > 0 else None).shape[1:3]
+        self.video = net.frames > 0
+        if self.video:
+            C, r = net.o["widths"][-1], bottleneck_resolution(net.o["resolution"], net.L)
+
+            def conv(cin, cout, k, stride, pad):
+                return nn.Conv3d(cin, cout, (1 if k == 1 else 3, k, k), stride=(1, stride, stride),
+                                 padding=(0 if k == 1 else 1, pad, pad))
+        else:
+            with torch.no_grad():
+                C, r = encode(net, torch.zeros((1,) + backbone.shape), torch.full((1,), 0.5),
+                              torch.zeros(1, dtype=torch.int64) if net.num_classes > 0 else None).shape[1:3]
+
+            def conv(cin, cout, k, stride, pad):
+                return nn.Conv2d(cin, cout, k, stride=stride, padding=pad)
         layers = []
         while r > 1:
-            layers += [nn.Conv2d(C, C, 4, stride=2, padding=1), nn.GroupNorm(min(groups, C), C), nn.SiLU()]
+            layers += [conv(C, C, 4, 2, 1), nn.GroupNorm(min(groups, C), C), nn.SiLU()]
             r //= 2
-        layers.append(nn.Conv2d(C, 1, 1))
+        layers.append(conv(C, 1, 1, 1, 0))
         self.heads = nn.ModuleList([nn.Sequential(*layers)])
 
     def part_logits(self, xt, t, labels):
-        l = self.heads[0](encode(self.backbone[0].net, xt, t, labels)).squeeze(1)
+        f = encode(self.backbone[0].net, xt, t, labels)
+        l = self.heads[0](f.permute(0, 2, 1, 3, 4) if self.video else f).squeeze(1)  # video: [B, C, K, r, r]
         return [l.reshape(l.shape[0], -1).mean(1)]
+
+    def logit(self, xt, t, labels):
+        """The mean over parts of each part's mean logit: the log density ratio of softened RKL."""
+        return mean_part_logit(self.part_logits(xt, t, labels))
 
 
 def mean_part_logit(parts):
@@ -232,7 +258,39 @@ def mean_part_logit(parts):
 
 # ---------------------------------------------------------------- the update
 
+def h_of_logit(f, l):
+    """distill/fdiv.cpp h_of_logit: the per-sample weight of the f-divergence's gradient."""
+    if f == "rkl":
+        return torch.ones_like(l)
+    if f == "kl":
+        return l.exp()
+    if f == "js":
+        return torch.sigmoid(l)
+    if f == "softened_rkl":
+        return torch.sigmoid(-l)
+    if f == "hellinger":
+        return 0.5 * (0.5 * l).exp()
+    if f == "jeffreys":
+        return l.exp() + 1
+    fail(f"unknown f-divergence '{f}'")
+
+
 class Dmd2:
+    """A student distillation (train/student_distill.cpp, train/distill_loop.cpp) with DMD2's models:
+    the student, the fake score (a trainable copy of the teacher), the discriminator head on the
+    backbone `disc_backbone` names, the average. Subclasses change the data (conditions, real_batch)
+    and the stages (start_stage); this class is `retort distill`'s one DMD2 stage on Fashion-MNIST."""
+
+    workload = "dmd2-update"
+    disc_backbone = "fake"  # DMD2's head reads the fake score; FVGen's the teacher
+    # The modules whose weights at the dumped update must equal the teacher's (--check)
+    starts_at_teacher = ("generator", "fake", "generator_ema")
+    own_draws_must_match = False  # --check: fail when this generator's draws differ from the dump's
+
+    @staticmethod
+    def read_config(text, sets, where):
+        return read_config(text, sets, where)
+
     def __init__(self, c):
         d = c["distill"]
         self.d = d
@@ -245,32 +303,63 @@ class Dmd2:
         self.timesteps = d["timesteps"] or [T - 1 - i * T // d["student_steps"] for i in range(d["student_steps"])]
         if d["cfg_scale"] != 1.0 and self.teacher.num_classes == 0:
             fail(f"distill.cfg_scale = {d['cfg_scale']}: {c['teacher']} is unconditional")
+        self.load_data(c)
         torch.manual_seed(d["seed"])  # the head's initialisation (a timed run's; --check loads retort's)
         self.student = copy.deepcopy(self.teacher).requires_grad_(True).train()
         self.fake = copy.deepcopy(self.teacher).requires_grad_(True).train()
-        self.disc = FeatureDiscriminator(self.fake)
+        self.disc = FeatureDiscriminator(self.fake if self.disc_backbone == "fake" else self.teacher)
         self.average = copy.deepcopy(self.student).requires_grad_(False) if d["ema"] > 0 else None
+        self.stats = {}
+        self.start_stage(*self.main_stage())
+
+    def main_stage(self):
+        """The stage the update times (and --check replays): objective, generator rate, critic updates."""
+        return "dmd2", self.d["lr"], self.d["critic_steps"]
+
+    def before_dumped_update(self, rng):
+        """--check: what the run did before the dumped update (nothing: it is the first)."""
+
+    # -- data (image/image_distill.cpp): Fashion-MNIST images and their labels
+    def load_data(self, c):
         images, labels = load_fashion_mnist(c["data"])
         if tuple(images.shape[1:]) != self.teacher.shape:
             fail(f"data: images are {tuple(images.shape[1:])} but the teacher takes {self.teacher.shape}")
         self.images = images
         self.labels = labels if self.teacher.num_classes > 0 else None
+
+    def conditions(self, batch, rng):
+        """FewStepStudent::conditions: the generator's condition for `batch` samples."""
+        C = self.teacher.num_classes
+        return rng.randint(0, C, (batch,)) if C > 0 else torch.full((batch,), NULL_CLASS)
+
+    def real_batch(self, n, rng):
+        """The pipeline's RealSampler: n real samples and their condition."""
+        idx = rng.randint(0, self.images.shape[0], (n,))
+        real_x0 = self.images.index_select(0, idx)
+        real_labels = self.labels.index_select(0, idx) if self.labels is not None else torch.full((n,), NULL_CLASS)
+        return real_x0, real_labels
+
+    # -- a DistillLoop: its objective ("gan", "dmd2" or an f-divergence), generator rate, critic
+    # updates, and fresh optimisers (each stage builds its own), step counting from 0
+    def start_stage(self, objective, lr, critic_steps):
+        self.objective, self.gen_lr, self.critic_steps = objective, lr, critic_steps
+        self.f = "rkl" if objective in ("dmd", "dmd2") else objective
+        self.uses_disc = objective == "gan" or self.f != "rkl" or self.d["gan_weight"] > 0
         self.gen_params = list(self.student.parameters())
-        self.critic_params = list(self.fake.parameters()) + list(self.disc.parameters())
-        self.gen_opt = torch.optim.AdamW(self.gen_params, lr=d["lr"], betas=(0.9, 0.999),
-                                         weight_decay=d["weight_decay"])
-        self.critic_opt = torch.optim.AdamW(self.critic_params, lr=d["critic_lr"], betas=(0.9, 0.999),
-                                            weight_decay=d["critic_weight_decay"])
+        self.critic_params = ((list(self.fake.parameters()) if objective != "gan" else [])
+                              + (list(self.disc.parameters()) if self.uses_disc else []))
+        self.gen_opt = torch.optim.AdamW(self.gen_params, lr=lr, betas=(0.9, 0.999),
+                                         weight_decay=self.d["weight_decay"])
+        self.critic_opt = torch.optim.AdamW(self.critic_params, lr=self.d["critic_lr"], betas=(0.9, 0.999),
+                                            weight_decay=self.d["critic_weight_decay"]) if self.critic_params else None
         self.step = 0
-        self.stats = {}
 
     # -- generator (few_step_student.cpp)
     def time(self, i, batch):
         return torch.full((batch,), (self.timesteps[i] + 1) / self.schedule.T, dtype=torch.float32)
 
     def draw(self, batch, rng):
-        C = self.teacher.num_classes
-        labels = rng.randint(0, C, (batch,)) if C > 0 else torch.full((batch,), NULL_CLASS)
+        labels = self.conditions(batch, rng)
         x = rng.randn((batch,) + self.teacher.shape)
         K = len(self.timesteps)
         k = rng.randint(0, K, (1,)).item() if self.d["backward_simulation"] else 0
@@ -297,8 +386,15 @@ class Dmd2:
     def eps_real(self, xt, t, labels):
         return unet.eps_cfg(self.teacher, xt, t, labels, self.d["cfg_scale"])
 
-    # -- DMD2's generator loss (distribution_matching.cpp, objective.cpp, gan.cpp)
+    def gan_generator_loss(self, x0, labels, t, eps):
+        fake_logits = self.disc.part_logits(self.noisy(x0, t, eps)[0], t, labels)
+        return F.softplus(-fake_logits[0]).mean() / float(len(fake_logits))
+
+    # -- the generator's loss: GanObjective's (stage 1), or DistributionMatching's: DMD's gradient
+    # times h(r) of the f-divergence (distribution_matching.cpp, fdiv.cpp), plus DMD2's GAN term
     def generator_loss(self, x0, labels, t, eps):
+        if self.objective == "gan":
+            return self.gan_generator_loss(x0, labels, t, eps)
         with torch.inference_mode():
             x0d = x0.detach()
             xt, alpha, sigma = self.noisy(x0d, t, eps)
@@ -308,14 +404,25 @@ class Dmd2:
             x0_fake = (xt - per_sample(sigma, xt) * e_fake) / per_sample(alpha, xt)
             norm = (x0d - x0_real).abs().flatten(1).mean(1).clamp_min(1e-8)
             grad = (x0_fake - x0_real) / per_sample(norm, x0d)
+            if self.f != "rkl":
+                lc = self.d["logit_clamp"]
+                logit = self.disc.logit(xt, t, labels).clamp(-lc, lc)
+                h = h_of_logit(self.f, logit)
+                self.stats["h_mean"] = h.mean().item()  # before normalising, which would make it 1
+                if self.d["normalize_h"]:
+                    h = h / h.mean().clamp_min(1e-8)
+                self.stats["logit_mean"] = logit.mean().item()
+                grad = per_sample(h, x0d) * grad
         self.stats["grad_norm"] = grad.flatten(1).norm(2, 1).mean().item()
         loss = 0.5 * (x0 - (x0 - grad).detach()).pow(2).mean()
-        fake_logits = self.disc.part_logits(self.noisy(x0, t, eps)[0], t, labels)
-        gan = F.softplus(-fake_logits[0]).mean() / float(len(fake_logits))
-        self.stats["gan_g"] = gan.item()
-        return loss + self.d["gan_weight"] * gan
+        if self.d["gan_weight"] > 0:
+            gan = self.gan_generator_loss(x0, labels, t, eps)
+            self.stats["gan_g"] = gan.item()
+            loss = loss + self.d["gan_weight"] * gan
+        return loss
 
-    # -- one critic update (distill_loop.cpp critic_update, DistributionMatching::critic_loss)
+    # -- one critic update (distill_loop.cpp critic_update, DistributionMatching::critic_loss,
+    # GanObjective::critic_loss)
     def critic_update(self, shared, k, rng):
         B = self.d["batch"]
         if k == 0 and self.d["share_noise"]:
@@ -325,22 +432,27 @@ class Dmd2:
                 x0, labels = self.draw(B, rng)
             x0 = x0.detach()
             t, eps = self.draw_noise(x0, rng)
-        idx = rng.randint(0, self.images.shape[0], (x0.shape[0],))
-        real_x0 = self.images.index_select(0, idx)
-        real_labels = self.labels.index_select(0, idx) if self.labels is not None else torch.full((x0.shape[0],), NULL_CLASS)
-        real_t, real_eps = self.draw_noise(real_x0, rng)
-        loss = (self.fake.eps(self.noisy(x0, t, eps)[0], t, labels) - eps).pow(2).mean()
-        self.stats["fake_dsm"] = loss.item()
-        real = self.disc.part_logits(self.noisy(real_x0, real_t, real_eps)[0], real_t, real_labels)
-        fake = self.disc.part_logits(self.noisy(x0, t, eps)[0], t, labels)
-        d = (F.softplus(-real[0]).mean() + F.softplus(fake[0]).mean()) / float(len(real))
-        with torch.no_grad():
-            lr_, lf = mean_part_logit(real), mean_part_logit(fake)
-            self.stats["logit_real"] = lr_.mean().item()
-            self.stats["logit_fake"] = lf.mean().item()
-            self.stats["disc_accuracy"] = 0.5 * ((lr_ > 0).float().mean() + (lf < 0).float().mean()).item()
-        self.stats["disc"] = d.item()
-        loss = loss + self.d["disc_weight"] * d
+        if self.uses_disc:  # the objective needs real samples only for its discriminator
+            real_x0, real_labels = self.real_batch(x0.shape[0], rng)
+            real_t, real_eps = self.draw_noise(real_x0, rng)
+        loss = None
+        if self.objective != "gan":
+            loss = (self.fake.eps(self.noisy(x0, t, eps)[0], t, labels) - eps).pow(2).mean()
+            self.stats["fake_dsm"] = loss.item()
+        if self.uses_disc:
+            real = self.disc.part_logits(self.noisy(real_x0, real_t, real_eps)[0], real_t, real_labels)
+            fake = self.disc.part_logits(self.noisy(x0, t, eps)[0], t, labels)
+            d = (F.softplus(-real[0]).mean() + F.softplus(fake[0]).mean()) / float(len(real))
+            with torch.no_grad():
+                lr_, lf = mean_part_logit(real), mean_part_logit(fake)
+                self.stats["logit_real"] = lr_.mean().item()
+                self.stats["logit_fake"] = lf.mean().item()
+                self.stats["disc_accuracy"] = 0.5 * ((lr_ > 0).float().mean() + (lf < 0).float().mean()).item()
+            if loss is None:  # the GAN stage: the discriminator's loss alone
+                loss = d
+            else:
+                self.stats["disc"] = d.item()
+                loss = loss + self.d["disc_weight"] * d
         value = loss.item()
         if not math.isfinite(value):
             return
@@ -364,26 +476,39 @@ class Dmd2:
             self.gen_opt.zero_grad()
             gen_loss.backward()
             gnorm = clip(self.gen_params, self.d["grad_clip"])
+            self.stats["gen_grad_norm"] = gnorm
             if math.isfinite(gnorm):
                 hl = self.d["lr_half_life"]
-                set_lr(self.gen_opt, self.d["lr"] * 0.5 ** (self.step / hl) if hl > 0 else self.d["lr"])
+                set_lr(self.gen_opt, self.gen_lr * 0.5 ** (self.step / hl) if hl > 0 else self.gen_lr)
                 self.gen_opt.step()
                 if self.average is not None:
                     decay = min(self.d["ema"], (self.step + 1) / (self.step + 10))
                     with torch.no_grad():
                         for pe, p in zip(self.average.parameters(), self.student.parameters()):
                             pe.mul_(decay).add_(p, alpha=1 - decay)
-                for k in range(self.d["critic_steps"]):
-                    self.critic_update((x0, labels, (t, eps)), k, rng)
+                if self.critic_opt is not None:
+                    for k in range(self.critic_steps):
+                        self.critic_update((x0, labels, (t, eps)), k, rng)
         self.step += 1
         return gl
 
 
 def clip(params, max_norm):
-    """finalize_gradients: the global norm before clipping (0 = no clipping)."""
+    """finalize_gradients: the global norm before clipping (0 = no clipping). Clipping as LibTorch's
+    C++ clip_grad_norm_: its coefficient is max_norm / (norm + 1e-6) as a division, where Python's
+    torch.nn.utils.clip_grad_norm_ multiplies by the reciprocal (max_norm / tensor), one ulp apart."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    norms = [torch._VF.norm(g, 2) for g in grads]  # Tensor::norm(p), the overload without dims
     if max_norm > 0:
-        return torch.nn.utils.clip_grad_norm_(params, max_norm).item()
-    return torch.stack([p.grad.norm() for p in params if p.grad is not None]).norm().item()
+        total = norms[0] if len(norms) == 1 else torch._VF.norm(torch.stack(norms), 2)
+        x = total + 1e-6
+        coef = torch.clamp(torch.empty_like(x).fill_(max_norm).div_(x), max=1.0)
+        for g in grads:
+            g.mul_(coef)
+        return total.item()
+    return torch._VF.norm(torch.stack(norms), 2).item()
 
 
 def set_lr(opt, lr):
@@ -416,20 +541,28 @@ def timed(a):
 
 # ---------------------------------------------------------------- --check
 
-def check(path, tol):
+def check(path, tol, cls=None):
+    """Recompute the dumped update with `cls` (Dmd2 or a subclass: fvgen.py's) and compare."""
+    cls = cls or Dmd2
+    workload = cls.workload
     if not os.path.isfile(path):
         fail(f"--check {path}: no such file")
     try:
         tensors, meta = load_safetensors(path)
     except (ValueError, KeyError, MemoryError, struct.error) as e:
         fail(f"--check {path}: not a safetensors file ({type(e).__name__})")
-    if meta.get("bench.workload") != "dmd2-update":
-        fail(f"{path}: not a dmd2-update dump (write one with retort bench-step --workload dmd2-update --dump)")
-    c = read_config(meta["bench.config"], [], f"{path}: bench.config")
+    if meta.get("bench.workload") != workload:
+        fail(f"{path}: not a {workload} dump (write one with retort bench-step --workload {workload} --dump)")
+    unet.require_direct_conv(path, meta)
+    c = cls.read_config(meta["bench.config"], [], f"{path}: bench.config")
     kinds = json.loads(meta["bench.draws"])
     replay = [(k, tensors[f"draw.{i:04d}"]) for i, k in enumerate(kinds)]
-    m = Dmd2(c)
-    modules = {"generator": m.student, "fake": m.fake, "disc": m.disc}
+    m = cls(c)
+    rng = Rng(c["distill"]["seed"])
+    m.before_dumped_update(rng)  # what the run did before it (its start weights are loaded after)
+    modules = {"generator": m.student, "fake": m.fake}
+    if m.uses_disc:  # plain RKL's stage has no discriminator
+        modules["disc"] = m.disc
     if m.average is not None:
         modules["generator_ema"] = m.average
     order = json.loads(meta["bench.params"])
@@ -450,7 +583,7 @@ def check(path, tol):
         with torch.no_grad():
             for n, p in mod.named_parameters():
                 p.copy_(sd[n])  # the head's start is retort's; the others must already agree
-    rng = Rng(c["distill"]["seed"], replay)
+    rng.replay = replay  # the dump's draws from here; rng's own draws continue to be compared
     m.update(rng)
     if rng.i != len(replay):
         fail(f"the update drew {rng.i} of the dump's {len(replay)} draws")
@@ -468,14 +601,17 @@ def check(path, tol):
             scale = max(t.abs().max().item() for _, t in theirs) or 1.0
             grads[name] = max(maxdiff(g, t) for g, t in theirs) / scale
             identical = identical and all(torch.equal(g, t) for g, t in theirs)
+    at_teacher = {k: v for k, v in start.items() if k in m.starts_at_teacher}
     ok = (all(v <= tol for v in diffs.values()) and all(v <= tol for v in grads.values())
-          and all(v == 0 for k, v in start.items() if k != "disc"))
-    print(json.dumps({"check": "dmd2-update", "ok": ok, "bit_identical": identical,
+          and all(v == 0 for v in at_teacher.values())
+          and not (m.own_draws_must_match and rng.own_mismatches))
+    print(json.dumps({"check": workload, "ok": ok, "bit_identical": identical,
                       "max_abs_diff_weights_after": diffs, "max_rel_diff_gradients_after": grads,
                       "weights_moved_by": moved,
-                      "max_abs_diff_start_vs_teacher": {k: v for k, v in start.items() if k != "disc"},
+                      "max_abs_diff_start_vs_teacher": at_teacher,
                       "draws": len(replay), "draws_this_generator_differs": rng.own_mismatches,
-                      "batch": c["distill"]["batch"], "critic_steps": c["distill"]["critic_steps"], "tol": tol}))
+                      "batch": c["distill"]["batch"], "critic_steps": c["distill"]["critic_steps"], "tol": tol,
+                      "stats": m.stats}))
     return 0 if ok else 1
 
 

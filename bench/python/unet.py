@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """retort's UNet workloads in plain PyTorch, for the side-by-side with `retort bench-step`
-(bench/python_compare.sh). Module for module the network of src/retort/models/unet.cpp (image models:
-time embedding, class embedding with the null class, residual blocks, attention at the lowest
-resolution), its parameter names those of retort's safetensors files, so retort's weights load by
-name; the schedule of diffusion/schedule.cpp, the teacher trainer's step (train/denoiser_train.cpp)
+(bench/python_compare.sh). Module for module the network of src/retort/models/unet.cpp (time
+embedding, class embedding with the null class, residual blocks, attention at the lowest resolution;
+and the video model of train-nvs-teacher: frames folded into the batch, temporal self-attention
+across frames, condition channels concatenated to the input), its parameter names those of retort's
+safetensors files, so retort's weights load by name; the schedule of diffusion/schedule.cpp, the teacher trainer's step (train/denoiser_train.cpp)
 and DDIM with classifier-free guidance as generators/image_sampling.cpp and diffusion/sampler.cpp
 do it.
 
@@ -156,23 +157,76 @@ class AttentionBlock(nn.Module):
         return x + self.proj(out)
 
 
+class TemporalAttention(nn.Module):
+    """Self-attention across the K frames of a clip at every pixel, with a sinusoidal frame code
+    added to the normalised features (TemporalAttentionImpl)."""
+
+    def __init__(self, channels, heads, groups, frames):
+        super().__init__()
+        if channels % heads or channels % 2:
+            raise SystemExit(f"unet.py: temporal_heads = {heads} must divide width {channels} (and it must be even)")
+        self.heads, self.frames = heads, frames
+        self.norm = nn.GroupNorm(groups, channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x):
+        K = self.frames
+        B, C, H, W = x.shape[0] // K, x.shape[1], x.shape[2], x.shape[3]
+        n, d = self.heads, C // self.heads
+        # [B*K, C, H, W] -> one sequence of K frames per pixel: [B, HW, K, C]
+        h = self.norm(x).reshape(B, K, C, H * W).permute(0, 3, 1, 2)
+        frame = torch.arange(K, dtype=torch.float32) / 1000.0  # time_features scales by 1000
+        h = h + time_features(frame, C).to(x.dtype)
+        qkv = self.qkv(h).reshape(B * H * W, K, 3, n, d).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0].reshape(-1, K, d), qkv[1].reshape(-1, K, d), qkv[2].reshape(-1, K, d)
+        attn = torch.softmax(torch.bmm(q, k.transpose(1, 2)) / math.sqrt(d), -1)
+        out = torch.bmm(attn, v).reshape(B * H * W, n, K, d).permute(0, 2, 1, 3).reshape(B, H * W, K, C)
+        out = self.proj(out).permute(0, 2, 3, 1).reshape(B * K, C, H, W)
+        return x + out
+
+
 class UNet(nn.Module):
+    """retort's UNet. A video model (frames K > 0) takes x as [B, K, C, H, W] and runs every 2-D block
+    on the B*K frames; its condition channels (concat_channels > 0: point-cloud renders and mask,
+    [B, K, Cc, H, W]) are given in place of the labels, as such models have no classes here."""
+
     def __init__(self, o):
         super().__init__()
-        if o.get("frames", 0) or o.get("concat_channels", 0) or o.get("camera_dim", 0):
-            raise SystemExit("unet.py: only image UNets (no frames, condition channels or camera)")
+        self.frames, self.concat_channels = o.get("frames", 0), o.get("concat_channels", 0)
+        if o.get("camera_dim", 0):
+            raise SystemExit("unet.py: UNets with a camera embedding (camera_dim > 0) are not implemented here")
+        if self.concat_channels and o["num_classes"]:
+            raise SystemExit("unet.py: condition channels together with classes are not implemented here")
         widths, E, g, blocks = o["widths"], o["time_dim"], o["groups"], o["blocks"]
         self.o, self.L, self.blocks, self.time_dim = o, len(widths), blocks, E
         self.num_classes = o["num_classes"]
+        th, tf = o.get("temporal_heads", 0), o.get("temporal_from", 0)
+        if th and not self.frames:
+            raise SystemExit("unet.py: temporal_heads > 0 needs a video model (frames > 0)")
         self.time_mlp = nn.Sequential(nn.Linear(E, E), nn.SiLU(), nn.Linear(E, E))
         # Index num_classes is the null class of classifier-free guidance.
         self.class_embed = nn.Embedding(self.num_classes + 1, E) if self.num_classes > 0 else None
-        self.in_conv = conv3(o["channels"], widths[0])
+        self.in_conv = conv3(o["channels"] + self.concat_channels, widths[0])
+        # Registered here, as retort does, so the parameter order (gradient clipping's) is retort's;
+        # image models keep their module tree without them.
+        self.down_temporal = nn.ModuleList() if th else None
+        self.up_temporal = nn.ModuleList() if th else None
+        self.down_temporal_index, self.up_temporal_index = [], []
+
+        def add_temporal(lst, index, l, width):
+            if th and l >= tf:
+                index.append(len(lst))
+                lst.append(TemporalAttention(width, th, g, self.frames))
+            else:
+                index.append(-1)
+
         skip_ch, ch = [widths[0]], widths[0]
         self.down_blocks, self.downsamples = nn.ModuleList(), nn.ModuleList()
         for l in range(self.L):
             for _ in range(blocks):
                 self.down_blocks.append(ResBlock(ch, widths[l], E, g, o["dropout"]))
+                add_temporal(self.down_temporal, self.down_temporal_index, l, widths[l])
                 ch = widths[l]
                 skip_ch.append(ch)
             if l + 1 < self.L:
@@ -180,11 +234,13 @@ class UNet(nn.Module):
                 skip_ch.append(ch)
         self.mid1 = ResBlock(ch, ch, E, g, o["dropout"])
         self.mid_attn = AttentionBlock(ch, o["heads"], g) if o["heads"] > 0 else None
+        self.mid_temporal = TemporalAttention(ch, th, g, self.frames) if th else None
         self.mid2 = ResBlock(ch, ch, E, g, o["dropout"])
         self.up_blocks, self.upsamples = nn.ModuleList(), nn.ModuleList()
         for l in reversed(range(self.L)):
             for _ in range(blocks + 1):
                 self.up_blocks.append(ResBlock(ch + skip_ch.pop(), widths[l], E, g, o["dropout"]))
+                add_temporal(self.up_temporal, self.up_temporal_index, l, widths[l])
                 ch = widths[l]
             if l > 0:
                 self.upsamples.append(conv3(ch, ch))
@@ -199,32 +255,74 @@ class UNet(nn.Module):
             emb = emb + self.class_embed(idx)
         return emb
 
-    def forward(self, x, t, labels):
-        emb = self.embed(t, labels, x.shape[0])
+    def input(self, x, cond):
+        """UNetImpl::input: the condition channels appended, a video's frames folded into the batch."""
+        K, video = self.frames, self.frames > 0
+        if video and (x.dim() != 5 or x.shape[1] != K):
+            raise SystemExit(f"unet.py: expected videos [B,{K},C,H,W], got {list(x.shape)}")
+        h = x
+        if self.concat_channels:
+            if cond is None:
+                raise SystemExit(f"unet.py: this model reads {self.concat_channels} condition channels; none given")
+            h = torch.cat([x, cond.to(x.dtype)], 2 if video else 1)
+        return h.flatten(0, 1) if video else h
+
+    def _embed_frames(self, t, labels, x):
+        emb = self.embed(t, None if self.concat_channels else labels, x.shape[0])
+        return emb.repeat_interleave(self.frames, 0) if self.frames else emb
+
+    def _temporal(self, index, blocks, i, h):
+        if not index or index[i] < 0:
+            return h
+        return blocks[index[i]](h)
+
+    def down(self, x, emb, skips):
         h = self.in_conv(x)
-        skips, i = [h], 0
+        if skips is not None:
+            skips.append(h)
+        i = 0
         for l in range(self.L):
             for _ in range(self.blocks):
                 h = self.down_blocks[i](h, emb)
+                h = self._temporal(self.down_temporal_index, self.down_temporal, i, h)
                 i += 1
-                skips.append(h)
+                if skips is not None:
+                    skips.append(h)
             if l + 1 < self.L:
                 h = self.downsamples[l](h)
-                skips.append(h)
+                if skips is not None:
+                    skips.append(h)
         h = self.mid1(h, emb)
         if self.mid_attn is not None:
             h = self.mid_attn(h)
-        h = self.mid2(h, emb)
+        if self.mid_temporal is not None:
+            h = self.mid_temporal(h)
+        return self.mid2(h, emb)
+
+    def unfold_frames(self, h):
+        return h.reshape((h.shape[0] // self.frames, self.frames) + tuple(h.shape[1:])) if self.frames else h
+
+    def encode(self, x, t, labels):
+        """UNetImpl::encode: the bottleneck features ([B, K, C, r, r] for a video)."""
+        emb = self._embed_frames(t, labels, x)
+        return self.unfold_frames(self.down(self.input(x, labels), emb, None))
+
+    def forward(self, x, t, labels):
+        """labels: class labels (or None); for a model with condition channels, those channels."""
+        emb = self._embed_frames(t, labels, x)
+        skips = []
+        h = self.down(self.input(x, labels), emb, skips)
         i = 0
         for l in reversed(range(self.L)):
             for _ in range(self.blocks + 1):
                 h = self.up_blocks[i](torch.cat([h, skips.pop()], 1), emb)
+                h = self._temporal(self.up_temporal_index, self.up_temporal, i, h)
                 i += 1
             if l > 0:  # to the size of the skip it meets next (7 -> 14 -> 28 works)
                 nxt = skips[-1]
                 h = F.interpolate(h, size=(nxt.shape[2], nxt.shape[3]), mode="nearest")
                 h = self.upsamples[self.L - 1 - l](h)
-        return self.out_conv(F.silu(self.out_norm(h)))
+        return self.unfold_frames(self.out_conv(F.silu(self.out_norm(h))))
 
 
 class Denoiser(nn.Module):
@@ -237,6 +335,8 @@ class Denoiser(nn.Module):
         self.prediction = m["prediction"]
         self.schedule = Schedule(m["schedule"], m["schedule_steps"], m.get("schedule_continuous", False))
         self.shape = (m["channels"], m["resolution"], m["resolution"])
+        if m.get("frames", 0):  # a video: [K, C, R, R] per sample
+            self.shape = (m["frames"],) + self.shape
         self.num_classes = m["num_classes"]
 
     def eps(self, xt, t, labels):
@@ -404,8 +504,18 @@ def maxdiff(a, b):
     return (a.double() - b.double()).abs().max().item()
 
 
+def require_direct_conv(path, meta):
+    """PyTorch runs LibTorch's direct convolutions; a dump made with retort's Winograd ones (runtime.conv)
+    differs from them in the last bits, so it cannot be checked bit for bit."""
+    conv = meta.get("bench.conv", "direct")
+    if conv != "direct":
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: {path}: made with conv = {conv}; PyTorch's convolutions "
+                         "are retort's direct ones: dump again with bench-step --conv direct")
+
+
 def check(path, tol):
     model, d, meta = load_model(path)
+    require_direct_conv(path, meta)
     workload = meta.get("bench.workload")
     diffs = {}
     if workload == "unet-train":

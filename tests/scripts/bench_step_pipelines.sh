@@ -38,7 +38,7 @@ expect_error "the batch is the config's" --workload generate3d --batch 4
 expect_error "--config /nonexistent.toml: no such file" --workload dmd2-update --config /nonexistent.toml
 expect_error "times stage 2 after a GAN initialisation" --workload fvgen-update --set 'distill.method="dmd"'
 expect_error "--dump /nonexistent/d.safetensors: no folder /nonexistent" --workload dmd2-update --dump /nonexistent/d.safetensors
-expect_error "(and --dump to dmd2-update)" --workload fvgen-update --dump "$TMPDIR/d.safetensors"
+expect_error "--weights belongs to the unet-train and ddim-sample workloads" --workload fvgen-update --weights "$TMPDIR/w.safetensors"
 expect_error "--hash-path belongs to the generate3d workload" --workload mlp --hash-path tensor
 expect_error "--config and --set belong to" --workload ddim-sample --set a=1
 echo "bench-step pipelines ok"

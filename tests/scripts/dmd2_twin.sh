@@ -17,7 +17,7 @@ if ! $PY -c 'import torch, tomllib' 2>/dev/null; then
 fi
 mkdir -p "$WORK"
 cd "$SRC"  # the config's teacher path is relative to the repository root
-"$BIN" bench-step --workload dmd2-update --set distill.batch=2 --steps 1 --warmup 0 \
+"$BIN" bench-step --workload dmd2-update --conv direct --set distill.batch=2 --steps 1 --warmup 0 \
   --dump "$WORK/dmd2.safetensors" >/dev/null
 $PY "$SRC/bench/python/dmd2.py" --check "$WORK/dmd2.safetensors"
 echo "dmd2 twin ok"

@@ -89,6 +89,14 @@ double conv_backward_flops(const std::vector<std::vector<int64_t>>& shapes) {
   return 2 * (2 * grad_out * per_output);
 }
 
+// retort::winograd_conv(input, weight) (models/winograd_conv.h): the direct convolution's FLOPs,
+// 2 x N x Cout x H x W x Cin x 3 x 3 (stride 1, padding 1), so its rate compares with LibTorch's.
+double winograd_conv_flops(const std::vector<std::vector<int64_t>>& shapes) {
+  const auto &x = shapes[0], &w = shapes[1];
+  if (x.size() != 4 || w.size() != 4) return 0;
+  return 2.0 * double(x[0]) * double(x[2]) * double(x[3]) * double(w[0]) * double(w[1]) * double(w[2]) * double(w[3]);
+}
+
 OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_t rounds, double wall_ms) {
   using torch::autograd::profiler::EventKind;
   OpProfile p;
@@ -108,7 +116,10 @@ OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_
         p.has_backward = p.has_backward || r.name.starts_with(kEngineWrapper);
         if (e.flops() > 0)
           p.flop_events.push_back({r.name, e.shapes(), double(e.flops()), r.in_backward, r.in_optimizer});
-        else if (r.name == "aten::convolution_backward" && !e.shapes().empty())
+        else if (r.name == "retort::winograd_conv" && e.shapes().size() >= 2)
+          p.flop_events.push_back({r.name, e.shapes(), winograd_conv_flops(e.shapes()), r.in_backward, r.in_optimizer});
+        else if ((r.name == "aten::convolution_backward" || r.name == "retort::winograd_conv_backward") &&
+                 !e.shapes().empty())
           p.flop_events.push_back({r.name, e.shapes(), conv_backward_flops(e.shapes()), r.in_backward, r.in_optimizer});
         stack.push_back(std::move(r));
       } else if (e.kind() == EventKind::PopRange) {
@@ -166,6 +177,7 @@ std::string op_category(const std::string& op_name) {
   // retort's own CPU kernel (field/hash_grid.cpp): its forward scope and its backward node.
   if (op_name.find("hash_encode") != std::string::npos || op_name.find("HashEncode") != std::string::npos)
     return "hash grid";
+  if (op_name.find("winograd_conv") != std::string::npos) return "convolution";  // models/winograd_conv.h
   if (is_autograd_node(op_name)) return "autograd";
   const auto key = base_key(op_name);
   if (key.find("conv") != std::string::npos) return "convolution";

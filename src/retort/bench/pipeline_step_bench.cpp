@@ -14,6 +14,7 @@
 #include "retort/bench/op_profile.h"
 #include "retort/core/config.h"
 #include "retort/core/error.h"
+#include "retort/core/runtime.h"
 #include "retort/field/hash_grid.h"
 #include "retort/io/safetensors.h"
 #include "retort/image/image_distill.h"
@@ -92,22 +93,26 @@ void bench_loop(DistillLoopOptions& loop, LoopTimer& timer) {
   loop.on_update = [&timer](int64_t, double s) { timer.on_update(s); };
 }
 
-// bench-step's --threads / --blas-threads rule, not the config's [runtime].
+// bench-step's --threads / --blas-threads / --conv rule, not the config's [runtime].
 void bench_runtime(RuntimeOptions& r, const StepBenchOptions& o) {
   r.torch_threads = o.runtime.torch_threads;
   r.blas_threads = o.runtime.blas_threads;
   r.keep_freed_memory = o.runtime.keep_freed_memory;
+  r.conv = o.runtime.conv;
 }
 
-// --dump (dmd2-update): the loop's first update, recorded for bench/python/dmd2.py --check: every
-// module's weights before ("start.") and after it ("after."), the gradients left after it ("grad.":
-// the student's, clipped, and the last critic update's: AdamW's first step moves a weight by about
-// lr x the sign of its gradient, so the weights alone hardly show the gradient's size), every draw
-// of the run's Rng in between ("draw.N", kinds in order in bench.draws) and the resolved config.
-// Only the head's start is not the teacher's; the draws let the twin replay the update whatever
-// its own generator does.
+// --dump: the timed loop's first update, recorded for the workload's Python twin's --check
+// (bench/python/dmd2.py, fvgen.py, generate3d.py): every module's weights before ("start.") and
+// after it ("after."), the gradients left after it ("grad.": the generator's, clipped, and the
+// last critic update's: AdamW's first step moves a weight by about lr x the sign of its gradient,
+// so the weights alone hardly show the gradient's size), every draw of the run's Rng in between
+// ("draw.N", kinds in order in bench.draws) and the resolved config. The draws let the twin replay
+// the update whatever its own generator does. `skip_loops` earlier loops (fvgen-update's stage 1)
+// are passed over.
 struct UpdateDump {
-  std::string path, config_text;
+  std::string path, workload, hash_path;
+  const ConfigNode* config = nullptr;  // read by the time of the write: its resolved keys are complete
+  int64_t skip_loops = 0, loops_started = 0;
   std::map<std::string, torch::Tensor> tensors;
   std::vector<std::pair<std::string, torch::Tensor>> draws;
   nlohmann::json order;  // each module's parameter names in its own order (the one gradient clipping sums in)
@@ -125,6 +130,8 @@ struct UpdateDump {
   }
   auto recorder() {
     return [this](int64_t done, const std::map<std::string, torch::nn::Module*>& modules, Rng& rng) {
+      if (done == 0) ++loops_started;  // a loop's first call
+      if (loops_started <= skip_loops) return;
       if (done == 0) {
         weights("start.", modules);
         rng.record(&draws);
@@ -142,8 +149,10 @@ struct UpdateDump {
       kinds.push_back(draws[i].first);
     }
     save_safetensors(path, tensors,
-                     {{"bench.workload", "dmd2-update"}, {"bench.draws", kinds.dump()}, {"bench.params", order.dump()},
-                      {"bench.config", config_text}});
+                     {{"bench.workload", workload}, {"bench.draws", kinds.dump()}, {"bench.params", order.dump()},
+                      {"bench.config", config->resolved_toml()},
+                      // Set by bench-step's flags, not the config: the twin's tolerance depends on them.
+                      {"bench.hash_path", hash_path}, {"bench.conv", cpu_conv_algorithm()}});
   }
 };
 
@@ -171,6 +180,9 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
   nlohmann::json j = {{"impl", "libtorch"}, {"workload", o.workload}, {"config", config}, {"sets", o.sets}};
   UpdateDump dump;
   dump.path = o.dump;
+  dump.workload = o.workload;
+  dump.hash_path = o.workload == "generate3d" ? o.hash_path : "";
+  dump.config = &root;
   if (const auto folder = fs::path(o.dump).parent_path(); !o.dump.empty() && !folder.empty() && !fs::is_directory(folder))
     throw ConfigError(fmt::format("--dump {}: no folder {}", o.dump, folder.string()));  // before the run, not after
   if (o.workload == "dmd2-update") {
@@ -178,7 +190,6 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     root.finish();
     bench_loop(cfg.loop, timer);
     bench_runtime(cfg.runtime, o);
-    dump.config_text = root.resolved_toml();
     if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
     distill_images(cfg, scratch.path / "run", false, root.resolved_toml());
     j.update(student_fields(cfg));
@@ -190,6 +201,8 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     bench_loop(cfg.loop, timer);
     cfg.gan_init_steps = 1;  // stage 1 only has to exist; its one update is not timed
     timer.skip = 1;
+    dump.skip_loops = 1;
+    if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
     bench_runtime(cfg.runtime, o);
     cfg.preview_clips = 1;
     auto student = distill_nvs(cfg, scratch.path / "run", false, root.resolved_toml());
@@ -201,6 +214,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     root.finish();
     bench_loop(cfg.loop, timer);
     bench_runtime(cfg.runtime, o);
+    if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
     cfg.outputs = Generate3dOutputs{1, 8, 1, 8, cfg.outputs.mesh_threshold};  // after timing; kept small
     run_generate3d(cfg, scratch.path / "run", false, root.resolved_toml());
     j.update({{"method", cfg.method}, {"fake", cfg.fake}, {"field", cfg.field.kind}, {"hash_path", o.hash_path}, {"views", cfg.loop.batch},

@@ -211,6 +211,7 @@ std::string unet_train_bench(const StepBenchOptions& o, const std::string& runti
     tensors["bench.grad_norm"] = torch::tensor({gnorm}, torch::kFloat64);
     auto meta = b.meta;
     meta["bench.workload"] = o.workload;
+    meta["bench.conv"] = cpu_conv_algorithm();
     meta["bench.lr"] = fmt::format("{}", train.lr);
     meta["bench.grad_clip"] = fmt::format("{}", train.grad_clip);
     save_safetensors(o.dump, tensors, meta);
@@ -275,6 +276,7 @@ std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runt
     tensors["bench.images"] = sample_teacher(*model, labels, sampling, rng, noise);
     auto meta = b.meta;
     meta["bench.workload"] = o.workload;
+    meta["bench.conv"] = cpu_conv_algorithm();
     meta["bench.sampler_steps"] = std::to_string(o.sampler_steps);
     meta["bench.cfg"] = fmt::format("{}", o.cfg);
     save_safetensors(o.dump, tensors, meta);
@@ -317,9 +319,9 @@ std::string run_step_bench(const StepBenchOptions& o) {
     throw ConfigError(fmt::format("--profile belongs to the unet-train, ddim-sample, dmd2-update, fvgen-update and "
                                   "generate3d workloads, not {}", o.workload));
   if (is_pipeline_workload(o.workload)) {
-    if (!o.weights.empty() || (!o.dump.empty() && o.workload != "dmd2-update"))
-      throw ConfigError(fmt::format("--weights and --dump belong to the unet-train, ddim-sample (and --dump to "
-                                    "dmd2-update) workloads; {} reads its teacher from --config", o.workload));
+    if (!o.weights.empty())
+      throw ConfigError(fmt::format("--weights belongs to the unet-train and ddim-sample workloads; {} reads its "
+                                    "teacher from --config", o.workload));
     return run_pipeline_step_bench(o);
   }
   if (o.hash_path != "kernel")

@@ -38,7 +38,7 @@ struct StepBenchOptions {
   std::string weights;               // unet-train, ddim-sample: the UNet file ("" = the shipped one)
   int64_t sampler_steps = 50;        // ddim-sample: DDIM steps
   double cfg = 3.0;                  // ddim-sample: guidance scale (configs/world-teacher.toml's preview)
-  std::string dump;                  // unet-train, ddim-sample: write a check file for bench/python/unet.py
+  std::string dump;                  // all but mlp, peak, hash-encoding, field-render: a check file for the Python twin
   std::string config;                // dmd2-update, fvgen-update, generate3d: the config ("" = the shipped one)
   std::vector<std::string> sets;     // ... and its --set overrides
   std::string hash_path = "kernel";  // generate3d: the hash grid's CPU path, kernel | tensor (the reference)

@@ -21,6 +21,23 @@ SetThreads openblas_setter() {
 
 std::string blas_name() { return openblas_setter() ? "openblas" : "reference/unknown"; }
 
+bool winograd_available() {
+#ifdef RETORT_WITH_DNNL
+  return true;
+#else
+  return false;
+#endif
+}
+
+namespace {
+std::string& conv_setting() {
+  static std::string name = winograd_available() ? "winograd" : "direct";
+  return name;
+}
+}  // namespace
+
+const std::string& cpu_conv_algorithm() { return conv_setting(); }
+
 torch::Device parse_device(const std::string& text, const std::string& key) {
   torch::Device device(torch::kCPU);
   try {
@@ -59,10 +76,14 @@ std::string apply_runtime(const RuntimeOptions& opts) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
   }
 #endif
+  if (opts.conv == "winograd" && !winograd_available())
+    throw ConfigError("runtime.conv = \"winograd\": this build of retort has no oneDNN (Debian: libdnnl-dev); give "
+                      "\"direct\" or \"auto\"");
+  conv_setting() = opts.conv == "auto" ? (winograd_available() ? "winograd" : "direct") : opts.conv;
   std::string blas = blas_name();
   if (auto setter = openblas_setter(); setter && opts.blas_threads > 0) setter(opts.blas_threads);
-  return fmt::format("device={} torch_threads={} blas={} blas_threads={}", opts.device, torch_threads,
-                     blas, opts.blas_threads);
+  return fmt::format("device={} torch_threads={} blas={} blas_threads={} conv={}", opts.device, torch_threads,
+                     blas, opts.blas_threads, conv_setting());
 }
 
 }  // namespace retort

@@ -16,6 +16,7 @@ struct RuntimeOptions {
   int torch_threads = 1;       // 0 = number of cores; 1 measured fastest for small models here
   int blas_threads = 1;        // threads of the BLAS library, when it exposes a setter
   bool keep_freed_memory = true;  // glibc: keep freed memory for reuse instead of returning it to the OS
+  std::string conv = "auto";      // CPU 3x3 convolutions: "winograd" | "direct" | "auto" (models/winograd_conv.h)
   // Data parallelism under torchrun (dist/world.h).
   std::string backend = "auto";  // "auto" (NCCL on CUDA, else Gloo), "gloo", "nccl"
   double dist_timeout = 300;     // seconds a collective waits for the other ranks
@@ -29,5 +30,11 @@ std::string apply_runtime(const RuntimeOptions& opts);
 torch::Device parse_device(const std::string& text, const std::string& key = "runtime.device");
 // Name of the BLAS library LibTorch is calling ("openblas" or "reference/unknown").
 std::string blas_name();
+// The CPU 3x3 convolution algorithm in force: "winograd" (oneDNN's Winograd kernels,
+// models/winograd_conv.h) or "direct" (LibTorch's own path). apply_runtime sets it from
+// RuntimeOptions::conv; before that, and for "auto", it is "winograd" in builds with oneDNN.
+const std::string& cpu_conv_algorithm();
+// Whether this build has oneDNN (find_package(dnnl) at configure time).
+bool winograd_available();
 
 }  // namespace retort

@@ -15,6 +15,9 @@ const OptionTable<RuntimeOptions>& runtime_option_table() {
         .integer("blas_threads", &R::blas_threads, 0, 1024, "OpenBLAS threads (README, Speed)")
         .flag("keep_freed_memory", &R::keep_freed_memory,
               "glibc malloc keeps freed memory for reuse instead of returning it to the OS")
+        .choice("conv", &R::conv, {"auto", "winograd", "direct"},
+                "CPU 3x3 convolutions: winograd (oneDNN's Winograd kernels), direct (LibTorch's own path, what "
+                "PyTorch runs), auto = winograd in builds with oneDNN (README, Speed)")
         .choice("backend", &R::backend, {"auto", "gloo", "nccl"},
                 "process-group backend under torchrun: auto = NCCL when device is CUDA, else Gloo")
         .number("dist_timeout", &R::dist_timeout, 1, 86400,

@@ -9,6 +9,7 @@
 #include "retort/core/error.h"
 #include "retort/io/safetensors.h"
 #include "retort/models/mlp.h"
+#include "retort/models/winograd_conv.h"
 
 namespace retort {
 namespace F = torch::nn::functional;
@@ -69,11 +70,11 @@ ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t gro
 
 torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
   auto a = F::silu(norm1->forward(x));
-  auto h = conv1->forward(a);
+  auto h = conv3x3(*conv1, a);
   if (conv1_lora) h = h + conv1_lora->forward(a);
   h = h + emb_proj->forward(F::silu(emb)).unsqueeze(-1).unsqueeze(-1);
   a = drop->forward(F::silu(norm2->forward(h)));
-  h = conv2->forward(a);
+  h = conv3x3(*conv2, a);
   if (conv2_lora) h = h + conv2_lora->forward(a);
   return (skip ? skip->forward(x) : x) + h;
 }
@@ -262,7 +263,7 @@ torch::Tensor UNetImpl::temporal(const std::vector<int64_t>& index, nn::ModuleLi
 }
 
 torch::Tensor UNetImpl::down(const torch::Tensor& x, const torch::Tensor& emb, std::vector<torch::Tensor>* skips) {
-  auto h = in_conv->forward(x);
+  auto h = conv3x3(*in_conv, x);
   if (skips) skips->push_back(h);
   const int64_t L = opts_.widths.size();
   int64_t i = 0;
@@ -332,10 +333,10 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, 
       h = F::interpolate(h, F::InterpolateFuncOptions()
                                 .size(std::vector<int64_t>{next.size(2), next.size(3)})
                                 .mode(torch::kNearest));
-      h = upsamples[L - 1 - l]->as<nn::Conv2dImpl>()->forward(h);
+      h = conv3x3(*upsamples[L - 1 - l]->as<nn::Conv2dImpl>(), h);
     }
   }
-  return unfold_frames(out_conv->forward(F::silu(out_norm->forward(h))), opts_.frames);
+  return unfold_frames(conv3x3(*out_conv, F::silu(out_norm->forward(h))), opts_.frames);
 }
 
 UNetDenoiserImpl::UNetDenoiserImpl(const UNetOptions& opts, Schedule schedule_, Prediction prediction_)
