@@ -138,14 +138,17 @@ int main(int argc, char** argv) {
                                                 "(the hash grid's CPU kernel against its tensor path), field-render "
                                                 "(the same in generate3d's render and backward), unet-train (a "
                                                 "teacher training step) or ddim-sample (DDIM with CFG); compare the "
-                                                "last two with bench/python_compare.sh), peak (this machine's conv and GEMM GFLOP/s), or one "
-                                                "update of a pipeline's own loop: dmd2-update, fvgen-update, generate3d; "
-                                                "--profile says where a UNet or pipeline workload's time goes");
+                                                "last two with bench/python_compare.sh), peak (this machine's conv and GEMM GFLOP/s), conv3x3 "
+                                                "(a 3x3 convolution through LibTorch's direct path and the Winograd "
+                                                "path), or one update of a pipeline's own loop: dmd2-update, "
+                                                "fvgen-update, generate3d; --profile says where a UNet or pipeline "
+                                                "workload's time goes");
   step->add_option("--workload", step_opts.workload,
                    "mlp; hash-encoding (--batch = points, default 65536); field-render (--batch = pixels per side, "
                    "default 32); unet-train (the world teacher's training "
                    "step, default batch 64); ddim-sample (--batch images per timed run, default 64); peak (3x3 conv "
-                   "and square GEMM GFLOP/s at --peak-conv, --peak-gemm); dmd2-update, fvgen-update, generate3d "
+                   "and square GEMM GFLOP/s at --peak-conv, --peak-gemm); conv3x3 (forward, and forward + backward, "
+                   "direct against Winograd at the --peak-conv shapes); dmd2-update, fvgen-update, generate3d "
                    "(--steps updates timed inside the pipeline's loop, after --warmup)")
       ->check(CLI::IsMember(retort::step_bench_workloads()));
   step->add_option("--batch", step_opts.batch, "batch size")->check(CLI::Range(1, 1 << 20));
@@ -176,14 +179,14 @@ int main(int argc, char** argv) {
                  "\"ops\" (self time per op category, time outside ops, top 10 ops), FLOPs per step, GFLOP/s and "
                  "the fraction of the peak (measured after, with the --peak-* shapes) to the JSON");
   std::vector<std::string> peak_convs;
-  step->add_option("--peak-conv", peak_convs, "peak, --profile: 3x3 conv shapes N:C:HW, C -> C channels "
+  step->add_option("--peak-conv", peak_convs, "peak, conv3x3, --profile: 3x3 conv shapes N:C:HW, C -> C channels "
                                               "(default 64:64:32 64:128:16)")
       ->delimiter(',');
   step->add_option("--peak-gemm", step_opts.peak.gemms, "peak, --profile: square float32 GEMM sides (default "
                                                         "1024 2048)")
       ->delimiter(',')
       ->check(CLI::Range(1, 16384));
-  step->add_option("--peak-rounds", step_opts.peak.rounds, "peak, --profile: timed calls per shape (the median counts)")
+  step->add_option("--peak-rounds", step_opts.peak.rounds, "peak, conv3x3, --profile: timed calls per shape (the median counts)")
       ->check(CLI::Range(1, 1000));
   step->add_option("--dim", step_opts.dim, "data dimension")->check(CLI::Range(1, 1 << 16));
   step->add_option("--hidden", step_opts.hidden, "hidden width")->check(CLI::Range(1, 1 << 16));

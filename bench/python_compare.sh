@@ -5,7 +5,14 @@
 #   ddim-sample  bench/python/unet.py: DDIM-50 with CFG 3 (Fashion-MNIST teacher, 64 images), ms per image
 #   dmd2-update  bench/python/dmd2.py: one DMD2 update of configs/fmnist-dmd2-noreg.toml from the
 #                teacher (batch 32, 5 critic updates, backward simulation), ms per update
-# Each twin's --check shows it computes the same step (tests/scripts/unet_twin.sh, dmd2_twin.sh).
+#   fvgen-update bench/python/fvgen.py: one FVGen stage-2 update of configs/nvs-distill.toml (4 clips
+#                x 8 frames, softened reverse KL with the discriminator), ms per update; the config
+#                reads runs/scenes/train.safetensors (retort render-scenes; --set data.train=... for another)
+#   generate3d   bench/python/generate3d.py: one generate3d iteration of configs/text3d.toml (ASD,
+#                hash grid; the twin's encoding is tensor ops, retort's its CPU kernel), ms per update
+# Each twin's --check shows it computes the same step (tests/scripts/*_twin.sh), with retort's
+# convolutions set to LibTorch's direct ones (--conv direct); timed here, retort runs its default
+# (Winograd where built with oneDNN) unless the flags say otherwise.
 # For each round every workload runs in C++ and then in Python, so machine noise hits both alike;
 # prints a markdown table of medians over rounds, their min-max, and the ratio Python / C++ (of the
 # medians; min-max over the rounds' ratios).
@@ -32,10 +39,20 @@ twin() {
   case $1 in
     unet-train|ddim-sample) echo bench/python/unet.py ;;
     dmd2-update) echo bench/python/dmd2.py ;;
-    *) echo "python_compare: no Python twin of '$1' (unet-train, ddim-sample, dmd2-update)" >&2; exit 2 ;;
+    fvgen-update) echo bench/python/fvgen.py ;;
+    generate3d) echo bench/python/generate3d.py ;;
+    *) echo "python_compare: no Python twin of '$1' (unet-train, ddim-sample, dmd2-update, fvgen-update, generate3d)" >&2
+       exit 2 ;;
   esac
 }
 IFS=, read -r -a workloads <<<"$WORKLOADS"
+# retort-only flags (--conv, --hash-path) are not passed to the twins.
+py_flags=()
+skip=0
+for f in "$@"; do
+  if [ $skip = 1 ]; then skip=0; continue; fi
+  case $f in --conv|--hash-path) skip=1 ;; --conv=*|--hash-path=*) ;; *) py_flags+=("$f") ;; esac
+done
 for w in "${workloads[@]}"; do twin "$w" >/dev/null; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -43,14 +60,15 @@ export OPENBLAS_NUM_THREADS=1
 for i in $(seq "$ROUNDS"); do
   for w in "${workloads[@]}"; do
     $BIN bench-step --workload "$w" "$@" >>"$tmp/$w.cpp.jsonl"
-    $PY "$(twin "$w")" --workload "$w" "$@" >>"$tmp/$w.py.jsonl"
+    $PY "$(twin "$w")" --workload "$w" "${py_flags[@]}" >>"$tmp/$w.py.jsonl"
   done
   echo "round $i of $ROUNDS done (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 done
 $PY - "$tmp" "$ROUNDS" "${workloads[@]}" <<'PYEOF'
 import json, statistics, sys
 d, rounds, workloads = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-metric = {"unet-train": "ms_per_step", "ddim-sample": "ms_per_image", "dmd2-update": "ms_per_update"}
+metric = {"unet-train": "ms_per_step", "ddim-sample": "ms_per_image", "dmd2-update": "ms_per_update",
+          "fvgen-update": "ms_per_update", "generate3d": "ms_per_update"}
 print(f"{rounds} alternated rounds; medians over rounds (min-max)\n")
 print("| workload | metric | retort (C++) | PyTorch (Python) | Python / C++ |")
 print("|---|---|---|---|---|")
@@ -61,7 +79,12 @@ for w in workloads:
     cv, pv = [r[key] for r in c], [r[key] for r in p]
     ratios = [b / a for a, b in zip(cv, pv)]
     r0 = c[0]
-    if w == "dmd2-update":
+    conv = r0["runtime"].split("conv=")[-1] if "conv=" in r0.get("runtime", "") else "direct"
+    if w == "generate3d":
+        what = (f"{w}: {r0['config']}{' ' + ' '.join(r0['sets']) if r0['sets'] else ''}, {r0['method']}, "
+                f"{r0['field']} field ({r0['hash_path']} path), {r0['resolution']} px, {r0['threads']} thread(s), "
+                f"median of {r0['updates']} updates after {r0['warmup']}")
+    elif w in ("dmd2-update", "fvgen-update"):
         what = (f"{w}: {r0['config']}{' ' + ' '.join(r0['sets']) if r0['sets'] else ''}, batch {r0['batch']}, "
                 f"{r0['critic_steps']} critic updates, {r0['student_steps']}-step student, {r0['threads']} thread(s), "
                 f"median of {r0['updates']} updates after {r0['warmup']}")
@@ -69,6 +92,7 @@ for w in workloads:
         what = (f"{w}: batch {r0['batch']}, {r0['resolution']} px, {r0['params']} params, {r0['threads']} thread(s)"
                 + (f", {r0['sampler_steps']} DDIM steps, cfg {r0['cfg']}" if w == "ddim-sample" else ""))
     fmt = lambda v: f"{statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})"
+    what += f", conv {conv}"
     print(f"| {what} | {key} | {fmt(cv)} | {fmt(pv)} | "
           f"**{statistics.median(pv) / statistics.median(cv):.2f}x** ({min(ratios):.2f}-{max(ratios):.2f}) |")
 PYEOF

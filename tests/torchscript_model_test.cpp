@@ -7,6 +7,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 
+#include "conv_test_util.h"
 #include "image_test_util.h"
 #include "retort/core/error.h"
 #include "retort/generators/few_step_student.h"
@@ -213,7 +214,9 @@ UNetDenoiser random_unet(Prediction p) {
   return m;
 }
 
+// The export runs LibTorch's convolutions: so does the native UNet these tests compare it with.
 TEST(TorchScriptExport, TheExportedUNetGivesTheUNetsOutputsAndFeatures) {
+  test::ScopedConv direct("direct");
   test::TempDir tmp("ts-export");
   for (auto p : {Prediction::Eps, Prediction::V}) {
     auto unet = random_unet(p);
@@ -264,6 +267,7 @@ TEST(TorchScriptExport, TheExportedUNetGivesTheUNetsOutputsAndFeatures) {
 // The shipped novel-view teacher's export is a novel-view model to retort (load_video_model, as
 // `retort nvs` and bench-nvs use it) and generates the native teacher's clips.
 TEST(TorchScriptExport, TheExportedNovelViewTeacherGeneratesTheSameClips) {
+  test::ScopedConv direct("direct");
   test::TempDir tmp("ts-nvs");
   const fs::path shipped = fs::path(RETORT_SOURCE_DIR) / "weights" / "nvs-teacher.safetensors";
   export_torchscript(shipped, tmp.path / "nvs-teacher.pt");
@@ -358,6 +362,7 @@ TEST(TorchScriptExport, DistillingTheExportedTeacherGivesTheNativeTeachersStuden
 // field to the bit; ASD with a copied fake runs; the embedding fake, which needs the UNet's condition
 // embedding, is refused before the run folder is made.
 TEST(TorchScriptExport, Generate3dOnTheExportedWorldTeacher) {
+  test::ScopedConv direct("direct");  // and runtime.conv below: run_generate3d applies the config's
   test::TempDir tmp("ts-generate3d");
   const fs::path shipped = fs::path(RETORT_SOURCE_DIR) / "weights" / "world-teacher.safetensors";
   export_torchscript(shipped, tmp.path / "world.pt");
@@ -365,6 +370,7 @@ TEST(TorchScriptExport, Generate3dOnTheExportedWorldTeacher) {
     auto root = ConfigNode::from_file(fs::path(RETORT_SOURCE_DIR) / "configs" / "text3d.toml",
                                       {"teacher=\"" + teacher.string() + "\"", "generate3d.method=" + method,
                                        "generate3d.fake=" + fake, "generate3d.steps=3", "runtime.threads=1",
+                                       "runtime.conv=\"direct\"",
                                        "output.gif_frames=2", "output.resolution=32", "output.mesh_resolution=16"});
     return read_generate3d_config(root);
   };

@@ -3,24 +3,13 @@
 // not take run LibTorch's path unchanged; runtime.conv switches the path.
 #include <gtest/gtest.h>
 
+#include "conv_test_util.h"
 #include "retort/core/error.h"
 #include "retort/core/runtime.h"
 #include "retort/models/winograd_conv.h"
 
 namespace retort {
 namespace {
-
-// Runs the rest of a test with runtime.conv = `conv`, restoring the default after.
-struct ConvAlgorithm {
-  explicit ConvAlgorithm(const std::string& conv) { set(conv); }
-  ~ConvAlgorithm() { set("auto"); }
-  static void set(const std::string& conv) {
-    RuntimeOptions rt;
-    rt.torch_threads = 1;
-    rt.conv = conv;
-    apply_runtime(rt);
-  }
-};
 
 struct Result {
   torch::Tensor y, dx, dw, db;
@@ -43,16 +32,17 @@ double rel(const torch::Tensor& a, const torch::Tensor& ref) {
 TEST(WinogradConv, MatchesLibTorchForwardAndGradients) {
   if (!winograd_available()) GTEST_SKIP() << "built without oneDNN";
   torch::manual_seed(0);
-  for (auto [n, c, k, hw, bias] : {std::tuple{2, 16, 32, 16, true}, {1, 32, 16, 8, false}, {3, 3, 16, 12, true}}) {
+  // Up to 16 px oneDNN computes the weights' gradient too, above it LibTorch's direct kernel.
+  for (auto [n, c, k, hw, bias] : {std::tuple{2, 16, 32, 16, true}, {1, 32, 16, 8, false}, {3, 16, 16, 20, true}}) {
     torch::nn::Conv2d conv(torch::nn::Conv2dOptions(c, k, 3).padding(1).bias(bias));
     auto x = torch::randn({n, c, hw, hw}), g = torch::randn({n, k, hw, hw});
     Result direct, wino;
     {
-      ConvAlgorithm a("direct");
+      test::ScopedConv a("direct");
       direct = run(*conv, x, g);
     }
     {
-      ConvAlgorithm a("winograd");
+      test::ScopedConv a("winograd");
       wino = run(*conv, x, g);
     }
     SCOPED_TRACE(::testing::Message() << n << "x" << c << "->" << k << " at " << hw << " px");
@@ -68,10 +58,10 @@ TEST(WinogradConv, MatchesLibTorchForwardAndGradients) {
 
 TEST(WinogradConv, InferenceModeAndFallbacks) {
   if (!winograd_available()) GTEST_SKIP() << "built without oneDNN";
-  ConvAlgorithm a("winograd");
+  test::ScopedConv a("winograd");
   torch::manual_seed(1);
-  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 16, 3).padding(1));
-  auto x = torch::randn({2, 8, 10, 10});
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(16, 16, 3).padding(1));
+  auto x = torch::randn({2, 16, 10, 10});
   torch::Tensor graph_free;
   {
     c10::InferenceMode frozen;
@@ -79,8 +69,11 @@ TEST(WinogradConv, InferenceModeAndFallbacks) {
   }
   EXPECT_TRUE(torch::allclose(graph_free, conv->forward(x), 1e-4, 1e-5));
   // Shapes the Winograd kernels do not take are LibTorch's convolution, bit for bit.
-  torch::nn::Conv2d strided(torch::nn::Conv2dOptions(8, 8, 3).padding(1).stride(2));
-  torch::nn::Conv2d one(torch::nn::Conv2dOptions(8, 8, 1));
+  torch::nn::Conv2d strided(torch::nn::Conv2dOptions(16, 16, 3).padding(1).stride(2));
+  torch::nn::Conv2d one(torch::nn::Conv2dOptions(16, 16, 1));
+  torch::nn::Conv2d rgb(torch::nn::Conv2dOptions(3, 16, 3).padding(1));  // under 16 channels: not worth it
+  auto image = torch::randn({2, 3, 10, 10});
+  EXPECT_TRUE(torch::equal(conv3x3(*rgb, image), rgb->forward(image)));
   EXPECT_TRUE(torch::equal(conv3x3(*strided, x), strided->forward(x)));
   EXPECT_TRUE(torch::equal(conv3x3(*one, x), one->forward(x)));
   EXPECT_TRUE(torch::equal(conv3x3(*conv, x.to(torch::kFloat64).to(torch::kFloat32)), conv3x3(*conv, x)));
@@ -91,14 +84,14 @@ TEST(WinogradConv, InferenceModeAndFallbacks) {
 
 TEST(WinogradConv, RuntimeKeyChoosesThePath) {
   {
-    ConvAlgorithm a("direct");
+    test::ScopedConv a("direct");
     EXPECT_EQ(cpu_conv_algorithm(), "direct");
     torch::nn::Conv2d conv(torch::nn::Conv2dOptions(16, 16, 3).padding(1));
     auto x = torch::randn({1, 16, 8, 8});
     EXPECT_TRUE(torch::equal(conv3x3(*conv, x), conv->forward(x)));
   }
   EXPECT_EQ(cpu_conv_algorithm(), winograd_available() ? "winograd" : "direct");
-  if (!winograd_available()) EXPECT_THROW(ConvAlgorithm("winograd"), ConfigError);
+  if (!winograd_available()) EXPECT_THROW(test::ScopedConv("winograd"), ConfigError);
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import unet  # noqa: E402  (sets retort's BLAS thread policy before torch loads)
-from unet import NULL_CLASS, load_model, load_safetensors, maxdiff, per_sample  # noqa: E402
+from unet import NULL_CLASS, Rng, clip, load_model, load_safetensors, maxdiff, per_sample, set_lr  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -117,37 +117,6 @@ def read_config(text, sets, where, tables=None, required=None, teacher="weights/
 
 
 # ---------------------------------------------------------------- randomness (core/rng.cpp)
-
-class Rng:
-    """retort's Rng: every draw from one seeded CPU generator. Given `replay` (a dump's draws, in
-    order), each draw returns the recorded tensor instead, after checking kind and shape, and notes
-    whether this generator drew the same."""
-
-    def __init__(self, seed, replay=None):
-        self.gen = torch.Generator().manual_seed(seed)
-        self.replay, self.i, self.own_mismatches = replay, 0, 0
-
-    def _next(self, kind, own):
-        if self.replay is None:
-            return own
-        if self.i >= len(self.replay):
-            fail(f"the update drew more than the dump's {len(self.replay)} draws")
-        k, t = self.replay[self.i]
-        if k != kind or tuple(t.shape) != tuple(own.shape):
-            fail(f"draw {self.i}: the dump holds {k} {list(t.shape)}, this update drew {kind} {list(own.shape)}")
-        if not torch.equal(t, own):
-            self.own_mismatches += 1
-        self.i += 1
-        return t
-
-    def randn(self, shape):
-        return self._next("randn", torch.randn(shape, generator=self.gen))
-
-    def rand(self, shape):
-        return self._next("rand", torch.rand(shape, generator=self.gen))
-
-    def randint(self, low, high, shape):
-        return self._next("randint", torch.randint(low, high, shape, generator=self.gen))
 
 
 # ---------------------------------------------------------------- data (data/idx.cpp, image/dataset_config.cpp)
@@ -491,29 +460,6 @@ class Dmd2:
                         self.critic_update((x0, labels, (t, eps)), k, rng)
         self.step += 1
         return gl
-
-
-def clip(params, max_norm):
-    """finalize_gradients: the global norm before clipping (0 = no clipping). Clipping as LibTorch's
-    C++ clip_grad_norm_: its coefficient is max_norm / (norm + 1e-6) as a division, where Python's
-    torch.nn.utils.clip_grad_norm_ multiplies by the reciprocal (max_norm / tensor), one ulp apart."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return 0.0
-    norms = [torch._VF.norm(g, 2) for g in grads]  # Tensor::norm(p), the overload without dims
-    if max_norm > 0:
-        total = norms[0] if len(norms) == 1 else torch._VF.norm(torch.stack(norms), 2)
-        x = total + 1e-6
-        coef = torch.clamp(torch.empty_like(x).fill_(max_norm).div_(x), max=1.0)
-        for g in grads:
-            g.mul_(coef)
-        return total.item()
-    return torch._VF.norm(torch.stack(norms), 2).item()
-
-
-def set_lr(opt, lr):
-    for g in opt.param_groups:
-        g["lr"] = lr
 
 
 # ---------------------------------------------------------------- timed run

@@ -44,7 +44,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dmd2  # noqa: E402  (unet sets retort's BLAS thread policy before torch loads)
-from dmd2 import Dmd2, Rng  # noqa: E402
+from dmd2 import Dmd2  # noqa: E402
+from unet import Rng  # noqa: E402
 from unet import load_safetensors  # noqa: E402
 
 import torch  # noqa: E402

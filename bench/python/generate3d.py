@@ -67,7 +67,8 @@ except ImportError:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import unet  # noqa: E402  (sets retort's BLAS thread policy before torch loads)
-from unet import NULL_CLASS, load_model, load_safetensors, maxdiff, per_sample, time_features  # noqa: E402
+from unet import (NULL_CLASS, Rng, clip, load_model, load_safetensors, maxdiff, per_sample, set_lr,  # noqa: E402
+                  time_features)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -194,34 +195,6 @@ def prompt_class(shape, colour, view):
 
 
 # ---------------------------------------------------------------- randomness (core/rng.cpp)
-
-class Rng:
-    """retort's Rng: every draw from one seeded CPU generator. Given `replay` (a dump's draws, in
-    order), each draw returns the recorded tensor instead, after checking kind and shape, and counts
-    whether this generator drew the same."""
-
-    def __init__(self, seed, replay=None):
-        self.gen = torch.Generator().manual_seed(seed)
-        self.replay, self.i, self.own_mismatches = replay, 0, 0
-
-    def _next(self, kind, own):
-        if self.replay is None:
-            return own
-        if self.i >= len(self.replay):
-            fail(f"the iteration drew more than the dump's {len(self.replay)} draws")
-        k, t = self.replay[self.i]
-        if k != kind or tuple(t.shape) != tuple(own.shape):
-            fail(f"draw {self.i}: the dump holds {k} {list(t.shape)}, this iteration drew {kind} {list(own.shape)}")
-        if not torch.equal(t, own):
-            self.own_mismatches += 1
-        self.i += 1
-        return t
-
-    def randn(self, shape):
-        return self._next("randn", torch.randn(shape, generator=self.gen))
-
-    def rand(self, shape):
-        return self._next("rand", torch.rand(shape, generator=self.gen))
 
 
 # ---------------------------------------------------------------- cameras (render/camera.cpp, render/world.cpp)
@@ -697,30 +670,6 @@ class Generate3d:
         self.step += 1
         self.stats["gen_loss"], self.stats["gen_grad_norm"] = gl, gnorm
         return gl
-
-
-def clip(params, max_norm):
-    """finalize_gradients: the global norm before clipping (0 = no clipping), clipping as LibTorch's C++
-    clip_grad_norm_ does it. Python's differs in its rounding: it takes the norm of a stack of one norm,
-    torch.norm with a dim list, and max_norm / x as x.reciprocal() * max_norm."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return 0.0
-    norms = [torch._VF.norm(g, 2) for g in grads]  # Tensor::norm(p): the overload without dims
-    if max_norm <= 0:
-        return torch._VF.norm(torch.stack(norms), 2).item()
-    total = norms[0] if len(norms) == 1 else torch._VF.norm(torch.stack(norms), 2)
-    shifted = total + 1e-6
-    coef = torch.empty_like(shifted).fill_(max_norm).div_(shifted)  # C++'s double / Tensor
-    coef = torch.clamp(coef, max=1.0)
-    for g in grads:
-        g.mul_(coef)
-    return total.item()
-
-
-def set_lr(opt, lr):
-    for group in opt.param_groups:
-        group["lr"] = lr
 
 
 # ---------------------------------------------------------------- timed run

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include "retort/io/safetensors.h"
 #include "retort/models/mlp.h"
 #include "retort/models/unet.h"
+#include "retort/models/winograd_conv.h"
 #include "retort/train/denoiser_train.h"
 #include "retort/train/distill_loop.h"
 #include "retort/train/ema.h"
@@ -31,7 +33,7 @@ namespace retort {
 const std::vector<std::string>& step_bench_workloads() {
   static const std::vector<std::string> w = {"mlp",         "hash-encoding", "field-render", "unet-train",
                                              "ddim-sample", "dmd2-update",   "fvgen-update", "generate3d",
-                                             "peak"};
+                                             "peak",        "conv3x3"};
   return w;
 }
 
@@ -50,6 +52,47 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// conv3x3: one 3x3 convolution (C -> C channels, at each --peak-conv shape) through LibTorch's direct
+// path and through the Winograd path (models/winograd_conv.h, its per-pass rule included), alternated:
+// the forward without a graph, and forward + backward to input and weights.
+std::string conv3x3_bench(const StepBenchOptions& o) {
+  if (!winograd_available()) throw ConfigError("--workload conv3x3: this build of retort has no oneDNN (libdnnl-dev)");
+  if (o.peak.rounds < 1) throw ConfigError(fmt::format("--peak-rounds {}: must be at least 1", o.peak.rounds));
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& c : o.peak.convs) {
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(c.channels, c.channels, 3).padding(1));
+    auto x = torch::randn({c.batch, c.channels, c.size, c.size}).requires_grad_(true);
+    auto g = torch::randn_like(x);
+    std::map<std::string, std::vector<double>> forward, both;
+    for (int64_t r = 0; r <= o.peak.rounds; ++r)  // round 0 is not timed: oneDNN compiles its kernels
+      for (const std::string conv_algorithm : {"direct", "winograd"}) {
+        RuntimeOptions rt = o.runtime;
+        rt.conv = conv_algorithm;
+        apply_runtime(rt);
+        auto t0 = std::chrono::steady_clock::now();
+        {
+          torch::NoGradGuard no_graph;
+          conv3x3(*conv, x);
+        }
+        const double f = 1000 * seconds_since(t0);
+        t0 = std::chrono::steady_clock::now();
+        conv3x3(*conv, x).backward(g);
+        const double b = 1000 * seconds_since(t0);
+        if (r > 0) forward[conv_algorithm].push_back(f), both[conv_algorithm].push_back(b);
+      }
+    const double fd = median(forward["direct"]), fw = median(forward["winograd"]), bd = median(both["direct"]),
+                 bw = median(both["winograd"]);
+    rows.push_back({{"shape", fmt::format("N={} C={}->{} {}x{}", c.batch, c.channels, c.channels, c.size, c.size)},
+                    {"forward_ms", {{"direct", fd}, {"winograd", fw}}},
+                    {"forward_backward_ms", {{"direct", bd}, {"winograd", bw}}},
+                    {"forward_speedup", fd / fw},
+                    {"forward_backward_speedup", bd / bw}});
+  }
+  return nlohmann::json{{"workload", "conv3x3"}, {"rounds", o.peak.rounds}, {"shapes", rows},
+                        {"runtime", apply_runtime(o.runtime)}}
+      .dump();
 }
 
 // configs/text3d.toml's [field] grid.
@@ -341,6 +384,7 @@ std::string run_step_bench(const StepBenchOptions& o) {
     j.update({{"workload", "peak"}, {"rounds", o.peak.rounds}, {"runtime", runtime}});
     return j.dump();
   }
+  if (o.workload == "conv3x3") return conv3x3_bench(o);
   if (o.workload == "hash-encoding") return hash_encoding_bench(o, runtime);
   if (o.workload == "field-render") return field_render_bench(o, runtime);
   Schedule schedule;
