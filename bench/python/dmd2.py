@@ -46,7 +46,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import unet  # noqa: E402  (sets retort's BLAS thread policy before torch loads)
-from unet import NULL_CLASS, Rng, clip, load_model, load_safetensors, maxdiff, per_sample, set_lr  # noqa: E402
+from unet import NULL_CLASS, Rng, clip, compare_after, load_model, load_safetensors, maxdiff, per_sample, set_lr  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -516,7 +516,7 @@ def check(path, tol, cls=None):
     def key(name, k):  # retort's student is FewStepStudent{net: the denoiser}: one "net." more
         return k[len("net."):] if name.startswith("generator") else k
 
-    diffs, start = {}, {}
+    start = {}
     for name, mod in modules.items():
         if name not in order:
             fail(f"{path}: holds no module '{name}'")
@@ -533,20 +533,7 @@ def check(path, tol, cls=None):
     m.update(rng)
     if rng.i != len(replay):
         fail(f"the update drew {rng.i} of the dump's {len(replay)} draws")
-    moved, grads, identical = {}, {}, True
-    for name, mod in modules.items():
-        pairs = list(zip((p for _, p in mod.named_parameters()), order[name]))
-        diffs[name] = max(maxdiff(p, tensors[f"after.{name}.{k}"]) for p, k in pairs)
-        moved[name] = max(maxdiff(p, tensors[f"start.{name}.{k}"]) for p, k in pairs)
-        identical = identical and all(torch.equal(p, tensors[f"after.{name}.{k}"]) for p, k in pairs)
-        theirs = [(p.grad, tensors.get(f"grad.{name}.{k}")) for p, k in pairs]
-        if any((g is None) != (t is None) for g, t in theirs):
-            fail(f"{name}: gradients left by the update differ in which parameters have one")
-        theirs = [(g, t) for g, t in theirs if t is not None]
-        if theirs:  # relative to the module's largest gradient component
-            scale = max(t.abs().max().item() for _, t in theirs) or 1.0
-            grads[name] = max(maxdiff(g, t) for g, t in theirs) / scale
-            identical = identical and all(torch.equal(g, t) for g, t in theirs)
+    diffs, moved, grads, identical = compare_after(modules, tensors, order, "update")
     at_teacher = {k: v for k, v in start.items() if k in m.starts_at_teacher}
     ok = (all(v <= tol for v in diffs.values()) and all(v <= tol for v in grads.values())
           and all(v == 0 for v in at_teacher.values())

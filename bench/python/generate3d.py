@@ -67,7 +67,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import unet  # noqa: E402  (sets retort's BLAS thread policy before torch loads)
-from unet import (NULL_CLASS, Rng, clip, load_model, load_safetensors, maxdiff, per_sample, set_lr,  # noqa: E402
+from unet import (NULL_CLASS, Rng, clip, compare_after, load_model, load_safetensors, maxdiff, per_sample, set_lr,  # noqa: E402
                   time_features)
 
 import torch  # noqa: E402
@@ -738,20 +738,7 @@ def check(path, tol):
     m.update(rng)
     if rng.i != len(replay):
         fail(f"the iteration drew {rng.i} of the dump's {len(replay)} draws")
-    diffs, moved, grads, identical = {}, {}, {}, True
-    for name, mod in modules.items():
-        pairs = list(mod.named_parameters())
-        diffs[name] = max(maxdiff(p, tensors[f"after.{name}.{n}"]) for n, p in pairs)
-        moved[name] = max(maxdiff(p, tensors[f"start.{name}.{n}"]) for n, p in pairs)
-        identical = identical and all(torch.equal(p, tensors[f"after.{name}.{n}"]) for n, p in pairs)
-        theirs = [(p.grad, tensors.get(f"grad.{name}.{n}")) for n, p in pairs]
-        if any((g is None) != (t is None) for g, t in theirs):
-            fail(f"{name}: gradients left by the iteration differ in which parameters have one")
-        theirs = [(g, t) for g, t in theirs if t is not None]
-        if theirs:  # relative to the module's largest gradient component
-            scale = max(t.abs().max().item() for _, t in theirs) or 1.0
-            grads[name] = max(maxdiff(g, t) for g, t in theirs) / scale
-            identical = identical and all(torch.equal(g, t) for g, t in theirs)
+    diffs, moved, grads, identical = compare_after(modules, tensors, order, "iteration")
     ok = (all(v <= tol for v in diffs.values()) and all(v <= tol for v in grads.values())
           and all(v == 0 for v in start.values()))
     g = c["generate3d"]

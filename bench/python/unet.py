@@ -561,6 +561,30 @@ def maxdiff(a, b):
     return (a.double() - b.double()).abs().max().item()
 
 
+def compare_after(modules, tensors, keys, what):
+    """A dumped step's result against the twin's: for each module (its dump keys in parameter order,
+    keys[name]) the largest difference of the weights after ("after."), how far they moved from
+    "start.", the largest gradient difference relative to the module's largest ("grad."), and
+    whether all are bit for bit. `what` names the step in a message."""
+    diffs, moved, grads, identical = {}, {}, {}, True
+    for name, mod in modules.items():
+        pairs = list(zip((p for _, p in mod.named_parameters()), keys[name]))
+        diffs[name] = max(maxdiff(p, tensors[f"after.{name}.{k}"]) for p, k in pairs)
+        moved[name] = max(maxdiff(p, tensors[f"start.{name}.{k}"]) for p, k in pairs)
+        identical = identical and all(torch.equal(p, tensors[f"after.{name}.{k}"]) for p, k in pairs)
+        theirs = [(p.grad, tensors.get(f"grad.{name}.{k}")) for p, k in pairs]
+        if any((gr is None) != (t is None) for gr, t in theirs):
+            raise SystemExit(f"{os.path.basename(sys.argv[0])}: {name}: gradients left by the {what} differ in "
+                             "which parameters have one")
+        theirs = [(gr, t) for gr, t in theirs if t is not None]
+        if theirs:  # relative to the module's largest gradient component
+            scale = max(t.abs().max().item() for _, t in theirs) or 1.0
+            grads[name] = max(maxdiff(gr, t) for gr, t in theirs) / scale
+            identical = identical and all(torch.equal(gr, t) for gr, t in theirs)
+    return diffs, moved, grads, identical
+
+
+
 def require_direct_conv(path, meta):
     """PyTorch runs LibTorch's direct convolutions; a dump made with retort's Winograd ones (runtime.conv)
     differs from them in the last bits, so it cannot be checked bit for bit."""
