@@ -199,6 +199,10 @@ int main(int argc, char** argv) {
                    "CPU 3x3 convolutions: auto, winograd (oneDNN's Winograd kernels) or direct (LibTorch's, as "
                    "PyTorch; the Python twins' --check needs it)")
       ->check(CLI::IsMember({"auto", "winograd", "direct"}));
+  step->add_option("--attention", step_opts.runtime.attention,
+                   "CPU temporal attention: auto, fused (retort's kernel) or bmm (LibTorch's bmm + softmax, as "
+                   "PyTorch; fvgen.py --check needs it)")
+      ->check(CLI::IsMember({"auto", "fused", "bmm"}));
 
   std::vector<std::string> report_dirs;
   std::string report_index;

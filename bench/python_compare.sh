@@ -11,8 +11,9 @@
 #   generate3d   bench/python/generate3d.py: one generate3d iteration of configs/text3d.toml (ASD,
 #                hash grid; the twin's encoding is tensor ops, retort's its CPU kernel), ms per update
 # Each twin's --check shows it computes the same step (tests/scripts/*_twin.sh), with retort's
-# convolutions set to LibTorch's direct ones (--conv direct); timed here, retort runs its default
-# (Winograd where built with oneDNN) unless the flags say otherwise.
+# convolutions and attention set to LibTorch's ops (--conv direct --attention bmm); timed here,
+# retort runs its defaults (Winograd where built with oneDNN, the fused attention) unless the flags
+# say otherwise.
 # For each round every workload runs in C++ and then in Python, so machine noise hits both alike;
 # prints a markdown table of medians over rounds, their min-max, and the ratio Python / C++ (of the
 # medians; min-max over the rounds' ratios).
@@ -46,12 +47,12 @@ twin() {
   esac
 }
 IFS=, read -r -a workloads <<<"$WORKLOADS"
-# retort-only flags (--conv, --hash-path) are not passed to the twins.
+# retort-only flags (--conv, --attention, --hash-path) are not passed to the twins.
 py_flags=()
 skip=0
 for f in "$@"; do
   if [ $skip = 1 ]; then skip=0; continue; fi
-  case $f in --conv|--hash-path) skip=1 ;; --conv=*|--hash-path=*) ;; *) py_flags+=("$f") ;; esac
+  case $f in --conv|--attention|--hash-path) skip=1 ;; --conv=*|--attention=*|--hash-path=*) ;; *) py_flags+=("$f") ;; esac
 done
 for w in "${workloads[@]}"; do twin "$w" >/dev/null; done
 tmp=$(mktemp -d)

@@ -30,7 +30,7 @@ GaussianMixture anisotropic_5d() {
   Rng rng(11);
   std::vector<MixtureComponent> c(3);
   for (int k = 0; k < 3; ++k) {
-    auto q = std::get<0>(torch::linalg::qr(rng.randn({5, 5}).to(torch::kFloat64)));
+    auto q = std::get<0>(torch::linalg_qr(rng.randn({5, 5}).to(torch::kFloat64)));
     auto l = torch::tensor({0.01, 0.04, 0.1, 0.5, 1.0}, torch::kFloat64);
     auto cov = q.matmul(torch::diag(l)).matmul(q.t());
     cov = 0.5 * (cov + cov.t());

@@ -26,8 +26,8 @@ torch::Tensor exact_moments(int64_t n, const torch::Tensor& mean, const torch::T
   Rng rng(seed);
   auto z = rng.randn({n, mean.size(0)}).to(torch::kFloat64);
   z = z - z.mean(0);
-  auto white = torch::inverse(torch::linalg::cholesky(z.t().mm(z) / double(n - 1)));
-  return z.mm(white.t()).mm(torch::linalg::cholesky(cov).t()) + mean;
+  auto white = torch::inverse(torch::linalg_cholesky(z.t().mm(z) / double(n - 1)));
+  return z.mm(white.t()).mm(torch::linalg_cholesky(cov).t()) + mean;
 }
 
 TEST(Frechet, DiagonalGaussiansMatchClosedForm) {

@@ -48,8 +48,8 @@ TEST(MixtureTeacher, CleanLogProbMatchesDirectDensity) {
     double p = 0;
     for (int k = 0; k < 3; ++k) {
       auto d = (x[i].to(torch::kFloat64) - g.means()[k].to(torch::kFloat64)).unsqueeze(1);
-      double quad = d.t().mm(torch::linalg::inv(cov[k])).mm(d).item<double>();
-      double det = torch::linalg::det(cov[k]).item<double>();
+      double quad = d.t().mm(torch::linalg_inv(cov[k])).mm(d).item<double>();
+      double det = torch::linalg_det(cov[k]).item<double>();
       p += g.weights()[k].item<double>() * std::exp(-0.5 * quad) / std::sqrt(std::pow(2 * M_PI, 3) * det);
     }
     EXPECT_NEAR(lp[i].item<double>(), std::log(p), 1e-4);

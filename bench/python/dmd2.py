@@ -499,7 +499,7 @@ def check(path, tol, cls=None):
         fail(f"--check {path}: not a safetensors file ({type(e).__name__})")
     if meta.get("bench.workload") != workload:
         fail(f"{path}: not a {workload} dump (write one with retort bench-step --workload {workload} --dump)")
-    unet.require_direct_conv(path, meta)
+    unet.require_libtorch_ops(path, meta)
     c = cls.read_config(meta["bench.config"], [], f"{path}: bench.config")
     kinds = json.loads(meta["bench.draws"])
     replay = [(k, tensors[f"draw.{i:04d}"]) for i, k in enumerate(kinds)]

@@ -709,7 +709,7 @@ def check(path, tol):
         fail(f"--check {path}: not a safetensors file ({type(e).__name__})")
     if meta.get("bench.workload") != "generate3d":
         fail(f"{path}: not a generate3d dump (write one with retort bench-step --workload generate3d --dump)")
-    unet.require_direct_conv(path, meta)
+    unet.require_libtorch_ops(path, meta)
     c = read_config(meta["bench.config"], [], f"{path}: bench.config")
     hash_path = meta.get("bench.hash_path")
     if tol is None:

@@ -585,18 +585,24 @@ def compare_after(modules, tensors, keys, what):
 
 
 
-def require_direct_conv(path, meta):
-    """PyTorch runs LibTorch's direct convolutions; a dump made with retort's Winograd ones (runtime.conv)
-    differs from them in the last bits, so it cannot be checked bit for bit."""
+def require_libtorch_ops(path, meta):
+    """PyTorch runs LibTorch's direct convolutions and bmm attention; a dump made with retort's own
+    kernels (runtime.conv = winograd, runtime.attention = fused) differs from them in the last bits,
+    so it cannot be checked bit for bit."""
+    name = os.path.basename(sys.argv[0])
     conv = meta.get("bench.conv", "direct")
     if conv != "direct":
-        raise SystemExit(f"{os.path.basename(sys.argv[0])}: {path}: made with conv = {conv}; PyTorch's convolutions "
+        raise SystemExit(f"{name}: {path}: made with conv = {conv}; PyTorch's convolutions "
                          "are retort's direct ones: dump again with bench-step --conv direct")
+    attention = meta.get("bench.attention", "bmm")
+    if attention != "bmm":
+        raise SystemExit(f"{name}: {path}: made with attention = {attention}; PyTorch's attention is "
+                         "retort's bmm one: dump again with bench-step --attention bmm")
 
 
 def check(path, tol):
     model, d, meta = load_model(path)
-    require_direct_conv(path, meta)
+    require_libtorch_ops(path, meta)
     workload = meta.get("bench.workload")
     diffs = {}
     if workload == "unet-train":

@@ -33,9 +33,9 @@ rm -rf "$WORK/prior"
   --set 'data.preview=""' --set distill.batch=1 --set distill.gan_init_steps=1 --set distill.steps=1 \
   --set distill.lr=1e-3 --set distill.critic_lr=1e-3 --set preview.clips=1 --set runtime.threads=1 >/dev/null
 "$BIN" bench-step --workload fvgen-update --set "$DATA" --set 'data.preview=""' --set distill.batch=1 \
-  --steps 1 --warmup 0 --threads 1 --conv direct --dump "$WORK/plain.safetensors" >/dev/null
+  --steps 1 --warmup 0 --threads 1 --conv direct --attention bmm --dump "$WORK/plain.safetensors" >/dev/null
 $PY "$SRC/bench/python/fvgen.py" --check "$WORK/plain.safetensors"
 "$BIN" bench-step --workload fvgen-update --set "$DATA" --set 'data.preview=""' --set distill.batch=2 \
-  --set "distill.init=\"$WORK/prior\"" --set distill.grad_clip=1 --set distill.critic_grad_clip=1 --steps 1 --warmup 0 --threads 1 --conv direct --dump "$WORK/warm.safetensors" >/dev/null
+  --set "distill.init=\"$WORK/prior\"" --set distill.grad_clip=1 --set distill.critic_grad_clip=1 --steps 1 --warmup 0 --threads 1 --conv direct --attention bmm --dump "$WORK/warm.safetensors" >/dev/null
 $PY "$SRC/bench/python/fvgen.py" --check "$WORK/warm.safetensors"
 echo "fvgen twin ok"

@@ -97,6 +97,15 @@ double winograd_conv_flops(const std::vector<std::vector<int64_t>>& shapes) {
   return 2.0 * double(x[0]) * double(x[2]) * double(x[3]) * double(w[0]) * double(w[1]) * double(w[2]) * double(w[3]);
 }
 
+// retort::small_attention(q, k) and its backward (models/small_attention.h): the forward's two
+// matrix products per sequence, 4 N K^2 d, and the backward's four, 8 N K^2 d; counted as GEMM,
+// as the bmm calls the kernel replaces were.
+double small_attention_flops(const std::vector<std::vector<int64_t>>& shapes, bool backward) {
+  const auto& q = shapes[0];
+  if (q.size() != 3) return 0;
+  return (backward ? 8.0 : 4.0) * double(q[0]) * double(q[1]) * double(q[1]) * double(q[2]);
+}
+
 OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_t rounds, double wall_ms) {
   using torch::autograd::profiler::EventKind;
   OpProfile p;
@@ -118,6 +127,10 @@ OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_
           p.flop_events.push_back({r.name, e.shapes(), double(e.flops()), r.in_backward, r.in_optimizer});
         else if (r.name == "retort::winograd_conv" && e.shapes().size() >= 2)
           p.flop_events.push_back({r.name, e.shapes(), winograd_conv_flops(e.shapes()), r.in_backward, r.in_optimizer});
+        else if ((r.name == "retort::small_attention" || r.name == "retort::small_attention_backward") &&
+                 !e.shapes().empty())
+          p.flop_events.push_back({r.name, e.shapes(), small_attention_flops(e.shapes(), r.name.ends_with("backward")),
+                                   r.in_backward, r.in_optimizer});
         else if ((r.name == "aten::convolution_backward" || r.name == "retort::winograd_conv_backward") &&
                  !e.shapes().empty())
           p.flop_events.push_back({r.name, e.shapes(), conv_backward_flops(e.shapes()), r.in_backward, r.in_optimizer});
@@ -154,7 +167,7 @@ OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_
   for (const char* kind : {"convolution", "gemm"}) p.backward_flops_by_kind[kind] = 0;
   for (const auto& f : p.flop_events) {
     if (f.in_optimizer) continue;
-    const auto c = op_category(f.name);
+    const auto c = f.name.starts_with("retort::small_attention") ? std::string("gemm") : op_category(f.name);
     if (!f.in_backward)
       p.forward_flops_by_kind[c == "convolution" || c == "gemm" ? c : "elementwise"] += f.flops / double(rounds);
     else if (c == "convolution" || c == "gemm")

@@ -99,6 +99,7 @@ void bench_runtime(RuntimeOptions& r, const StepBenchOptions& o) {
   r.blas_threads = o.runtime.blas_threads;
   r.keep_freed_memory = o.runtime.keep_freed_memory;
   r.conv = o.runtime.conv;
+  r.attention = o.runtime.attention;
 }
 
 // --dump: the timed loop's first update, recorded for the workload's Python twin's --check
@@ -152,7 +153,8 @@ struct UpdateDump {
                      {{"bench.workload", workload}, {"bench.draws", kinds.dump()}, {"bench.params", order.dump()},
                       {"bench.config", config->resolved_toml()},
                       // Set by bench-step's flags, not the config: the twin's tolerance depends on them.
-                      {"bench.hash_path", hash_path}, {"bench.conv", cpu_conv_algorithm()}});
+                      {"bench.hash_path", hash_path}, {"bench.conv", cpu_conv_algorithm()},
+                      {"bench.attention", cpu_attention_path()}});
   }
 };
 

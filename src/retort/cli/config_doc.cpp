@@ -1,6 +1,7 @@
 #include "retort/cli/config_doc.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include "retort/bench/distill_bench.h"
 #include "retort/bench/gmm_config.h"

@@ -6,6 +6,7 @@
 // and write and read model metadata as JSON.
 #pragma once
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include <algorithm>
 #include <array>

@@ -34,9 +34,14 @@ std::string& conv_setting() {
   static std::string name = winograd_available() ? "winograd" : "direct";
   return name;
 }
+std::string& attention_setting() {
+  static std::string name = "fused";
+  return name;
+}
 }  // namespace
 
 const std::string& cpu_conv_algorithm() { return conv_setting(); }
+const std::string& cpu_attention_path() { return attention_setting(); }
 
 torch::Device parse_device(const std::string& text, const std::string& key) {
   torch::Device device(torch::kCPU);
@@ -80,10 +85,11 @@ std::string apply_runtime(const RuntimeOptions& opts) {
     throw ConfigError("runtime.conv = \"winograd\": this build of retort has no oneDNN (Debian: libdnnl-dev); give "
                       "\"direct\" or \"auto\"");
   conv_setting() = opts.conv == "auto" ? (winograd_available() ? "winograd" : "direct") : opts.conv;
+  attention_setting() = opts.attention == "auto" ? "fused" : opts.attention;
   std::string blas = blas_name();
   if (auto setter = openblas_setter(); setter && opts.blas_threads > 0) setter(opts.blas_threads);
-  return fmt::format("device={} torch_threads={} blas={} blas_threads={} conv={}", opts.device, torch_threads,
-                     blas, opts.blas_threads, conv_setting());
+  return fmt::format("device={} torch_threads={} blas={} blas_threads={} conv={} attention={}", opts.device,
+                     torch_threads, blas, opts.blas_threads, conv_setting(), attention_setting());
 }
 
 }  // namespace retort

@@ -17,6 +17,7 @@ struct RuntimeOptions {
   int blas_threads = 1;        // threads of the BLAS library, when it exposes a setter
   bool keep_freed_memory = true;  // glibc: keep freed memory for reuse instead of returning it to the OS
   std::string conv = "auto";      // CPU 3x3 convolutions: "winograd" | "direct" | "auto" (models/winograd_conv.h)
+  std::string attention = "auto";  // CPU temporal attention: "fused" | "bmm" | "auto" (models/small_attention.h)
   // Data parallelism under torchrun (dist/world.h).
   std::string backend = "auto";  // "auto" (NCCL on CUDA, else Gloo), "gloo", "nccl"
   double dist_timeout = 300;     // seconds a collective waits for the other ranks
@@ -34,6 +35,10 @@ std::string blas_name();
 // models/winograd_conv.h) or "direct" (LibTorch's own path). apply_runtime sets it from
 // RuntimeOptions::conv; before that, and for "auto", it is "winograd" in builds with oneDNN.
 const std::string& cpu_conv_algorithm();
+// The CPU temporal attention in force: "fused" (retort's kernel, models/small_attention.h) or
+// "bmm" (LibTorch's bmm + softmax). apply_runtime sets it from RuntimeOptions::attention; "auto"
+// and the default before that are "fused".
+const std::string& cpu_attention_path();
 // Whether this build has oneDNN (find_package(dnnl) at configure time).
 bool winograd_available();
 

@@ -18,6 +18,9 @@ const OptionTable<RuntimeOptions>& runtime_option_table() {
         .choice("conv", &R::conv, {"auto", "winograd", "direct"},
                 "CPU 3x3 convolutions: winograd (oneDNN's Winograd kernels), direct (LibTorch's own path, what "
                 "PyTorch runs), auto = winograd in builds with oneDNN (README, Speed)")
+        .choice("attention", &R::attention, {"auto", "fused", "bmm"},
+                "CPU temporal attention of video UNets: fused (retort's kernel over the short frame sequences), "
+                "bmm (LibTorch's bmm + softmax, what PyTorch runs), auto = fused (README, Speed)")
         .choice("backend", &R::backend, {"auto", "gloo", "nccl"},
                 "process-group backend under torchrun: auto = NCCL when device is CUDA, else Gloo")
         .number("dist_timeout", &R::dist_timeout, 1, 86400,

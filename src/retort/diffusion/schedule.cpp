@@ -1,6 +1,7 @@
 #include "retort/diffusion/schedule.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include <cmath>
 

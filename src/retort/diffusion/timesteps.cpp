@@ -1,6 +1,7 @@
 #include "retort/diffusion/timesteps.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include "retort/core/error.h"
 

@@ -1,6 +1,7 @@
 #include "retort/distill/objective.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include "retort/core/error.h"
 #include "retort/distill/distribution_matching.h"

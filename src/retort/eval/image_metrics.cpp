@@ -32,7 +32,7 @@ void check_pair(const torch::Tensor& a, const torch::Tensor& b, int64_t min_rows
 
 // Symmetric positive semi-definite square root through eigh (negative round-off clamped to 0).
 torch::Tensor psd_sqrt(const torch::Tensor& s) {
-  auto [vals, vecs] = torch::linalg::eigh(s, "L");
+  auto [vals, vecs] = torch::linalg_eigh(s, "L");
   return (vecs * vals.clamp_min(0).sqrt().unsqueeze(0)).matmul(vecs.transpose(0, 1));
 }
 
@@ -88,7 +88,7 @@ double frechet_distance(const torch::Tensor& a_in, const torch::Tensor& b_in) {
   auto ra = psd_sqrt(sa);
   auto m = ra.matmul(sb).matmul(ra);
   m = 0.5 * (m + m.transpose(0, 1));  // symmetric up to round-off; eigh reads one triangle
-  double tr_sqrt = torch::linalg::eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
+  double tr_sqrt = torch::linalg_eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
   double d = (mu_a - mu_b).pow(2).sum().item<double>() + sa.trace().item<double>() + sb.trace().item<double>() -
              2 * tr_sqrt;
   return std::max(0.0, d);

@@ -23,8 +23,12 @@ std::pair<torch::Tensor, torch::Tensor> box_interval(const torch::Tensor& o, con
 
 }  // namespace
 
-RenderResult render_rays(RadianceField& field, const torch::Tensor& origins, const torch::Tensor& dirs,
+RenderResult render_rays(RadianceField& field, const torch::Tensor& origins_in, const torch::Tensor& dirs_in,
                          const VolumeRenderOptions& opts) {
+  // Rays are made on the CPU (camera_rays) and rendered where the field lives.
+  const auto params = field.parameters();
+  const auto device = params.empty() ? origins_in.device() : params.front().device();
+  const auto origins = origins_in.to(device), dirs = dirs_in.to(device);
   if (origins.dim() != 2 || origins.size(1) != 3 || !origins.sizes().equals(dirs.sizes()))
     throw ConfigError("render_rays: origins and dirs must both be [R,3]");
   if (opts.samples < 1) throw ConfigError("render_rays: samples must be >= 1, got " + std::to_string(opts.samples));

@@ -36,7 +36,7 @@ GaussianMixture::GaussianMixture(const std::vector<MixtureComponent>& components
       for (int64_t j = 0; j < dim_; ++j) cov[i][j] = c.cov[i][j];
     if (!torch::allclose(cov, cov.t(), 1e-9, 1e-12))
       throw ConfigError(fmt::format("{}.cov is not symmetric", where));
-    auto [evals, evecs] = torch::linalg::eigh(cov, "L");
+    auto [evals, evecs] = torch::linalg_eigh(cov, "L");
     double smallest = evals.min().item<double>();
     if (!(smallest > 1e-12))
       throw ConfigError(fmt::format("{}.cov is not positive definite (smallest eigenvalue {:.3g})", where,
@@ -166,7 +166,7 @@ GaussianMixture GaussianMixture::project(const torch::Tensor& P) const {
   // Sigma_k projected: P^T U diag(l) U^T P, re-diagonalised.
   auto cov = torch::einsum("kde,ke,kfe->kdf", {eigvecs_, eigvals_, eigvecs_});
   auto pcov = torch::einsum("dp,kdf,fq->kpq", {Pf, cov, Pf}).to(torch::kFloat64);
-  auto [evals, evecs] = torch::linalg::eigh(pcov, "L");
+  auto [evals, evecs] = torch::linalg_eigh(pcov, "L");
   g.eigvals_ = evals.to(torch::kFloat32).clamp_min(1e-12);
   g.eigvecs_ = evecs.to(torch::kFloat32);
   g.weights_ = weights_;

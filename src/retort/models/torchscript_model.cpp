@@ -1,6 +1,7 @@
 #include "retort/models/torchscript_model.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include <nlohmann/json.hpp>
 

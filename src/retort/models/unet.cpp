@@ -1,6 +1,7 @@
 #include "retort/models/unet.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "retort/core/error.h"
 #include "retort/io/safetensors.h"
 #include "retort/models/mlp.h"
+#include "retort/models/small_attention.h"
 #include "retort/models/winograd_conv.h"
 
 namespace retort {
@@ -136,8 +138,7 @@ torch::Tensor TemporalAttentionImpl::forward(const torch::Tensor& x) {
   h = h + time_features(frame, C).to(x.scalar_type());
   auto qkv_ = qkv->forward(h).reshape({B * H * W, K, 3, heads_, d}).permute({2, 0, 3, 1, 4});
   auto q = qkv_[0].reshape({-1, K, d}), k = qkv_[1].reshape({-1, K, d}), v = qkv_[2].reshape({-1, K, d});
-  auto attn = torch::softmax(torch::bmm(q, k.transpose(1, 2)) / std::sqrt(double(d)), -1);
-  auto out = torch::bmm(attn, v).reshape({B * H * W, heads_, K, d}).permute({0, 2, 1, 3}).reshape({B, H * W, K, C});
+  auto out = small_attention(q, k, v).reshape({B * H * W, heads_, K, d}).permute({0, 2, 1, 3}).reshape({B, H * W, K, C});
   out = proj->forward(out).permute({0, 2, 3, 1}).reshape({B * K, C, H, W});
   return x + out;
 }

@@ -41,15 +41,15 @@ struct Plan {
   bool winograd_weight_grad;  // else LibTorch's direct kernel computes the weights' gradient
 };
 
-using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool>;  // N, C, K, H, W, bias
+using ConvShape = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool>;  // N, C, K, H, W, bias
 
 // The plan of a shape, or null where the Winograd kernels do not pay or oneDNN has none (then
 // LibTorch runs it). Measured here (bench-step --workload conv3x3, README "Speed"): Winograd wins the forward and the input's
 // gradient with 16 or more channels on both sides (3 -> 32 channels: 7x slower), and the weights'
 // gradient at 16 px and below (at 32 px: 1.1-1.3x slower than the direct kernel).
-const Plan* plan_for(const Shape& s) {
+const Plan* plan_for(const ConvShape& s) {
   static std::mutex mutex;
-  static std::map<Shape, std::unique_ptr<Plan>> plans;
+  static std::map<ConvShape, std::unique_ptr<Plan>> plans;
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = plans.find(s); it != plans.end()) return it->second.get();
   const auto [N, C, K, H, W, has_bias] = s;

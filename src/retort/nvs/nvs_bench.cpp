@@ -357,8 +357,10 @@ std::string nvs_bench_markdown(const nlohmann::json& res) {
         "| variant | rows | PSNR | SSIM | FID |\n|---|---|---|---|---|\n";
   std::vector<std::string> labels;
   for (const auto& r : res["rows"])
-    if (r.contains("ablation") && std::find(labels.begin(), labels.end(), r["ablation"]) == labels.end())
-      labels.push_back(r["ablation"].get<std::string>());
+    if (r.contains("ablation")) {
+      const auto label = r["ablation"].get<std::string>();
+      if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
+    }
   for (const auto& label : labels) {
     std::vector<std::string> names;
     std::map<std::string, std::vector<double>> v;

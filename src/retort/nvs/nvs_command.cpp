@@ -2,6 +2,7 @@
 #include "retort/nvs/video_model.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include <chrono>
 #include <cmath>

@@ -281,7 +281,7 @@ torch::Tensor plot_projection(const GaussianMixture& target) {
   std::vector<torch::Tensor> basis;
   if (m.size(0) >= 2) {
     auto c = m - m.mean(0, true);
-    auto [U, S, Vh] = torch::linalg::svd(c, /*full_matrices=*/false, c10::nullopt);
+    auto [U, S, Vh] = torch::linalg_svd(c, /*full_matrices=*/false, c10::nullopt);
     double tol = 1e-6 * std::max(1.0, S.max().item<double>());
     for (int64_t i = 0; i < std::min<int64_t>(2, S.size(0)); ++i) {
       if (S[i].item<double>() <= tol) break;

@@ -3,6 +3,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include "retort/core/error.h"
 #include "retort/eval/image_metrics.h"

@@ -92,10 +92,11 @@ GenBatch FieldGeneratorImpl::render(const std::vector<Camera>& cams, int64_t res
   }
   if (opacity) *opacity = torch::stack(opacities);
   if (depth) *depth = torch::stack(depths);
+  auto x = torch::stack(images);  // where the field lives (render_rays)
   Cond c;
-  c.labels = torch::cat(labels);
-  c.camera = torch::stack(cameras);
-  return GenBatch{torch::stack(images), c};
+  c.labels = torch::cat(labels).to(x.device());
+  c.camera = torch::stack(cameras).to(x.device());
+  return GenBatch{x, c};
 }
 
 GenBatch FieldGeneratorImpl::draw(int64_t batch, Rng& rng) {

@@ -1,6 +1,7 @@
 #include "retort/train/student_distill.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join ({fmt} 11 moved it here)
 
 #include <algorithm>
 
