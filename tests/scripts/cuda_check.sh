@@ -40,72 +40,15 @@ printf '[train]\nsteps = 30\nbatch = 16\nwarmup = 5\ncheckpoint_every = 10\nlog_
 run teacher 2e-3 teacher.safetensors train-teacher --config tiny.toml
 cp "$here/tiny_evaluator.toml" evaluator.toml
 run evaluator 2e-3 evaluator.safetensors train-evaluator --config evaluator.toml
-cat > student.toml <<'TOML'
-teacher = "cpu-teacher/teacher.safetensors"
-[data]
-source = "fashion-mnist"
-resolution = 8
-[distill]
-method = "dmd2"
-student_steps = 2
-steps = 6
-batch = 8
-lr = 1e-3
-critic_lr = 1e-3
-critic_steps = 2
-regression_weight = 0.25
-regression_pairs = 8
-regression_teacher_steps = 2
-log_every = 2
-checkpoint_every = 3
-[runtime]
-threads = 1
-TOML
+mkdir -p one && cp cpu-teacher/teacher.safetensors one/  # the students' teacher (tiny_dmd2.toml)
+cp "$here/tiny_dmd2.toml" student.toml
 run dmd2 5e-3 student.safetensors distill --config student.toml
 "$bin" render-scenes --config "$src/configs/scenes.toml" --out scenes --no-progress --set scenes.train=8 \
   --set scenes.test=2 --set scenes.resolution=10 --set scenes.frames=2 --set scenes.supersample=false > scenes.log 2>&1
-cat > nvs.toml <<'TOML'
-[data]
-train = "scenes/train.safetensors"
-[model]
-widths = [8]
-groups = 4
-time_dim = 8
-heads = 1
-temporal_heads = 1
-[train]
-steps = 20
-batch = 4
-warmup = 2
-log_every = 5
-checkpoint_every = 5
-[preview]
-steps = 1
-clips = 1
-[runtime]
-threads = 1
-TOML
+cp "$here/tiny_nvs_teacher.toml" nvs.toml
 run nvs-teacher 2e-3 nvs-teacher.safetensors train-nvs-teacher --config nvs.toml
-cat > fvgen.toml <<'TOML'
-teacher = "cpu-nvs-teacher/nvs-teacher.safetensors"
-[data]
-train = "scenes/train.safetensors"
-[distill]
-method = "fvgen"
-disc_features = "levels"
-student_steps = 2
-gan_init_steps = 3
-steps = 3
-batch = 4
-lr = 1e-3
-critic_lr = 1e-3
-log_every = 1
-checkpoint_every = 2
-[preview]
-clips = 1
-[runtime]
-threads = 1
-TOML
+mkdir -p nvs1 && cp cpu-nvs-teacher/nvs-teacher.safetensors nvs1/
+cp "$here/tiny_fvgen.toml" fvgen.toml
 run fvgen 5e-3 student.safetensors distill-nvs --config fvgen.toml
 tiny3d="--set generate3d.steps=6 --set output.resolution=16 --set output.mesh_resolution=16 --set teacher=\"$src/weights/world-teacher.safetensors\""
 for m in asd sds; do

@@ -142,53 +142,13 @@ echo "restarted run identical to the uninterrupted 2-rank run"
 echo "== 5. the video teacher of novel-view synthesis: 2 ranks against 1"
 "$bin" render-scenes --config "$here/../../configs/scenes.toml" --out scenes --no-progress --set scenes.train=8 \
   --set scenes.test=2 --set scenes.resolution=10 --set scenes.frames=2 --set scenes.supersample=false > scenes.log 2>&1
-cat > nvs.toml <<'TOML'
-[data]
-train = "scenes/train.safetensors"
-[model]
-widths = [8]
-groups = 4
-time_dim = 8
-heads = 1
-temporal_heads = 1
-[train]
-steps = 20
-batch = 4
-warmup = 2
-log_every = 5
-checkpoint_every = 5
-[preview]
-steps = 1
-clips = 1
-[runtime]
-threads = 1
-TOML
+cp "$here/tiny_nvs_teacher.toml" nvs.toml
 "$bin" train-nvs-teacher --config nvs.toml --out nvs1 --no-progress > nvs1.log 2>&1
 two "$bin" train-nvs-teacher --config nvs.toml --out nvs2 --no-progress > nvs2.log 2>&1 || { cat nvs2.log; exit 1; }
 $diff_py nvs1/nvs-teacher.safetensors nvs2/nvs-teacher.safetensors 1e-4
 
 echo "== 6. a DMD2 student (fake score, bottleneck head, 2 critic updates, regression), 2 ranks against 1"
-cat > student.toml <<'TOML'
-teacher = "one/teacher.safetensors"
-[data]
-source = "fashion-mnist"
-resolution = 8
-[distill]
-method = "dmd2"
-student_steps = 2
-steps = 6
-batch = 8
-lr = 1e-3
-critic_lr = 1e-3
-critic_steps = 2
-regression_weight = 0.25
-regression_pairs = 8
-regression_teacher_steps = 2
-log_every = 2
-checkpoint_every = 3
-[runtime]
-threads = 1
-TOML
+cp "$here/tiny_dmd2.toml" student.toml
 "$bin" distill --config student.toml --out dmd2-one --no-progress > dmd2-one.log 2>&1 || { cat dmd2-one.log; exit 1; }
 two "$bin" distill --config student.toml --out dmd2-two --no-progress > dmd2-two.log 2>&1 || { cat dmd2-two.log; exit 1; }
 # 3e-4: Adam divides each gradient by its running magnitude, so the reduction-order differences
@@ -212,26 +172,7 @@ fi
 grep -q "distill.batch" odd.log || { cat odd.log; exit 1; }
 
 echo "== 7. FVGen on the video teacher (GAN stage on the multi-level head, then softened RKL), 2 ranks against 1"
-cat > fvgen.toml <<'TOML'
-teacher = "nvs1/nvs-teacher.safetensors"
-[data]
-train = "scenes/train.safetensors"
-[distill]
-method = "fvgen"
-disc_features = "levels"
-student_steps = 2
-gan_init_steps = 3
-steps = 3
-batch = 4
-lr = 1e-3
-critic_lr = 1e-3
-log_every = 1
-checkpoint_every = 2
-[preview]
-clips = 1
-[runtime]
-threads = 1
-TOML
+cp "$here/tiny_fvgen.toml" fvgen.toml
 "$bin" distill-nvs --config fvgen.toml --out fvgen-one --no-progress > fvgen-one.log 2>&1 || { cat fvgen-one.log; exit 1; }
 two "$bin" distill-nvs --config fvgen.toml --out fvgen-two --no-progress > fvgen-two.log 2>&1 || { cat fvgen-two.log; exit 1; }
 $diff_py fvgen-one/student.safetensors fvgen-two/student.safetensors 1e-4
