@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "conv_test_util.h"
 #include "retort/bench/op_profile.h"
+#include "retort/core/runtime.h"
+#include "retort/models/winograd_conv.h"
 #include "retort/models/unet.h"
 #include "test_util.h"
 
@@ -128,6 +131,26 @@ TEST(OpProfile, UNetInputConvFlopsMatchAnalyticCount) {
   EXPECT_EQ(weight[2], 3);
   EXPECT_DOUBLE_EQ(input_conv->flops, 2.0 * n * weight[0] * o.channels * 9 * o.resolution * o.resolution);
   EXPECT_GT(prof.forward_flops_by_kind.at("convolution"), input_conv->flops);  // the other layers too
+}
+
+// A Winograd convolution counts the direct one's FLOPs, forward and backward (whose weight
+// gradient, above 16 px, it takes from LibTorch's convolution_backward: not counted twice).
+TEST(OpProfile, WinogradConvCountsTheDirectConvsFlops) {
+  if (!winograd_available()) GTEST_SKIP() << "built without oneDNN";
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(16, 16, 3).padding(1));
+  for (int64_t px : {8, 32}) {
+    auto x = torch::randn({2, 16, px, px}).requires_grad_(true);
+    auto flops = [&](const std::string& algorithm) {
+      test::ScopedConv scoped(algorithm);
+      return profile_ops([&] { conv3x3(*conv, x).sum().backward(); }, 1);
+    };
+    const auto direct = flops("direct"), winograd = flops("winograd");
+    const double forward = 2.0 * 2 * 16 * 16 * 9 * px * px;
+    EXPECT_DOUBLE_EQ(direct.forward_flops_by_kind.at("convolution"), forward) << px;
+    EXPECT_DOUBLE_EQ(winograd.forward_flops_by_kind.at("convolution"), forward) << px;
+    EXPECT_DOUBLE_EQ(direct.backward_flops_by_kind.at("convolution"), 2 * forward) << px;
+    EXPECT_DOUBLE_EQ(winograd.backward_flops_by_kind.at("convolution"), 2 * forward) << px;
+  }
 }
 
 TEST(OpProfile, PeakAtTinyShapes) {

@@ -131,7 +131,11 @@ OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_
                  !e.shapes().empty())
           p.flop_events.push_back({r.name, e.shapes(), small_attention_flops(e.shapes(), r.name.ends_with("backward")),
                                    r.in_backward, r.in_optimizer});
-        else if ((r.name == "aten::convolution_backward" || r.name == "retort::winograd_conv_backward") &&
+        else if ((r.name == "retort::winograd_conv_backward" ||
+                  // not the weight gradient the Winograd backward takes from LibTorch: counted in it
+                  (r.name == "aten::convolution_backward" &&
+                   std::none_of(stack.begin(), stack.end(),
+                                [](const OpenRange& o) { return o.name == "retort::winograd_conv_backward"; }))) &&
                  !e.shapes().empty())
           p.flop_events.push_back({r.name, e.shapes(), conv_backward_flops(e.shapes()), r.in_backward, r.in_optimizer});
         stack.push_back(std::move(r));
