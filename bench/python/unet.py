@@ -594,8 +594,8 @@ def require_libtorch_ops(path, meta):
     if conv != "direct":
         raise SystemExit(f"{name}: {path}: made with conv = {conv}; PyTorch's convolutions "
                          "are retort's direct ones: dump again with bench-step --conv direct")
-    attention = meta.get("bench.attention", "bmm")
-    if attention != "bmm":
+    attention = meta.get("bench.attention", "bmm")  # the video UNet's temporal attention: FVGen only
+    if attention != "bmm" and meta.get("bench.workload") == "fvgen-update":
         raise SystemExit(f"{name}: {path}: made with attention = {attention}; PyTorch's attention is "
                          "retort's bmm one: dump again with bench-step --attention bmm")
 

@@ -11,6 +11,7 @@
 #          fake score differs from the teacher: a non-zero softened-RKL gradient, backward
 #          simulation (3 student steps), and gradient clipping of both generator and critic active
 #          (clip 1 against norms of about 5 and 2).
+# Both dump with --attention bmm (LibTorch's ops); a dump made with the fused attention is refused.
 # Usage: fvgen_twin.sh RETORT_BIN SOURCE_DIR WORKDIR. Exit 77 (ctest: skipped) without torch in
 # /usr/bin/python3.
 set -eu
@@ -38,4 +39,11 @@ $PY "$SRC/bench/python/fvgen.py" --check "$WORK/plain.safetensors"
 "$BIN" bench-step --workload fvgen-update --set "$DATA" --set 'data.preview=""' --set distill.batch=2 \
   --set "distill.init=\"$WORK/prior\"" --set distill.grad_clip=1 --set distill.critic_grad_clip=1 --steps 1 --warmup 0 --threads 1 --conv direct --attention bmm --dump "$WORK/warm.safetensors" >/dev/null
 $PY "$SRC/bench/python/fvgen.py" --check "$WORK/warm.safetensors"
+# A dump made with the fused attention is refused, not compared.
+"$BIN" bench-step --workload fvgen-update --set "$DATA" --set 'data.preview=""' --set distill.batch=1 \
+  --steps 1 --warmup 0 --threads 1 --conv direct --attention fused --dump "$WORK/fused.safetensors" >/dev/null
+if $PY "$SRC/bench/python/fvgen.py" --check "$WORK/fused.safetensors" 2>"$WORK/fused.err"; then
+  echo "fvgen.py compared a dump made with the fused attention"; exit 1
+fi
+grep -q "dump again with bench-step --attention bmm" "$WORK/fused.err" || { cat "$WORK/fused.err"; exit 1; }
 echo "fvgen twin ok"

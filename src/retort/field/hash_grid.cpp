@@ -300,7 +300,7 @@ HashGridFieldImpl::HashGridFieldImpl(const HashGridOptions& opts)
   int64_t in = encoding->output_dim();
   for (int64_t h = 0; h < opts.hidden_layers; ++h) {
     mlp->push_back(torch::nn::Linear(in, opts.hidden));
-    mlp->push_back(torch::nn::ReLU());
+    mlp->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));  // on the Linear's own output: no copy
     in = opts.hidden;
   }
   mlp->push_back(torch::nn::Linear(in, 4));
