@@ -214,9 +214,10 @@ UNetDenoiser random_unet(Prediction p) {
   return m;
 }
 
-// The export runs LibTorch's convolutions: so does the native UNet these tests compare it with.
+// The export runs LibTorch's convolutions and attention: so does the native UNet these tests
+// compare it with.
 TEST(TorchScriptExport, TheExportedUNetGivesTheUNetsOutputsAndFeatures) {
-  test::ScopedConv direct("direct");
+  test::ScopedConv libtorch_ops("direct", "bmm");
   test::TempDir tmp("ts-export");
   for (auto p : {Prediction::Eps, Prediction::V}) {
     auto unet = random_unet(p);
@@ -267,7 +268,9 @@ TEST(TorchScriptExport, TheExportedUNetGivesTheUNetsOutputsAndFeatures) {
 // The shipped novel-view teacher's export is a novel-view model to retort (load_video_model, as
 // `retort nvs` and bench-nvs use it) and generates the native teacher's clips.
 TEST(TorchScriptExport, TheExportedNovelViewTeacherGeneratesTheSameClips) {
-  test::ScopedConv direct("direct");
+  // The export runs LibTorch's bmm attention; retort's fused kernel rounds differently (by 1.6e-4
+  // after 3 steps on one CI machine), and is checked against bmm in small_attention_test.cpp.
+  test::ScopedConv libtorch_ops("direct", "bmm");
   test::TempDir tmp("ts-nvs");
   const fs::path shipped = fs::path(RETORT_SOURCE_DIR) / "weights" / "nvs-teacher.safetensors";
   export_torchscript(shipped, tmp.path / "nvs-teacher.pt");
