@@ -1,6 +1,7 @@
-// bench-step --profile's op profile (self times per category from the legacy profiler's nesting, FLOPs)
+// bench-step --profile's op profile (self times per category from the ops' nesting, FLOPs)
 // and the peak measurement (bench/op_profile.h).
 #include <gtest/gtest.h>
+#include <map>
 #include <torch/torch.h>
 
 #include "conv_test_util.h"
@@ -92,6 +93,49 @@ TEST(OpProfile, TinyStepSelfTimesAndFlops) {
   EXPECT_EQ(j["top"].size(), 3u);
   EXPECT_TRUE(j["categories"].contains("outside ops"));
   EXPECT_TRUE(j["categories"].contains("copy/alloc"));
+}
+
+// The timed rounds' RangeLog sees the ops, the nesting and the backward that the legacy profiler,
+// which counts the FLOPs, sees: the same op names, categories and calls.
+TEST(OpProfile, RangeLogRecordsTheOpsTheLegacyProfilerDoes) {
+  torch::manual_seed(0);
+  auto x = torch::randn({2, 3, 8, 8});
+  auto w = torch::randn({4, 3, 3, 3}, torch::requires_grad());
+  auto step = [&] {
+    auto loss = torch::silu(torch::conv2d(x, w, {}, {1, 1}, {1, 1})).pow(2).sum();
+    loss.backward();
+    RECORD_USER_SCOPE(kOptimizerScope);
+    torch::NoGradGuard no_grad;
+    w.sub_(w.grad() * 0.1);
+    w.grad().zero_();
+  };
+  step();
+  OpRecorder recorder;
+  auto calls = [](const OpProfile& p) {
+    std::map<std::string, int64_t> c;
+    for (const auto& s : p.ops) c[s.category + " " + s.name] = s.calls;
+    return c;
+  };
+  recorder.begin(false);
+  step();
+  step();
+  const auto logged = recorder.end(2);
+  recorder.begin(true);
+  step();
+  step();
+  const auto legacy = recorder.end(2);
+  EXPECT_TRUE(logged.has_backward);
+  EXPECT_EQ(calls(logged), calls(legacy));
+  EXPECT_GT(calls(logged).count("optimizer aten::sub_"), 0u);
+  EXPECT_GT(logged.top_level_ms, 0);
+  EXPECT_LE(logged.top_level_ms, logged.wall_ms);
+  EXPECT_DOUBLE_EQ(logged.flops_per_step(), 0);  // FLOPs come from the legacy round only
+  EXPECT_GT(legacy.flops_per_step(), 0);
+  // One recorder at a time: a second RangeLog while one records is refused.
+  recorder.begin(false);
+  OpRecorder other;
+  EXPECT_THROW(other.begin(false), Error);
+  recorder.end(1);
 }
 
 TEST(OpProfile, ForwardOnlyStepHasNoBackwardRule) {

@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <chrono>
 #include <cstdio>
 #include <set>
 #include <string_view>
 #include <unordered_map>
 
+#include "retort/bench/range_log.h"
 #include "retort/core/error.h"
 
 namespace retort {
@@ -106,8 +108,43 @@ double small_attention_flops(const std::vector<std::vector<int64_t>>& shapes, bo
   return (backward ? 8.0 : 4.0) * double(q[0]) * double(q[1]) * double(q[1]) * double(q[2]);
 }
 
-OpProfile summarise(torch::autograd::profiler::thread_event_lists& lists, int64_t rounds, double wall_ms) {
-  using torch::autograd::profiler::EventKind;
+using torch::autograd::profiler::EventKind;
+
+// A RangeLog event as summarise reads the legacy profiler's: no shapes, no FLOPs.
+struct LoggedEvent {
+  const RangeEvent* e;
+  const std::string* name_;
+  int64_t base_ns;
+  EventKind kind() const { return e->push ? EventKind::PushRange : EventKind::PopRange; }
+  const std::string& name() const { return *name_; }
+  at::RecordFunctionHandle handle() const { return e->handle; }
+  double cpuUs() const { return double(e->ns - base_ns) / 1000.0; }
+  int64_t flops() const { return 0; }
+  const std::vector<std::vector<int64_t>>& shapes() const {
+    static const std::vector<std::vector<int64_t>> none;
+    return none;
+  }
+};
+
+std::vector<std::vector<LoggedEvent>> logged_events(const std::vector<std::vector<RangeEvent>>& per_thread,
+                                                    const std::vector<std::string>& names) {
+  int64_t base = std::numeric_limits<int64_t>::max();
+  for (const auto& list : per_thread)
+    if (!list.empty()) base = std::min(base, list.front().ns);
+  std::vector<std::vector<LoggedEvent>> out;
+  for (const auto& list : per_thread) {
+    auto& o = out.emplace_back();
+    o.reserve(list.size());
+    for (const auto& e : list) o.push_back({&e, &names[e.name], base});
+  }
+  return out;
+}
+
+// Each thread's ranges replayed in order: self time per op (less its child ops'), the top-level
+// time, and FLOPs where the events carry shapes. `Lists` is the legacy profiler's thread event
+// lists or logged_events'.
+template <class Lists>
+OpProfile summarise(Lists& lists, int64_t rounds, double wall_ms) {
   OpProfile p;
   p.rounds = rounds;
   p.wall_ms = wall_ms / double(rounds);
@@ -237,14 +274,15 @@ std::string OpProfile::flops_rule() const {
 void OpRecorder::begin(bool shapes_and_flops) {
   namespace prof = torch::autograd::profiler;
   if (running_) throw Error("op profile: begin() while a recording runs");
-  // CPU events only (no memory, no stacks). Input shapes, which the FLOP counter reads, make the
-  // profiler allocate per event; under the runtime's keep-freed-memory malloc policy that fragments
-  // the heap, and the DDIM step's tensors then land on fresh pages: its convs ran 2x slower profiled
-  // than not (batch 16; 5x at batch 64). So the timed rounds record names and times only, and one
-  // more round, not timed, counts FLOPs.
-  prof::enableProfilerLegacy(prof::ProfilerConfig(prof::ProfilerState::CPU, /*report_input_shapes=*/shapes_and_flops,
-                                                  /*profile_memory=*/false, /*with_stack=*/false,
-                                                  /*with_flops=*/shapes_and_flops));
+  // Timed rounds go to a RangeLog (names and times, nothing allocated per op: range_log.h says why
+  // the legacy profiler distorts them). The legacy profiler, which records input shapes and counts
+  // FLOPs, runs only the untimed round that counts them.
+  if (shapes_and_flops)
+    prof::enableProfilerLegacy(prof::ProfilerConfig(prof::ProfilerState::CPU, /*report_input_shapes=*/true,
+                                                    /*profile_memory=*/false, /*with_stack=*/false,
+                                                    /*with_flops=*/true));
+  else
+    log_ = std::make_unique<RangeLog>();
   running_ = true;
   t0_ = std::chrono::steady_clock::now();
 }
@@ -252,13 +290,21 @@ void OpRecorder::begin(bool shapes_and_flops) {
 OpProfile OpRecorder::end(int64_t steps) {
   if (!running_) throw Error("op profile: end() without begin()");
   const double wall_ms = op_profile_impl::elapsed_ms(t0_);
-  auto lists = torch::autograd::profiler::disableProfilerLegacy();
   running_ = false;
+  if (log_) {
+    auto log = std::move(log_);
+    const auto per_thread = log->stop();
+    auto events = op_profile_impl::logged_events(per_thread, log->names());
+    return op_profile_impl::summarise(events, steps, wall_ms);
+  }
+  auto lists = torch::autograd::profiler::disableProfilerLegacy();
   return op_profile_impl::summarise(lists, steps, wall_ms);
 }
 
+OpRecorder::OpRecorder() = default;
+
 OpRecorder::~OpRecorder() {
-  if (running_) torch::autograd::profiler::disableProfilerLegacy();  // a step threw mid-recording
+  if (running_ && !log_) torch::autograd::profiler::disableProfilerLegacy();  // a step threw mid-recording
 }
 
 OpProfile with_flop_round(OpProfile timed, const OpProfile& counted) {
@@ -298,7 +344,7 @@ nlohmann::json op_profile_json(const OpProfile& p, int64_t top) {
   return {{"rounds", p.rounds},
           {"profiled_ms_per_step", wall},
           {"op_calls_per_step", double(p.op_calls) / double(p.rounds)},
-          {"note", "self CPU time per step under the legacy profiler; share = of the profiled step's wall time"},
+          {"note", "self CPU time per step from each op's RecordFunction range; share = of the profiled step's wall time"},
           {"categories", categories},
           {"top", tops}};
 }

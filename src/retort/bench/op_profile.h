@@ -1,11 +1,13 @@
 // Where a step's time goes, and how close its arithmetic comes to this machine's peak (issue 25).
 //
-// profile_ops runs a step under LibTorch's legacy CPU profiler (torch/csrc/autograd/profiler_legacy.h,
-// still shipped, though deprecated, in LibTorch 2.x) and rebuilds each thread's op nesting from its
-// push/pop ranges to get every op's *self* time (its time less its child ops'). Self times add up to
-// the time inside top-level ops; the rest of the wall time ("outside ops") is what no op accounts
-// for: autograd engine bookkeeping between nodes and the caller's own C++. The timed rounds record
-// names and times only; one more, untimed round records input shapes and FLOPs (why: profile_ops).
+// profile_ops records each op's range (its RecordFunction start and end) while a step runs, and
+// rebuilds each thread's op nesting from the ranges to get every op's *self* time (its time less its
+// child ops'). Self times add up to the time inside top-level ops; the rest of the wall time
+// ("outside ops") is what no op accounts for: autograd engine bookkeeping between nodes and the
+// caller's own C++. The timed rounds go to a RangeLog (range_log.h: names and times, nothing
+// allocated per op); one more, untimed round runs under LibTorch's legacy CPU profiler
+// (torch/csrc/autograd/profiler_legacy.h, still shipped in LibTorch 2.x), which records the input
+// shapes and FLOPs.
 //
 // The op categories, by the op's name (aten::, its backward kernel, or the autograd node):
 //   convolution    conv2d/convolution/_convolution/mkldnn_convolution and convolution_backward
@@ -35,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -95,9 +98,10 @@ OpProfile profile_ops(const std::function<void()>& step, int64_t rounds);
 // Records steps that someone else runs (a pipeline's own training loop): begin() before the first
 // step, end(n) after the n-th; a second begin(true) ... end(1) around one more step counts its FLOPs
 // (with_flop_round joins the two). profile_ops is this around a step function.
+class RangeLog;
 class OpRecorder {
  public:
-  OpRecorder() = default;
+  OpRecorder();
   OpRecorder(const OpRecorder&) = delete;
   OpRecorder& operator=(const OpRecorder&) = delete;
   ~OpRecorder();
@@ -107,6 +111,7 @@ class OpRecorder {
 
  private:
   bool running_ = false;
+  std::unique_ptr<RangeLog> log_;  // the timed rounds'
   std::chrono::steady_clock::time_point t0_;
 };
 // The timed rounds' profile with the FLOP counts of `counted`.
