@@ -257,6 +257,56 @@ TEST(Field, HashKernelMatchesTheVectorisedEncodingAndFiniteDifferences) {
   expect_grad_matches_fd(m, m.points, kernel, 6, "points");
 }
 
+// Two features (generate3d's): the kernel's unrolled path, on samples along rays as a render gives
+// them (many consecutive points in one coarse cell) and on random points.
+TEST(Field, HashKernelWithTwoFeaturesMatchesTheVectorisedEncodingAlongRays) {
+  torch::manual_seed(5);
+  HashGridOptions o{.levels = 6, .log2_table = 11, .features = 2, .base_resolution = 2, .max_resolution = 48};
+  struct Params : torch::nn::Module {
+    torch::Tensor points;
+    HashGridEncoding enc{nullptr};
+    explicit Params(const HashGridOptions& o) {
+      enc = register_module("enc", HashGridEncoding(o));
+      enc->to(torch::kFloat64);
+      torch::NoGradGuard ng;
+      enc->table.uniform_(-1, 1);
+      // 6 rays through the box, 40 samples each in order, then 30 random points.
+      auto origin = torch::rand({6, 1, 3}, torch::kFloat64) - 0.5, dir = torch::randn({6, 1, 3}, torch::kFloat64);
+      dir = dir / dir.norm(2, -1, true);
+      auto t = torch::linspace(-0.6, 0.6, 40, torch::kFloat64).view({1, 40, 1});
+      auto along = (origin * 0.5 + t * dir).reshape({240, 3}).clamp(-0.49, 0.49);
+      points = register_parameter("points", torch::cat({along, torch::rand({30, 3}, torch::kFloat64) * 0.98 - 0.49}));
+    }
+  } m(o);
+  ASSERT_TRUE(m.enc->levels()[0].dense && !m.enc->levels()[5].dense);
+  const int64_t N = m.points.size(0);
+  auto W = torch::randn({N, 6 * 2}, torch::kFloat64);
+  auto kernel = [&] { return (m.enc->forward(m.points) * W).sum(); };
+  auto vectorised = [&] { return (m.enc->forward_vectorised(m.points) * W).sum(); };
+  EXPECT_LT(max_abs_diff(m.enc->forward(m.points), m.enc->forward_vectorised(m.points)), 1e-12);
+  auto grads = [&](const std::function<torch::Tensor()>& loss) {
+    m.zero_grad();
+    loss().backward();
+    return std::make_pair(m.enc->table.grad().clone(), m.points.grad().clone());
+  };
+  auto [kt, kp] = grads(kernel);
+  auto [vt, vp] = grads(vectorised);
+  EXPECT_GT(kt.abs().max().item<double>(), 0);
+  EXPECT_LT(max_abs_diff(kt, vt), 1e-12);
+  EXPECT_LT(max_abs_diff(kp, vp), 1e-10);
+  expect_grad_matches_fd(m, m.enc->table, kernel, 6, "table");
+  // In float32 too, as generate3d runs it: the two paths sum the table's gradient in other orders.
+  m.enc->to(torch::kFloat32);
+  {
+    torch::NoGradGuard ng;
+    m.points.set_data(m.points.to(torch::kFloat32));
+  }
+  W = W.to(torch::kFloat32);
+  auto [kt32, kp32] = grads(kernel);
+  auto [vt32, vp32] = grads(vectorised);
+  EXPECT_LT(max_abs_diff(kt32.to(torch::kFloat64), vt32.to(torch::kFloat64)), 1e-4);
+}
+
 TEST(Field, HashGridGradientsReachDenseAndHashedTables) {
   torch::manual_seed(2);
   HashGridField field(HashGridOptions{.levels = 4, .log2_table = 12, .base_resolution = 8, .max_resolution = 64});
