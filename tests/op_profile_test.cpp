@@ -7,6 +7,7 @@
 #include "conv_test_util.h"
 #include "retort/bench/op_profile.h"
 #include "retort/core/runtime.h"
+#include "retort/models/small_attention.h"
 #include "retort/models/winograd_conv.h"
 #include "retort/models/unet.h"
 #include "test_util.h"
@@ -194,6 +195,21 @@ TEST(OpProfile, WinogradConvCountsTheDirectConvsFlops) {
     EXPECT_DOUBLE_EQ(winograd.forward_flops_by_kind.at("convolution"), forward) << px;
     EXPECT_DOUBLE_EQ(direct.backward_flops_by_kind.at("convolution"), 2 * forward) << px;
     EXPECT_DOUBLE_EQ(winograd.backward_flops_by_kind.at("convolution"), 2 * forward) << px;
+  }
+}
+
+// The fused attention's products count as the bmm calls it replaces: 4 S K^2 d forward (scores and
+// the weighted sum) and 8 S K^2 d backward, as GEMM, on either path.
+TEST(OpProfile, FusedAttentionCountsTheProductsBmmWould) {
+  const int64_t S = 6, K = 5, d = 4;
+  // All three need gradients, as in the UNet (one qkv projection): bmm's backward then runs its 4 products.
+  auto q = torch::randn({S, K, d}).requires_grad_(true), k = torch::randn({S, K, d}).requires_grad_(true),
+       v = torch::randn({S, K, d}).requires_grad_(true);
+  for (const char* path : {"fused", "bmm"}) {
+    test::ScopedConv scoped("auto", path);
+    const auto p = profile_ops([&] { small_attention(q, k, v).sum().backward(); }, 1);
+    EXPECT_DOUBLE_EQ(p.forward_flops_by_kind.at("gemm"), 4.0 * S * K * K * d) << path;
+    EXPECT_DOUBLE_EQ(p.backward_flops_by_kind.at("gemm"), 8.0 * S * K * K * d) << path;
   }
 }
 

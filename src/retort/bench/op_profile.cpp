@@ -108,6 +108,24 @@ double small_attention_flops(const std::vector<std::vector<int64_t>>& shapes, bo
   return (backward ? 8.0 : 4.0) * double(q[0]) * double(q[1]) * double(q[1]) * double(q[2]);
 }
 
+// retort's own ops, to which the profiler gives no FLOPs: their rule, and the kind they count as.
+struct OwnOp {
+  std::string_view name, kind;
+  double (*flops)(const std::vector<std::vector<int64_t>>&);
+};
+const OwnOp kOwnOps[] = {
+    {"retort::winograd_conv", "convolution", winograd_conv_flops},
+    {"retort::winograd_conv_backward", "convolution", conv_backward_flops},
+    {"retort::small_attention", "gemm", [](const auto& shapes) { return small_attention_flops(shapes, false); }},
+    {"retort::small_attention_backward", "gemm", [](const auto& shapes) { return small_attention_flops(shapes, true); }},
+};
+
+const OwnOp* own_op(const std::string& name) {
+  for (const auto& op : kOwnOps)
+    if (op.name == name) return &op;
+  return nullptr;
+}
+
 using torch::autograd::profiler::EventKind;
 
 // A RangeLog event as summarise reads the legacy profiler's: no shapes, no FLOPs.
@@ -162,18 +180,12 @@ OpProfile summarise(Lists& lists, int64_t rounds, double wall_ms) {
         p.has_backward = p.has_backward || r.name.starts_with(kEngineWrapper);
         if (e.flops() > 0)
           p.flop_events.push_back({r.name, e.shapes(), double(e.flops()), r.in_backward, r.in_optimizer});
-        else if (r.name == "retort::winograd_conv" && e.shapes().size() >= 2)
-          p.flop_events.push_back({r.name, e.shapes(), winograd_conv_flops(e.shapes()), r.in_backward, r.in_optimizer});
-        else if ((r.name == "retort::small_attention" || r.name == "retort::small_attention_backward") &&
-                 !e.shapes().empty())
-          p.flop_events.push_back({r.name, e.shapes(), small_attention_flops(e.shapes(), r.name.ends_with("backward")),
-                                   r.in_backward, r.in_optimizer});
-        else if ((r.name == "retort::winograd_conv_backward" ||
-                  // not the weight gradient the Winograd backward takes from LibTorch: counted in it
-                  (r.name == "aten::convolution_backward" &&
-                   std::none_of(stack.begin(), stack.end(),
-                                [](const OpenRange& o) { return o.name == "retort::winograd_conv_backward"; }))) &&
-                 !e.shapes().empty())
+        else if (const OwnOp* op = own_op(r.name); op && e.shapes().size() >= 2)
+          p.flop_events.push_back({r.name, e.shapes(), op->flops(e.shapes()), r.in_backward, r.in_optimizer});
+        else if (r.name == "aten::convolution_backward" && !e.shapes().empty() &&
+                 // not the weight gradient the Winograd backward takes from LibTorch: counted in it
+                 std::none_of(stack.begin(), stack.end(),
+                              [](const OpenRange& o) { return o.name == "retort::winograd_conv_backward"; }))
           p.flop_events.push_back({r.name, e.shapes(), conv_backward_flops(e.shapes()), r.in_backward, r.in_optimizer});
         stack.push_back(std::move(r));
       } else if (e.kind() == EventKind::PopRange) {
@@ -208,7 +220,8 @@ OpProfile summarise(Lists& lists, int64_t rounds, double wall_ms) {
   for (const char* kind : {"convolution", "gemm"}) p.backward_flops_by_kind[kind] = 0;
   for (const auto& f : p.flop_events) {
     if (f.in_optimizer) continue;
-    const auto c = f.name.starts_with("retort::small_attention") ? std::string("gemm") : op_category(f.name);
+    const OwnOp* op = own_op(f.name);
+    const auto c = op ? std::string(op->kind) : op_category(f.name);
     if (!f.in_backward)
       p.forward_flops_by_kind[c == "convolution" || c == "gemm" ? c : "elementwise"] += f.flops / double(rounds);
     else if (c == "convolution" || c == "gemm")
