@@ -194,6 +194,9 @@ int main(int argc, char** argv) {
   step->add_option("--steps", step_opts.steps, "timed steps")->check(CLI::Range(1, 1 << 24));
   step->add_option("--warmup", step_opts.warmup, "untimed steps first")->check(CLI::Range(0, 1 << 24));
   step->add_option("--threads", step_opts.runtime.torch_threads, "LibTorch threads (0 = all cores)");
+  step->add_option("--device", step_opts.device,
+                   "unet-train, ddim-sample (default cpu) and the pipeline workloads (default: the config's "
+                   "runtime.device): cpu, cuda or cuda:N");
   step->add_option("--blas-threads", step_opts.runtime.blas_threads, "BLAS threads");
   step->add_option("--conv", step_opts.runtime.conv,
                    "CPU 3x3 convolutions: auto, winograd (oneDNN's Winograd kernels) or direct (LibTorch's, as "

@@ -21,7 +21,11 @@ print("ok", j["workload"], *sorted(want))
 $BIN bench-step --workload generate3d --steps 2 --warmup 1 2>/dev/null | check workload=generate3d updates=2 warmup=1 field=hash hash_path=kernel method=asd
 $BIN bench-step --workload generate3d --steps 1 --warmup 0 --hash-path tensor --set 'generate3d.method="sds"' 2>/dev/null |
   check workload=generate3d hash_path=tensor method=sds
-$BIN bench-step --workload generate3d --steps 1 --warmup 0 --set 'field.kind="voxel"' 2>/dev/null | check field=voxel
+# --device wins over the config's runtime.device (a CUDA config benchmarked on the CPU).
+$BIN bench-step --workload generate3d --steps 1 --warmup 0 --set 'field.kind="voxel"' --set 'runtime.device="cuda"' \
+  --device cpu 2>/dev/null | tee "$TMPDIR/voxel.json" | check field=voxel
+grep -q '"runtime":"device=cpu ' "$TMPDIR/voxel.json" || { echo "the JSON does not name the device: $(cat "$TMPDIR/voxel.json")"; exit 1; }
+rm "$TMPDIR/voxel.json"
 [ -z "$(ls "$TMPDIR")" ] || { echo "scratch folders left behind: $(ls "$TMPDIR")"; exit 1; }
 $BIN bench-step --workload dmd2-update --steps 1 --warmup 0 --set distill.batch=4 2>/dev/null |
   check workload=dmd2-update method=dmd2 batch=4 critic_steps=5
@@ -41,4 +45,7 @@ expect_error "--dump /nonexistent/d.safetensors: no folder /nonexistent" --workl
 expect_error "--weights belongs to the unet-train and ddim-sample workloads" --workload fvgen-update --weights "$TMPDIR/w.safetensors"
 expect_error "--hash-path belongs to the generate3d workload" --workload mlp --hash-path tensor
 expect_error "--config and --set belong to" --workload ddim-sample --set a=1
+expect_error "--device cuda: mlp runs on the CPU" --workload mlp --device cuda
+command -v nvidia-smi >/dev/null ||
+  expect_error "--device: 'cuda' asked for, but this LibTorch sees no CUDA device" --workload unet-train --device cuda
 echo "bench-step pipelines ok"

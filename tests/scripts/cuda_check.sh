@@ -17,7 +17,15 @@ here="$src/tests/scripts"
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-diff_w() { $py "$here/weights_diff.py" "$@"; }
+failed=""
+# within LABEL A B TOL: prints the largest difference; a pair outside TOL is remembered (and fails
+# the check at the end, after the other pairs have run).
+within() {
+  label=$1
+  shift
+  if out=$($py "$here/weights_diff.py" "$@"); then echo "$out" | tail -n 1
+  else echo "$out" | tail -n 1; failed="$failed $label"; fi
+}
 # run NAME TOL FILE CMD...: CMD on the CPU (--out cpu-NAME) and on CUDA (--out cuda-NAME), then
 # FILE of the two within TOL (absolute, plus TOL relative to each tensor's largest magnitude).
 run() {
@@ -31,7 +39,7 @@ run() {
   t2=$(date +%s.%N)
   grep -q "device.*$dev" "cuda-$name/config.resolved.toml" || { echo "$name: the run did not record device $dev"; exit 1; }
   printf '%-18s cpu %6.1f s  %s %6.1f s  ' "$name" "$(awk "BEGIN{print $t1 - $t0}")" "$dev" "$(awk "BEGIN{print $t2 - $t1}")"
-  diff_w "cpu-$name/$file" "cuda-$name/$file" "$tol" | tail -n 1
+  within "$name" "cpu-$name/$file" "cuda-$name/$file" "$tol"
 }
 
 echo "== 1. every pipeline on CUDA against the CPU"
@@ -50,7 +58,11 @@ run nvs-teacher 2e-3 nvs-teacher.safetensors train-nvs-teacher --config nvs.toml
 mkdir -p nvs1 && cp cpu-nvs-teacher/nvs-teacher.safetensors nvs1/
 cp "$here/tiny_fvgen.toml" fvgen.toml
 run fvgen 5e-3 student.safetensors distill-nvs --config fvgen.toml
-tiny3d="--set generate3d.steps=6 --set output.resolution=16 --set output.mesh_resolution=16 --set teacher=\"$src/weights/world-teacher.safetensors\""
+# lr 1e-3, not the shipped 1e-2: two runs' fields differ in proportion to lr (Adam's steps are
+# about lr whatever the gradient's size, so a relative change in a gradient moves a weight by about
+# lr times it). On the CPU, Winograd against direct convolutions left SDS's tables 1.6e-5 apart at
+# lr 1e-2 and 1.6e-6 at 1e-3; on the H200 (cuDNN's TF32 convolutions) 0.0107 apart at 1e-2.
+tiny3d="--set generate3d.lr=0.001 --set generate3d.steps=6 --set output.resolution=16 --set output.mesh_resolution=16 --set teacher=\"$src/weights/world-teacher.safetensors\""
 for m in asd sds; do
   # shellcheck disable=SC2086
   run "generate3d-$m" 5e-3 field.safetensors generate3d --config "$src/configs/text3d.toml" --method $m $tiny3d
@@ -68,15 +80,16 @@ two "$bin" train-teacher --config tiny.toml --out dp-gloo --set "runtime.device=
   --no-progress > dp-gloo.log 2>&1 || { cat dp-gloo.log; exit 1; }
 grep -q "^# run at world size 2 (gloo" dp-gloo/config.resolved.toml || { echo "not a 2-rank Gloo run"; exit 1; }
 printf 'gloo, 2 ranks on one GPU  '
-diff_w dp-one/teacher.safetensors dp-gloo/teacher.safetensors 1e-3 | tail -n 1
+within gloo dp-one/teacher.safetensors dp-gloo/teacher.safetensors 1e-3
 gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
 if [ "$gpus" -ge 2 ]; then
   two "$bin" train-teacher --config tiny.toml --out dp-nccl --no-progress --set 'runtime.device="cuda"' > dp-nccl.log 2>&1 ||
     { cat dp-nccl.log; exit 1; }
   grep -q "^# run at world size 2 (nccl" dp-nccl/config.resolved.toml || { echo "not a 2-rank NCCL run"; exit 1; }
   printf 'nccl, 2 ranks on 2 GPUs  '
-  diff_w dp-one/teacher.safetensors dp-nccl/teacher.safetensors 1e-3 | tail -n 1
+  within nccl dp-one/teacher.safetensors dp-nccl/teacher.safetensors 1e-3
 else
   echo "nccl: skipped, $gpus GPU (NCCL needs a GPU per rank)"
 fi
+[ -z "$failed" ] || { echo "cuda check FAILED, outside the tolerance:$failed"; exit 1; }
 echo "cuda check ok"

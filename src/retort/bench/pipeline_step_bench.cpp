@@ -93,7 +93,7 @@ void bench_loop(DistillLoopOptions& loop, LoopTimer& timer) {
   loop.on_update = [&timer](int64_t, double s) { timer.on_update(s); };
 }
 
-// bench-step's --threads / --blas-threads / --conv rule, not the config's [runtime].
+// bench-step's --threads / --blas-threads / --conv / --attention rule, not the config's [runtime].
 void bench_runtime(RuntimeOptions& r, const StepBenchOptions& o) {
   r.torch_threads = o.runtime.torch_threads;
   r.blas_threads = o.runtime.blas_threads;
@@ -173,6 +173,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
   std::vector<std::string> sets = o.sets;
   // A warm start would need another run's folder: the timed student starts from the teacher.
   if (o.workload == "dmd2-update") sets.insert(sets.begin(), "distill.init=\"\"");
+  if (!o.device.empty()) sets.push_back(fmt::format("runtime.device=\"{}\"", o.device));  // after --set: it wins
   auto root = ConfigNode::from_file(config, sets);
   ScratchFolder scratch;
   LoopTimer timer;
@@ -180,6 +181,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
   timer.steps = o.steps;
   timer.profile = o.profile;
   nlohmann::json j = {{"impl", "libtorch"}, {"workload", o.workload}, {"config", config}, {"sets", o.sets}};
+  RuntimeOptions ran = o.runtime;  // the policy the update ran under, for the JSON's "runtime"
   UpdateDump dump;
   dump.path = o.dump;
   dump.workload = o.workload;
@@ -192,6 +194,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     root.finish();
     bench_loop(cfg.loop, timer);
     bench_runtime(cfg.runtime, o);
+    ran.device = cfg.runtime.device;
     if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
     distill_images(cfg, scratch.path / "run", false, root.resolved_toml());
     j.update(student_fields(cfg));
@@ -206,6 +209,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     dump.skip_loops = 1;
     if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
     bench_runtime(cfg.runtime, o);
+    ran.device = cfg.runtime.device;
     cfg.preview_clips = 1;
     auto student = distill_nvs(cfg, scratch.path / "run", false, root.resolved_toml());
     j.update(student_fields(cfg));
@@ -216,6 +220,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     root.finish();
     bench_loop(cfg.loop, timer);
     bench_runtime(cfg.runtime, o);
+    ran.device = cfg.runtime.device;
     if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
     cfg.outputs = Generate3dOutputs{1, 8, 1, 8, cfg.outputs.mesh_threshold};  // after timing; kept small
     run_generate3d(cfg, scratch.path / "run", false, root.resolved_toml());
@@ -228,7 +233,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     j.update(profile_report(with_flop_round(timer.timed_profile, timer.flop_profile), j["ms_per_update"].get<double>(),
                             o.peak));
   j.update({{"updates", o.steps}, {"warmup", o.warmup}, {"threads", torch::get_num_threads()},
-            {"runtime", apply_runtime(o.runtime)}});
+            {"runtime", apply_runtime(ran)}});
   return j.dump();
 }
 

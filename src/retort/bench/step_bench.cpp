@@ -192,8 +192,9 @@ int64_t count_parameters(torch::nn::Module& m) {
 // The model's parameters and buffers under their file names ("net. ..."), copied.
 std::map<std::string, torch::Tensor> weights_of(torch::nn::Module& m, const std::string& prefix = "") {
   std::map<std::string, torch::Tensor> w;
-  for (const auto& p : m.named_parameters()) w[prefix + p.key()] = p.value().detach().clone();
-  for (const auto& b : m.named_buffers()) w[prefix + b.key()] = b.value().detach().clone();
+  auto copy = [](const torch::Tensor& t) { return t.detach().cpu().clone(); };
+  for (const auto& p : m.named_parameters()) w[prefix + p.key()] = copy(p.value());
+  for (const auto& b : m.named_buffers()) w[prefix + b.key()] = copy(b.value());
   return w;
 }
 
@@ -209,10 +210,16 @@ DenoiserTrainOptions world_teacher_train(int64_t batch) {
 }
 
 // Fixed clean images in [-1, 1] and labels, drawn once, as the trainer's data set would give them.
-DenoiserBatch fixed_batch(const ModelShape& s, int64_t batch, Rng& rng) {
-  DenoiserBatch b{rng.rand(s.batch(batch)) * 2 - 1, {}};
-  if (s.num_classes > 0) b.cond = Cond::classes(rng.randint(0, s.num_classes, {batch}));
+DenoiserBatch fixed_batch(const ModelShape& s, int64_t batch, Rng& rng, const torch::Device& device) {
+  DenoiserBatch b{(rng.rand(s.batch(batch)) * 2 - 1).to(device), {}};
+  if (s.num_classes > 0) b.cond = Cond::classes(rng.randint(0, s.num_classes, {batch}).to(device));
   return b;
+}
+
+// The device's queued work, finished: a scalar read waits for everything queued before it on the
+// stream (one stream here). A no-op on the CPU, where ops return done.
+void finish_queued(const torch::Device& device) {
+  if (!device.is_cpu()) torch::zeros({1}, torch::TensorOptions().device(device)).item<float>();
 }
 
 // One training step of the teacher trainer: what train_denoiser does per step but the checkpoint,
@@ -220,6 +227,8 @@ DenoiserBatch fixed_batch(const ModelShape& s, int64_t batch, Rng& rng) {
 std::string unet_train_bench(const StepBenchOptions& o, const std::string& runtime) {
   auto b = load_bench_unet(o);
   auto& model = b.model;
+  const auto device = parse_device(o.device.empty() ? "cpu" : o.device, "--device");
+  model->to(device);
   auto ema = model->copy();
   freeze(*ema);
   model->train();
@@ -227,15 +236,14 @@ std::string unet_train_bench(const StepBenchOptions& o, const std::string& runti
   auto params = trainable_parameters(*model);
   auto opt = make_adamw(params, OptimOptions{train.lr, 0.9, 0.999, train.weight_decay, train.grad_clip});
   const auto shape = model->shape();
-  const torch::Device cpu(torch::kCPU);
   if (!o.dump.empty()) {
     // One seeded step, recorded: its input, the network's output, loss, gradient norm and the
     // weights before and after the AdamW update. The last label is the null class, so the check
     // covers the CFG embedding too.
     Rng rng(1);
-    auto batch = fixed_batch(shape, o.batch, rng);
+    auto batch = fixed_batch(shape, o.batch, rng, device);
     if (batch.cond.labels.defined()) batch.cond.labels.narrow(0, o.batch - 1, 1).fill_(kNullClass);
-    auto d = draw_denoiser_inputs(train, *model, batch, rng, cpu);
+    auto d = draw_denoiser_inputs(train, *model, batch, rng, device);
     auto tensors = weights_of(*model);
     auto out = model->net->forward(d.xt, d.t, d.cond);
     auto loss = (out - d.target).pow(2).mean();
@@ -261,10 +269,10 @@ std::string unet_train_bench(const StepBenchOptions& o, const std::string& runti
     copy_weights(*ema, *model);  // the timed steps start from the file's weights again
   }
   Rng rng(0);
-  const auto data = fixed_batch(shape, o.batch, rng);
+  const auto data = fixed_batch(shape, o.batch, rng, device);
   int64_t step = 0;
   auto one_step = [&] {
-    auto d = draw_denoiser_inputs(train, *model, data, rng, cpu);
+    auto d = draw_denoiser_inputs(train, *model, data, rng, device);
     auto loss = denoiser_loss(*model, d.xt, d.t, d.cond, d.target);
     {
       RECORD_USER_SCOPE(kOptimizerScope);  // --profile's "optimizer": zero_grad, clip, AdamW, EMA
@@ -277,7 +285,9 @@ std::string unet_train_bench(const StepBenchOptions& o, const std::string& runti
       opt.step();
       ema_update(*ema, *model, ema_decay(train.ema, step++));
     }
-    return loss.item<double>();  // the trainer reads it every step (its metrics window)
+    const double l = loss.item<double>();  // the trainer reads it every step (its metrics window)
+    finish_queued(device);                 // on a GPU, the optimiser's kernels too
+    return l;
   };
   for (int64_t i = 0; i < o.warmup; ++i) one_step();
   std::vector<double> ms;
@@ -304,15 +314,17 @@ std::string unet_train_bench(const StepBenchOptions& o, const std::string& runti
 std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runtime) {
   auto b = load_bench_unet(o);
   auto& model = b.model;
+  const auto device = parse_device(o.device.empty() ? "cpu" : o.device, "--device");
+  model->to(device);
   const auto shape = model->shape();
-  auto labels = balanced_labels(shape.num_classes, o.batch);
+  auto labels = balanced_labels(shape.num_classes, o.batch).to(device);
   const TeacherSampling sampling{o.sampler_steps, o.cfg, 0.0, 1.0, 250};  // `retort sample`'s DDIM
   if (o.cfg != 1.0 && shape.num_classes == 0)
     throw ConfigError(fmt::format("--cfg {}: guidance needs a class-conditional model; {} is unconditional (use "
                                   "--cfg 1)", o.cfg, b.path));
   if (!o.dump.empty()) {
     Rng rng(1);
-    auto noise = rng.randn(shape.batch(o.batch));
+    auto noise = rng.randn(shape.batch(o.batch)).to(device);
     auto tensors = weights_of(*model);
     tensors["bench.noise"] = noise;
     tensors["bench.labels"] = labels;
@@ -325,11 +337,15 @@ std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runt
     save_safetensors(o.dump, tensors, meta);
   }
   Rng rng(0);
-  for (int64_t i = 0; i < o.warmup; ++i) sample_teacher(*model, labels, sampling, rng);
+  auto run = [&] {
+    sample_teacher(*model, labels, sampling, rng);
+    finish_queued(device);
+  };
+  for (int64_t i = 0; i < o.warmup; ++i) run();
   std::vector<double> ms;
   for (int64_t i = 0; i < o.steps; ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    sample_teacher(*model, labels, sampling, rng);
+    run();
     ms.push_back(1000 * seconds_since(t0));
   }
   const double m = median(ms);
@@ -351,7 +367,7 @@ std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runt
                       {"weights", b.path},
                       {"threads", torch::get_num_threads()},
                       {"runtime", runtime}};
-  if (o.profile) j.update(profile_report([&] { sample_teacher(*model, labels, sampling, rng); }, o.steps, m, o.peak));
+  if (o.profile) j.update(profile_report(run, o.steps, m, o.peak));
   return j.dump();
 }
 
@@ -373,7 +389,12 @@ std::string run_step_bench(const StepBenchOptions& o) {
   if (!o.config.empty() || !o.sets.empty())
     throw ConfigError(fmt::format("--config and --set belong to the dmd2-update, fvgen-update and generate3d "
                                   "workloads, not {}", o.workload));
-  auto runtime = apply_runtime(o.runtime);
+  if (!o.device.empty() && o.device != "cpu" && o.workload != "unet-train" && o.workload != "ddim-sample")
+    throw ConfigError(fmt::format("--device {}: {} runs on the CPU (the unet-train, ddim-sample and pipeline "
+                                  "workloads take a device)", o.device, o.workload));
+  RuntimeOptions rt = o.runtime;
+  rt.device = o.device.empty() ? "cpu" : o.device;  // what the JSON's "runtime" names
+  auto runtime = apply_runtime(rt);
   if (o.workload == "unet-train") return unet_train_bench(o, runtime);
   if (o.workload == "ddim-sample") return ddim_sample_bench(o, runtime);
   if (!o.weights.empty() || !o.dump.empty())

@@ -44,7 +44,9 @@ struct StepBenchOptions {
   std::string hash_path = "kernel";  // generate3d: the hash grid's CPU path, kernel | tensor (the reference)
   bool profile = false;              // unet-train, ddim-sample: add the op profile and roofline fields
   PeakOptions peak;                  // peak, and profile's peak: shapes and rounds
-  RuntimeOptions runtime;
+  RuntimeOptions runtime;             // the thread and kernel policy (its device is not read: see `device`)
+  std::string device;                 // unet-train, ddim-sample: "" = cpu; dmd2-update, fvgen-update,
+                                      // generate3d: "" = the config's runtime.device
 };
 
 // The workload names, in --workload's order.
