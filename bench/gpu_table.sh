@@ -10,23 +10,14 @@ cd "$(dirname "$0")/.."
 BIN=${RETORT_BIN:-./build/retort}
 [ -x "$BIN" ] || { echo "gpu_table: $BIN not found; build first" >&2; exit 2; }
 device=${DEVICE:-cuda}
+. bench/workload_rows.sh
 rows=("$@")
-[ ${#rows[@]} -gt 0 ] || rows=(unet-train ddim-sample dmd2-update fvgen-update generate3d-asd-hash generate3d-sds-hash
-                              generate3d-asd-voxel)
+[ ${#rows[@]} -gt 0 ] || rows=("${ALL_ROWS[@]}")
+for r in "${rows[@]}"; do row_args gpu_table "$r"; done  # every row known before the table starts
 echo "| workload | ms per step on $device (median) | fastest | steps timed |"
 echo "|---|---|---|---|"
 for r in "${rows[@]}"; do
-  case "$r" in
-    unet-train | ddim-sample | dmd2-update) args=(--workload "$r") ;;
-    fvgen-update)
-      [ -f "${FVGEN_SCENES:-}/train.safetensors" ] || { echo "gpu_table: set FVGEN_SCENES (see the header)" >&2; exit 2; }
-      args=(--workload fvgen-update --set "data.train=\"$FVGEN_SCENES/train.safetensors\""
-            --set "data.preview=\"$FVGEN_SCENES/test.safetensors\"") ;;
-    generate3d-asd-hash) args=(--workload generate3d) ;;
-    generate3d-sds-hash) args=(--workload generate3d --set 'generate3d.method="sds"') ;;
-    generate3d-asd-voxel) args=(--workload generate3d --set 'field.kind="voxel"') ;;
-    *) echo "gpu_table: unknown row $r" >&2; exit 2 ;;
-  esac
+  row_args gpu_table "$r"
   j=$("$BIN" bench-step "${args[@]}" --device "$device" --steps "${STEPS:-10}" --warmup "${WARMUP:-3}" 2>/dev/null | tail -n 1) ||
     { echo "| \`$r\` | failed | | |"; continue; }
   python3 -c '

@@ -11,23 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${RETORT_BIN:-./build/retort}
 [ -x "$BIN" ] || { echo "profile_table: $BIN not found; build first (scripts/build.sh)" >&2; exit 2; }
+. bench/workload_rows.sh
 rows=("$@")
-[ ${#rows[@]} -gt 0 ] || rows=(unet-train ddim-sample dmd2-update fvgen-update generate3d-asd-hash generate3d-sds-hash
-                              generate3d-asd-voxel)
+[ ${#rows[@]} -gt 0 ] || rows=("${ALL_ROWS[@]}")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for r in "${rows[@]}"; do
-  case "$r" in
-    unet-train | ddim-sample | dmd2-update) args=(--workload "$r") ;;
-    fvgen-update)
-      [ -f "${FVGEN_SCENES:-}/train.safetensors" ] || { echo "profile_table: set FVGEN_SCENES (see the header)" >&2; exit 2; }
-      args=(--workload fvgen-update --set "data.train=\"$FVGEN_SCENES/train.safetensors\""
-            --set "data.preview=\"$FVGEN_SCENES/test.safetensors\"") ;;
-    generate3d-asd-hash) args=(--workload generate3d) ;;
-    generate3d-sds-hash) args=(--workload generate3d --set 'generate3d.method="sds"') ;;
-    generate3d-asd-voxel) args=(--workload generate3d --set 'field.kind="voxel"') ;;
-    *) echo "profile_table: unknown row $r" >&2; exit 2 ;;
-  esac
+  row_args profile_table "$r"
   "$BIN" bench-step "${args[@]}" --profile 2>/dev/null | tail -n 1 >"$tmp/$r.json"
   echo "$r done (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 done
