@@ -46,6 +46,7 @@ expect_error "--weights belongs to the unet-train and ddim-sample workloads" --w
 expect_error "--hash-path belongs to the generate3d workload" --workload mlp --hash-path tensor
 expect_error "--config and --set belong to" --workload ddim-sample --set a=1
 expect_error "--device cuda: mlp runs on the CPU" --workload mlp --device cuda
+expect_error "--device: 'tpu' is not a device" --workload generate3d --device tpu
 command -v nvidia-smi >/dev/null ||
   expect_error "--device: 'cuda' asked for, but this LibTorch sees no CUDA device" --workload unet-train --device cuda
 echo "bench-step pipelines ok"

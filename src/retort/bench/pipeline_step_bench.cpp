@@ -173,7 +173,10 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
   std::vector<std::string> sets = o.sets;
   // A warm start would need another run's folder: the timed student starts from the teacher.
   if (o.workload == "dmd2-update") sets.insert(sets.begin(), "distill.init=\"\"");
-  if (!o.device.empty()) sets.push_back(fmt::format("runtime.device=\"{}\"", o.device));  // after --set: it wins
+  if (!o.device.empty()) {
+    parse_device(o.device, "--device");  // a bad value is named as the flag, not as the config's key
+    sets.push_back(fmt::format("runtime.device=\"{}\"", o.device));  // after --set: it wins
+  }
   auto root = ConfigNode::from_file(config, sets);
   ScratchFolder scratch;
   LoopTimer timer;
