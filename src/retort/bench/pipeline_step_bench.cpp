@@ -94,12 +94,14 @@ void bench_loop(DistillLoopOptions& loop, LoopTimer& timer) {
 }
 
 // bench-step's --threads / --blas-threads / --conv / --attention rule, not the config's [runtime].
-void bench_runtime(RuntimeOptions& r, const StepBenchOptions& o) {
+// Returns the policy the update runs under (the JSON's "runtime").
+RuntimeOptions bench_runtime(RuntimeOptions& r, const StepBenchOptions& o) {
   r.torch_threads = o.runtime.torch_threads;
   r.blas_threads = o.runtime.blas_threads;
   r.keep_freed_memory = o.runtime.keep_freed_memory;
   r.conv = o.runtime.conv;
   r.attention = o.runtime.attention;
+  return r;
 }
 
 // --dump: the timed loop's first update, recorded for the workload's Python twin's --check
@@ -184,7 +186,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
   timer.steps = o.steps;
   timer.profile = o.profile;
   nlohmann::json j = {{"impl", "libtorch"}, {"workload", o.workload}, {"config", config}, {"sets", o.sets}};
-  RuntimeOptions ran = o.runtime;  // the policy the update ran under, for the JSON's "runtime"
+  RuntimeOptions ran;
   UpdateDump dump;
   dump.path = o.dump;
   dump.workload = o.workload;
@@ -196,8 +198,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     auto cfg = read_image_distill_config(root);
     root.finish();
     bench_loop(cfg.loop, timer);
-    bench_runtime(cfg.runtime, o);
-    ran.device = cfg.runtime.device;
+    ran = bench_runtime(cfg.runtime, o);
     if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
     distill_images(cfg, scratch.path / "run", false, root.resolved_toml());
     j.update(student_fields(cfg));
@@ -211,8 +212,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     timer.skip = 1;
     dump.skip_loops = 1;
     if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
-    bench_runtime(cfg.runtime, o);
-    ran.device = cfg.runtime.device;
+    ran = bench_runtime(cfg.runtime, o);
     cfg.preview_clips = 1;
     auto student = distill_nvs(cfg, scratch.path / "run", false, root.resolved_toml());
     j.update(student_fields(cfg));
@@ -222,8 +222,7 @@ std::string run_pipeline_step_bench(const StepBenchOptions& o) {
     auto cfg = read_generate3d_config(root);
     root.finish();
     bench_loop(cfg.loop, timer);
-    bench_runtime(cfg.runtime, o);
-    ran.device = cfg.runtime.device;
+    ran = bench_runtime(cfg.runtime, o);
     if (!o.dump.empty()) cfg.loop.on_modules = dump.recorder();
     cfg.outputs = Generate3dOutputs{1, 8, 1, 8, cfg.outputs.mesh_threshold};  // after timing; kept small
     run_generate3d(cfg, scratch.path / "run", false, root.resolved_toml());

@@ -216,6 +216,11 @@ DenoiserBatch fixed_batch(const ModelShape& s, int64_t batch, Rng& rng, const to
   return b;
 }
 
+// --device of the UNet workloads: the CPU unless given.
+torch::Device unet_bench_device(const StepBenchOptions& o) {
+  return parse_device(o.device.empty() ? "cpu" : o.device, "--device");
+}
+
 // The device's queued work, finished: a scalar read waits for everything queued before it on the
 // stream (one stream here). A no-op on the CPU, where ops return done.
 void finish_queued(const torch::Device& device) {
@@ -227,7 +232,7 @@ void finish_queued(const torch::Device& device) {
 std::string unet_train_bench(const StepBenchOptions& o, const std::string& runtime) {
   auto b = load_bench_unet(o);
   auto& model = b.model;
-  const auto device = parse_device(o.device.empty() ? "cpu" : o.device, "--device");
+  const auto device = unet_bench_device(o);
   model->to(device);
   auto ema = model->copy();
   freeze(*ema);
@@ -314,7 +319,7 @@ std::string unet_train_bench(const StepBenchOptions& o, const std::string& runti
 std::string ddim_sample_bench(const StepBenchOptions& o, const std::string& runtime) {
   auto b = load_bench_unet(o);
   auto& model = b.model;
-  const auto device = parse_device(o.device.empty() ? "cpu" : o.device, "--device");
+  const auto device = unet_bench_device(o);
   model->to(device);
   const auto shape = model->shape();
   auto labels = balanced_labels(shape.num_classes, o.batch).to(device);
