@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "retort/core/rng.h"
 #include "retort/diffusion/parameterization.h"
 #include "retort/diffusion/sampler.h"
 #include "retort/diffusion/schedule.h"
@@ -42,6 +45,29 @@ TEST_P(ScheduleKinds, ContinuousClosedFormApproachesDiscreteTable) {
 
 INSTANTIATE_TEST_SUITE_P(All, ScheduleKinds,
                          ::testing::Values(ScheduleKind::Linear, ScheduleKind::ScaledLinear, ScheduleKind::Cosine));
+
+// Rng stages its draws itself (pinned memory when they go to a GPU), so it must still give LibTorch's
+// own seeded draws, in order, and resume from its state.
+TEST(Rng, DrawsAreLibTorchsSeededDrawsAndResume) {
+  Rng rng(7);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  std::vector<std::pair<std::string, torch::Tensor>> log;
+  rng.record(&log);
+  EXPECT_TRUE(torch::equal(rng.randn({3, 4}), at::randn({3, 4}, gen, torch::kFloat)));
+  EXPECT_TRUE(torch::equal(rng.rand({5}), at::rand({5}, gen, torch::kFloat)));
+  EXPECT_TRUE(torch::equal(rng.randint(2, 9, {6}), at::randint(2, 9, {6}, gen, torch::kLong)));
+  auto w = torch::tensor({0.1, 0.0, 0.6, 0.3});
+  EXPECT_TRUE(torch::equal(rng.categorical(w, 8), at::multinomial(w.to(torch::kDouble), 8, true, gen)));
+  rng.record(nullptr);
+  ASSERT_EQ(log.size(), 4u);
+  EXPECT_EQ(log[2].first, "randint");
+  EXPECT_EQ(log[2].second.scalar_type(), torch::kLong);
+  auto saved = rng.state();
+  auto a = rng.randn({2, 3});
+  rng.set_state(saved);
+  EXPECT_TRUE(torch::equal(rng.randn({2, 3}), a));
+  EXPECT_FALSE(torch::equal(rng.randn({2, 3}), a));
+}
 
 TEST(Schedule, KnownValues) {
   // DDPM linear: alpha_bar_999 = prod(1 - linspace(1e-4, 2e-2, 1000)) ~ 4.04e-5.

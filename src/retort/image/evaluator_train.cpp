@@ -130,7 +130,7 @@ EvaluatorReport train_evaluator(const EvaluatorConfig& cfg_in, const std::filesy
   Rng rng(cfg.seed);
   Classifier model(cfg.model);
   model->to(device);
-  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  auto opt = make_adamw(model->parameters(), OptimOptions{cfg.lr, 0.9, 0.999, cfg.weight_decay});
   RunSeconds seconds;
   CheckpointParts parts{{{"classifier", model.ptr().get()}}, {{"adamw", &opt}}, {{"seconds", &seconds.seconds}}};
   const auto ckpt = out / "checkpoint.pt";

@@ -26,15 +26,8 @@ double finalize_gradients(const std::vector<torch::Tensor>& params, double clip)
   // before the norm, so clipping and the non-finite guard see the global gradient and decide alike
   // on every rank.
   average_gradients(params);
-  double norm;
-  if (clip > 0) {
-    norm = torch::nn::utils::clip_grad_norm_(params, clip);
-  } else {
-    std::vector<torch::Tensor> norms;
-    for (const auto& g : grads) norms.push_back(g.norm());
-    norm = torch::stack(norms).norm().item<double>();
-  }
-  return norm;
+  if (clip > 0) return clip_grad_norm(grads, clip);
+  return torch::stack(at::_foreach_norm(grads, 2)).norm().item<double>();
 }
 
 void require_within_steps(const std::filesystem::path& ckpt, int64_t checkpoint_step, int64_t steps) {
@@ -43,8 +36,8 @@ void require_within_steps(const std::filesystem::path& ckpt, int64_t checkpoint_
                                   "use another output folder", ckpt.string(), checkpoint_step, steps));
 }
 
-torch::optim::AdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o) {
-  return torch::optim::AdamW(
+MultiTensorAdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o) {
+  return MultiTensorAdamW(
       params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
 }
 
@@ -78,13 +71,13 @@ DistillLoop::DistillLoop(DistillLoopOptions opts, Generator& gen, Objective& obj
   if (needs.real && !real_) throw Error(objective_.name() + " needs real samples");
   gen_params_ = trainable_parameters(gen_);
   if (gen_params_.empty()) throw Error("the generator has no trainable parameters");
-  gen_opt_ = std::make_unique<torch::optim::AdamW>(make_adamw(gen_params_, opts_.gen_optim));
+  gen_opt_ = std::make_unique<MultiTensorAdamW>(make_adamw(gen_params_, opts_.gen_optim));
   if (needs.fake && fake_module_)
     for (auto& p : trainable_parameters(*fake_module_)) critic_params_.push_back(p);
   if (needs.disc)
     for (auto& p : trainable_parameters(*models_.disc)) critic_params_.push_back(p);
   if (!critic_params_.empty())
-    critic_opt_ = std::make_unique<torch::optim::AdamW>(make_adamw(critic_params_, opts_.critic_optim));
+    critic_opt_ = std::make_unique<MultiTensorAdamW>(make_adamw(critic_params_, opts_.critic_optim));
 }
 
 NoiseDraw DistillLoop::draw_noise(const torch::Tensor& x0, Rng& rng) const {

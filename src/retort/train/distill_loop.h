@@ -19,6 +19,7 @@
 #include "retort/distill/objective.h"
 #include "retort/generators/generator.h"
 #include "retort/train/checkpoint.h"
+#include "retort/train/multi_tensor_adamw.h"
 #include "retort/train/non_finite_guard.h"
 
 namespace retort {
@@ -68,7 +69,7 @@ using RealSampler = std::function<GenBatch(int64_t n, Rng& rng)>;
 double finalize_gradients(const std::vector<torch::Tensor>& params, double clip);
 // Throws ConfigError when the checkpoint `ckpt`, at `checkpoint_step`, is beyond the `steps` asked for.
 void require_within_steps(const std::filesystem::path& ckpt, int64_t checkpoint_step, int64_t steps);
-torch::optim::AdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o);
+MultiTensorAdamW make_adamw(const std::vector<torch::Tensor>& params, const OptimOptions& o);
 // The learning rate of update `step` (0-based): o.lr * 0.5^(step / o.half_life). It depends on the
 // update's index only, not on the total, so raising `steps` continues a run exactly.
 double decayed_lr(const OptimOptions& o, int64_t step);
@@ -111,7 +112,7 @@ class DistillLoop {
   torch::Device device_;
   Share share_;  // this rank's rows of every batch (dist/world.h)
   std::vector<torch::Tensor> gen_params_, critic_params_;
-  std::unique_ptr<torch::optim::AdamW> gen_opt_, critic_opt_;
+  std::unique_ptr<MultiTensorAdamW> gen_opt_, critic_opt_;
   int64_t step_ = 0, start_step_ = 0;
   RunSeconds seconds_;
   NonFiniteGuard guard_;

@@ -6,11 +6,14 @@
 
 #include <torch/torch.h>
 
+#include "retort/train/multi_tensor_adamw.h"
+
 namespace retort {
 
 // Blends `model` into `ema` (same architecture): ema = decay ema + (1 - decay) model for the
-// parameters; buffers are copied.
-void ema_update(torch::nn::Module& ema, torch::nn::Module& model, double decay);
+// parameters; buffers are copied. On a GPU as two multi-tensor ops (train/multi_tensor_adamw.h).
+void ema_update(torch::nn::Module& ema, torch::nn::Module& model, double decay,
+                Batching batching = Batching::automatic);
 
 // The decay used after `step` updates (0-based): min(decay, (step + 1) / (step + 10)), the warm-up
 // of Hoogeboom's / diffusers' EMA, so that early averages do not remember the initial weights.
