@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <limits>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <set>
 #include <string_view>
 #include <unordered_map>
