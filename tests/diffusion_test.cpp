@@ -46,8 +46,8 @@ TEST_P(ScheduleKinds, ContinuousClosedFormApproachesDiscreteTable) {
 INSTANTIATE_TEST_SUITE_P(All, ScheduleKinds,
                          ::testing::Values(ScheduleKind::Linear, ScheduleKind::ScaledLinear, ScheduleKind::Cosine));
 
-// Rng stages its draws itself (pinned memory when they go to a GPU), so it must still give LibTorch's
-// own seeded draws, in order, and resume from its state.
+// Every draw of a run goes through Rng (core/rng.h): it must give LibTorch's own seeded draws, in
+// order, record them for bench-step --dump, and resume from its state.
 TEST(Rng, DrawsAreLibTorchsSeededDrawsAndResume) {
   Rng rng(7);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
